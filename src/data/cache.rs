@@ -1,0 +1,266 @@
+//! The sample's binary cache (`sample.bin`): every session and row with its dictionaries, in a
+//! little-endian layout that later stages load in a fraction of a second, guarded by a magic
+//! number, a format version and a checksum.
+//!
+//! Layout: `SEGUESMP`, u32 version, four string tables (tracks, context types, start reasons,
+//! end reasons: u32 count, then u32 length + UTF-8 bytes each), the sessions (u32 count; id,
+//! u32 first row, u32 rows, i32 date, u8 split, u32 file), the rows (u32 count; 25 bytes each:
+//! u32 track, u16 position, u16 length, u16 flags, u16 seekfwd, u16 seekback, u8 hour, i32 date,
+//! u16 context type, u16 start reason, u16 end reason), then a u64 checksum of all before it.
+
+use std::path::Path;
+
+use super::error::{DataError, Result};
+use super::sample::{Sample, Session, Split};
+use super::schema::{Flags, Row};
+
+const MAGIC: &[u8; 8] = b"SEGUESMP";
+const VERSION: u32 = 1;
+
+/// A fast 64-bit checksum over 8-byte words (not cryptographic; it catches truncation and
+/// corruption).
+fn checksum(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0x243F_6A88_85A3_08D3 ^ bytes.len() as u64;
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let v = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+        h = (h ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+    }
+    for &b in words.remainder() {
+        h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    super::ids::splitmix64(h)
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_strs(out: &mut Vec<u8>, v: &[String]) {
+    out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+    for s in v {
+        put_str(out, s);
+    }
+}
+
+/// Serialises a sample.
+pub fn encode(s: &Sample) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + s.rows.len() * 25 + s.tracks.len() * 44);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    for t in [
+        &s.tracks,
+        &s.context_types,
+        &s.reasons_start,
+        &s.reasons_end,
+    ] {
+        put_strs(&mut out, t);
+    }
+    out.extend_from_slice(&(s.sessions.len() as u32).to_le_bytes());
+    for x in &s.sessions {
+        put_str(&mut out, &x.id);
+        out.extend_from_slice(&x.start.to_le_bytes());
+        out.extend_from_slice(&x.len.to_le_bytes());
+        out.extend_from_slice(&x.date.to_le_bytes());
+        out.push(x.split as u8);
+        out.extend_from_slice(&x.file.to_le_bytes());
+    }
+    out.extend_from_slice(&(s.rows.len() as u32).to_le_bytes());
+    for r in &s.rows {
+        out.extend_from_slice(&r.track.to_le_bytes());
+        out.extend_from_slice(&r.position.to_le_bytes());
+        out.extend_from_slice(&r.length.to_le_bytes());
+        out.extend_from_slice(&r.flags.0.to_le_bytes());
+        out.extend_from_slice(&r.n_seekfwd.to_le_bytes());
+        out.extend_from_slice(&r.n_seekback.to_le_bytes());
+        out.push(r.hour);
+        out.extend_from_slice(&r.date.to_le_bytes());
+        out.extend_from_slice(&r.context_type.to_le_bytes());
+        out.extend_from_slice(&r.reason_start.to_le_bytes());
+        out.extend_from_slice(&r.reason_end.to_le_bytes());
+    }
+    let sum = checksum(&out);
+    out.extend_from_slice(&sum.to_le_bytes());
+    out
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(s)
+    }
+    fn arr<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.arr::<1>()?[0])
+    }
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes(self.arr()?))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.arr()?))
+    }
+    fn i32(&mut self) -> Option<i32> {
+        Some(i32::from_le_bytes(self.arr()?))
+    }
+    fn string(&mut self) -> Option<String> {
+        let n = self.u32()? as usize;
+        String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
+    fn strings(&mut self) -> Option<Vec<String>> {
+        let n = self.u32()? as usize;
+        let mut v = Vec::with_capacity(n.min(self.b.len() / 4));
+        for _ in 0..n {
+            v.push(self.string()?);
+        }
+        Some(v)
+    }
+}
+
+/// Parses and checks a serialised sample.
+pub fn decode(bytes: &[u8], path: &Path) -> Result<Sample> {
+    let bad = |problem: &str| DataError::BadCache {
+        path: path.to_path_buf(),
+        problem: problem.to_owned(),
+    };
+    if bytes.len() < 20 || &bytes[..8] != MAGIC {
+        return Err(bad("not a segue sample cache (bad magic number)"));
+    }
+    let (body, sum) = bytes.split_at(bytes.len() - 8);
+    if checksum(body).to_le_bytes() != sum {
+        return Err(bad(
+            "checksum mismatch: the cache is truncated or corrupt; re-run `segue sample`",
+        ));
+    }
+    let mut c = Cursor { b: body, pos: 8 };
+    let version = c.u32().ok_or_else(|| bad("truncated header"))?;
+    if version != VERSION {
+        return Err(bad(&format!(
+            "cache format version {version}, this segue reads version {VERSION}; re-run `segue sample`"
+        )));
+    }
+    let trunc = || bad("truncated or malformed content");
+    let mut s = Sample {
+        tracks: c.strings().ok_or_else(trunc)?,
+        context_types: c.strings().ok_or_else(trunc)?,
+        reasons_start: c.strings().ok_or_else(trunc)?,
+        reasons_end: c.strings().ok_or_else(trunc)?,
+        ..Default::default()
+    };
+    let n_sessions = c.u32().ok_or_else(trunc)? as usize;
+    s.sessions.reserve(n_sessions.min(body.len() / 17));
+    for _ in 0..n_sessions {
+        s.sessions.push(Session {
+            id: c.string().ok_or_else(trunc)?,
+            start: c.u32().ok_or_else(trunc)?,
+            len: c.u32().ok_or_else(trunc)?,
+            date: c.i32().ok_or_else(trunc)?,
+            split: Split::from_u8(c.u8().ok_or_else(trunc)?).ok_or_else(|| bad("unknown split"))?,
+            file: c.u32().ok_or_else(trunc)?,
+        });
+    }
+    let n_rows = c.u32().ok_or_else(trunc)? as usize;
+    s.rows.reserve(n_rows.min(body.len() / 25));
+    for _ in 0..n_rows {
+        s.rows.push(Row {
+            track: c.u32().ok_or_else(trunc)?,
+            position: c.u16().ok_or_else(trunc)?,
+            length: c.u16().ok_or_else(trunc)?,
+            flags: Flags(c.u16().ok_or_else(trunc)?),
+            n_seekfwd: c.u16().ok_or_else(trunc)?,
+            n_seekback: c.u16().ok_or_else(trunc)?,
+            hour: c.u8().ok_or_else(trunc)?,
+            date: c.i32().ok_or_else(trunc)?,
+            context_type: c.u16().ok_or_else(trunc)?,
+            reason_start: c.u16().ok_or_else(trunc)?,
+            reason_end: c.u16().ok_or_else(trunc)?,
+        });
+    }
+    if c.pos != body.len() {
+        return Err(bad("trailing bytes after the rows"));
+    }
+    let rows_ok = s.rows.iter().all(|r| {
+        (r.track as usize) < s.tracks.len()
+            && (r.context_type as usize) < s.context_types.len()
+            && (r.reason_start as usize) < s.reasons_start.len()
+            && (r.reason_end as usize) < s.reasons_end.len()
+    });
+    let sessions_ok = s
+        .sessions
+        .iter()
+        .all(|x| (x.start as u64 + x.len as u64) <= s.rows.len() as u64);
+    if !rows_ok || !sessions_ok {
+        return Err(bad("an index points outside its table"));
+    }
+    Ok(s)
+}
+
+/// Loads `sample.bin`.
+pub fn load(path: &Path) -> Result<Sample> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    decode(&bytes, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Sample {
+        let row = |track, position| Row {
+            track,
+            position,
+            length: 2,
+            flags: Flags(Flags::NOT_SKIPPED | Flags::PREMIUM),
+            n_seekfwd: 1,
+            n_seekback: 0,
+            hour: 16,
+            date: 17_727,
+            context_type: 0,
+            reason_start: 0,
+            reason_end: 0,
+        };
+        Sample {
+            tracks: vec!["t_a".into(), "t_b".into()],
+            context_types: vec!["radio".into()],
+            reasons_start: vec!["fwdbtn".into()],
+            reasons_end: vec!["trackdone".into()],
+            sessions: vec![Session {
+                id: "0_s".into(),
+                start: 0,
+                len: 2,
+                date: 17_727,
+                split: Split::Test,
+                file: 0,
+            }],
+            rows: vec![row(0, 1), row(1, 2)],
+        }
+    }
+
+    #[test]
+    fn round_trip_is_exact() {
+        let s = tiny();
+        let bytes = encode(&s);
+        assert_eq!(decode(&bytes, Path::new("x")).unwrap(), s);
+    }
+
+    #[test]
+    fn corruption_and_truncation_are_detected() {
+        let bytes = encode(&tiny());
+        let mut flipped = bytes.clone();
+        flipped[30] ^= 1;
+        let err = decode(&flipped, Path::new("x")).unwrap_err();
+        assert!(err.to_string().contains("checksum"), "{err}");
+        let err = decode(&bytes[..bytes.len() - 3], Path::new("x")).unwrap_err();
+        assert!(err.to_string().contains("x:"), "{err}");
+        let err = decode(b"hello world, not a cache", Path::new("x")).unwrap_err();
+        assert!(err.to_string().contains("magic"), "{err}");
+    }
+}

@@ -1,0 +1,547 @@
+//! The data stage's commands: `segue sample` (map every file, merge, split, write) and
+//! `segue stats`. The per-file work is [`super::ingest::scan_file`]; this module finds the
+//! inputs, runs the files in parallel across cores, and merges their results in file order, so
+//! the outcome does not depend on which worker read which file.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use super::cache;
+use super::error::{DataError, Result};
+use super::ids::IdSet;
+use super::ingest::{Counts, FileScan, ScanOptions, scan_file};
+use super::sample::{Sample, Split, SplitConfig, SplitRule};
+use super::stats::LogStats;
+use super::tracks::{TrackFeatureSummary, write_sampled_features};
+use crate::output::StagedDir;
+
+/// File names inside a sample folder.
+pub mod files {
+    pub const LOG: &str = "log_sample.csv.gz";
+    pub const TRACK_FEATURES: &str = "tf_sample.csv.gz";
+    pub const CACHE: &str = "sample.bin";
+    pub const SPLITS: &str = "splits.csv";
+    pub const STATS: &str = "stats.json";
+    pub const MANIFEST: &str = "sample.json";
+}
+
+/// Configuration of `segue sample` (the `[sample]` table of a run config).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SampleConfig {
+    /// Session-log files (`.csv`, `.csv.gz`) or folders searched recursively for them (files
+    /// named `tf_*` are left out of folders).
+    pub logs: Vec<PathBuf>,
+    /// Track-feature files or folders; the features of the sampled tracks are written along.
+    pub tracks: Vec<PathBuf>,
+    /// Target number of records, shared evenly between the log files.
+    pub records: u64,
+    /// Master seed: the same seed and inputs give the same sample and split.
+    pub seed: u64,
+    /// Train / validation / test fractions, by session.
+    pub split: SplitConfig,
+    /// Skip and count unparsable rows instead of failing.
+    pub skip_bad_rows: bool,
+    /// Files read at once; 0 means one per core.
+    pub threads: usize,
+    /// gzip level (0-9) of the written CSV files.
+    pub gzip_level: u32,
+}
+
+impl Default for SampleConfig {
+    fn default() -> Self {
+        SampleConfig {
+            logs: Vec::new(),
+            tracks: Vec::new(),
+            records: 2_000_000,
+            seed: 0,
+            split: SplitConfig::default(),
+            skip_bad_rows: false,
+            threads: 0,
+            gzip_level: 6,
+        }
+    }
+}
+
+impl SampleConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.logs.is_empty() {
+            return Err(DataError::Config(
+                "no log files or folders given (--logs)".into(),
+            ));
+        }
+        if self.records == 0 {
+            return Err(DataError::Config(
+                "the target record count must be positive".into(),
+            ));
+        }
+        if self.gzip_level > 9 {
+            return Err(DataError::Config(format!(
+                "gzip level {} is not in 0-9",
+                self.gzip_level
+            )));
+        }
+        self.split.validate()
+    }
+}
+
+/// Which kind of file a folder is searched for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    Logs,
+    TrackFeatures,
+}
+
+fn is_csv_name(name: &str) -> bool {
+    name.ends_with(".csv") || name.ends_with(".csv.gz")
+}
+
+/// Expands files and folders into a sorted, de-duplicated list of input files. A file named
+/// explicitly is taken whatever its name; in folders, `.csv` and `.csv.gz` files are taken
+/// (for logs, except `tf_*`).
+pub fn discover(paths: &[PathBuf], kind: InputKind) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, kind: InputKind, out: &mut Vec<PathBuf>) -> Result<()> {
+        let entries = std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))?;
+        for e in entries {
+            let p = e.map_err(|e| DataError::io(dir, e))?.path();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name.starts_with('.') {
+                continue;
+            }
+            if p.is_dir() {
+                walk(&p, kind, out)?;
+            } else if is_csv_name(&name)
+                && (kind == InputKind::TrackFeatures || !name.starts_with("tf_"))
+            {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| DataError::io(p, e))?;
+        if meta.is_dir() {
+            walk(p, kind, &mut out)?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    let mut seen = HashSet::new();
+    let mut unique = Vec::new();
+    for p in out {
+        let key = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+        if seen.insert(key) {
+            unique.push(p);
+        }
+    }
+    unique.sort();
+    Ok(unique)
+}
+
+/// A progress bar over bytes on stderr (drawn only on a terminal).
+pub fn byte_bar(total: u64, what: &str, show: bool) -> Option<ProgressBar> {
+    if !show {
+        return None;
+    }
+    let bar = ProgressBar::new(total);
+    let style = ProgressStyle::with_template(
+        "{msg:<10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_message(what.to_owned());
+    Some(bar)
+}
+
+/// Scans every file, `threads` at a time; results come back in file order. On an error the
+/// remaining files are not started and the first failing file's error (in file order) is
+/// returned.
+pub fn scan_all(
+    files: &[PathBuf],
+    options: impl Fn(usize) -> ScanOptions + Sync,
+    threads: usize,
+    progress: Option<ProgressBar>,
+) -> Result<Vec<FileScan>> {
+    let threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    }
+    .min(files.len())
+    .max(1);
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<Option<Result<FileScan>>>> =
+        Mutex::new((0..files.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= files.len() || failed.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let r = scan_file(&files[i], &options(i), progress.clone());
+                    if r.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    if let Ok(mut v) = results.lock() {
+                        v[i] = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_default();
+    let mut out = Vec::with_capacity(files.len());
+    for r in results {
+        match r {
+            Some(Ok(s)) => out.push(s),
+            Some(Err(e)) => return Err(e),
+            // Not started because an earlier-claimed file failed; its error comes first.
+            None => continue,
+        }
+    }
+    if out.len() != files.len() {
+        return Err(DataError::Config(
+            "a worker stopped without a result".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// Merges the statistics of scanned files into the "all input" statistics.
+pub fn merge_stats(scans: &[FileScan]) -> LogStats {
+    let mut counts = Counts::default();
+    let mut tracks = IdSet::default();
+    let mut sessions = IdSet::default();
+    let (mut disk, mut text) = (0, 0);
+    for s in scans {
+        counts.merge(&s.counts);
+        tracks.extend(s.tracks.iter().copied());
+        sessions.extend(s.sessions.iter().copied());
+        disk += s.bytes_on_disk;
+        text += s.read.bytes_uncompressed;
+    }
+    LogStats::from_counts(
+        &counts,
+        scans.len(),
+        disk,
+        text,
+        sessions.len() as u64,
+        tracks.len() as u64,
+    )
+}
+
+/// One file's part in the sample.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileShare {
+    pub path: PathBuf,
+    /// Target records of the file.
+    pub share: u64,
+    pub sampled_records: u64,
+    pub sampled_sessions: u64,
+    /// Records of the file's complete sessions (what it could give).
+    pub eligible_records: u64,
+    /// How far the file fell short of its share (it had too few eligible records).
+    pub shortfall: u64,
+}
+
+/// Sessions and records of one split.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SplitCount {
+    pub sessions: u64,
+    pub records: u64,
+}
+
+/// What `segue sample` wrote to `stats.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SampleReport {
+    pub input: LogStats,
+    pub sample: LogStats,
+    pub files: Vec<FileShare>,
+    pub split_rule: SplitRule,
+    pub splits: BTreeMap<Split, SplitCount>,
+    pub track_features: Option<TrackFeatureSummary>,
+    /// Columns found in the input that are not in the official schema (ignored).
+    pub extra_columns: Vec<String>,
+}
+
+/// The sample folder's manifest: what made it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub segue_version: String,
+    pub config: SampleConfig,
+    /// The input log files, in the order of `Session::file`.
+    pub log_files: Vec<PathBuf>,
+    pub track_feature_files: Vec<PathBuf>,
+    pub split_rule: SplitRule,
+}
+
+/// Counts per split.
+pub fn split_counts(sample: &Sample) -> BTreeMap<Split, SplitCount> {
+    let mut m: BTreeMap<Split, SplitCount> = Split::ALL
+        .iter()
+        .map(|&s| (s, SplitCount::default()))
+        .collect();
+    for s in &sample.sessions {
+        let c = m.entry(s.split).or_default();
+        c.sessions += 1;
+        c.records += s.len as u64;
+    }
+    m
+}
+
+/// Runs `segue sample`: samples `cfg.logs` into the folder `out`, which appears complete or not
+/// at all.
+pub fn run_sample(
+    cfg: &SampleConfig,
+    out: &Path,
+    force: bool,
+    show_progress: bool,
+) -> Result<SampleReport> {
+    cfg.validate()?;
+    let logs = discover(&cfg.logs, InputKind::Logs)?;
+    if logs.is_empty() {
+        return Err(DataError::NoInput(format!(
+            "no .csv or .csv.gz log files under {:?}",
+            cfg.logs
+        )));
+    }
+    let tf_files = discover(&cfg.tracks, InputKind::TrackFeatures)?;
+    if !cfg.tracks.is_empty() && tf_files.is_empty() {
+        return Err(DataError::NoInput(format!(
+            "no .csv or .csv.gz track-feature files under {:?}",
+            cfg.tracks
+        )));
+    }
+    let staged = StagedDir::new(out, force).map_err(|e| DataError::io(out, e))?;
+
+    // Map: each file's even share, as whole sessions.
+    let n = logs.len() as u64;
+    let share = |i: usize| cfg.records / n + u64::from((i as u64) < cfg.records % n);
+    let total_bytes = logs
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let bar = byte_bar(total_bytes, "sampling", show_progress);
+    let mut scans = scan_all(
+        &logs,
+        |i| ScanOptions {
+            skip_bad_rows: cfg.skip_bad_rows,
+            seed: cfg.seed,
+            share: Some(share(i)),
+        },
+        cfg.threads,
+        bar.clone(),
+    )?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+
+    // Merge.
+    let extra_columns: Vec<String> = scans
+        .iter()
+        .flat_map(|s| s.extra_columns.iter().cloned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !extra_columns.is_empty() {
+        tracing::warn!(
+            "ignoring columns not in the MSSD schema: {}",
+            extra_columns.join(", ")
+        );
+    }
+    let input = merge_stats(&scans);
+    let file_shares: Vec<FileShare> = scans
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let sampled_records: u64 = s.sampled.iter().map(|x| x.rows.len() as u64).sum();
+            let target = share(i);
+            FileShare {
+                path: s.path.clone(),
+                share: target,
+                sampled_records,
+                sampled_sessions: s.sampled.len() as u64,
+                eligible_records: s.counts.records - s.counts.incomplete_records,
+                shortfall: target.saturating_sub(sampled_records),
+            }
+        })
+        .collect();
+    for f in file_shares.iter().filter(|f| f.shortfall > 0) {
+        tracing::warn!(
+            "{}: only {} eligible records for a share of {}",
+            f.path.display(),
+            f.eligible_records,
+            f.share
+        );
+    }
+    let mut sample = Sample::from_scans(&mut scans)?;
+    drop(scans);
+    let split_rule = sample.assign_splits(&cfg.split, cfg.seed)?;
+
+    // Write.
+    let log_path = staged.join(files::LOG);
+    let text = sample.write_csv(&log_path, cfg.gzip_level)?;
+    let mut sample_stats = sample.stats();
+    sample_stats.bytes_uncompressed = text;
+    sample_stats.bytes_on_disk = std::fs::metadata(&log_path)
+        .map_err(|e| DataError::io(&log_path, e))?
+        .len();
+    sample_stats.files = 1;
+    let track_features = if tf_files.is_empty() {
+        None
+    } else {
+        let wanted: HashSet<&str> = sample.tracks.iter().map(String::as_str).collect();
+        let tf_bytes = tf_files
+            .iter()
+            .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+            .sum();
+        let bar = byte_bar(tf_bytes, "features", show_progress);
+        let summary = write_sampled_features(
+            &tf_files,
+            &wanted,
+            &staged.join(files::TRACK_FEATURES),
+            cfg.gzip_level,
+            cfg.skip_bad_rows,
+            bar.clone(),
+        )?;
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        if summary.missing > 0 {
+            tracing::warn!("{} sampled tracks have no track features", summary.missing);
+        }
+        Some(summary)
+    };
+    write_file(&staged.join(files::CACHE), &cache::encode(&sample))?;
+    let mut splits = String::from("session_id,split\n");
+    for s in &sample.sessions {
+        splits.push_str(&s.id);
+        splits.push(',');
+        splits.push_str(s.split.name());
+        splits.push('\n');
+    }
+    write_file(&staged.join(files::SPLITS), splits.as_bytes())?;
+    let report = SampleReport {
+        input,
+        sample: sample_stats,
+        files: file_shares,
+        split_rule,
+        splits: split_counts(&sample),
+        track_features,
+        extra_columns,
+    };
+    write_json(&staged.join(files::STATS), &report)?;
+    let manifest = Manifest {
+        segue_version: env!("CARGO_PKG_VERSION").into(),
+        config: cfg.clone(),
+        log_files: logs,
+        track_feature_files: tf_files,
+        split_rule,
+    };
+    write_json(&staged.join(files::MANIFEST), &manifest)?;
+    staged.commit().map_err(|e| DataError::io(out, e))?;
+    Ok(report)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|e| DataError::io(path, e))
+}
+
+fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(v).map_err(|e| DataError::BadOutput {
+        path: path.to_path_buf(),
+        problem: e.to_string(),
+    })?;
+    text.push('\n');
+    write_file(path, text.as_bytes())
+}
+
+/// A loaded sample folder.
+#[derive(Debug)]
+pub struct SampleDir {
+    pub sample: Sample,
+    pub manifest: Manifest,
+    pub report: SampleReport,
+}
+
+/// Loads a sample folder written by `segue sample`.
+pub fn load_sample_dir(dir: &Path) -> Result<SampleDir> {
+    let read_json = |name: &str| -> Result<String> {
+        let p = dir.join(name);
+        std::fs::read_to_string(&p).map_err(|e| DataError::io(&p, e))
+    };
+    let bad = |name: &str, e: serde_json::Error| DataError::BadCache {
+        path: dir.join(name),
+        problem: e.to_string(),
+    };
+    let manifest =
+        serde_json::from_str(&read_json(files::MANIFEST)?).map_err(|e| bad(files::MANIFEST, e))?;
+    let report =
+        serde_json::from_str(&read_json(files::STATS)?).map_err(|e| bad(files::STATS, e))?;
+    let sample = cache::load(&dir.join(files::CACHE))?;
+    Ok(SampleDir {
+        sample,
+        manifest,
+        report,
+    })
+}
+
+/// Is `p` a sample folder?
+pub fn is_sample_dir(p: &Path) -> bool {
+    p.join(files::CACHE).is_file() && p.join(files::MANIFEST).is_file()
+}
+
+/// Runs `segue stats` over log files and folders.
+pub fn run_stats(
+    paths: &[PathBuf],
+    skip_bad_rows: bool,
+    threads: usize,
+    show_progress: bool,
+) -> Result<LogStats> {
+    let logs = discover(paths, InputKind::Logs)?;
+    if logs.is_empty() {
+        return Err(DataError::NoInput(format!(
+            "no .csv or .csv.gz log files under {paths:?}"
+        )));
+    }
+    let total = logs
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let bar = byte_bar(total, "reading", show_progress);
+    let scans = scan_all(
+        &logs,
+        |_| ScanOptions {
+            skip_bad_rows,
+            seed: 0,
+            share: None,
+        },
+        threads,
+        bar.clone(),
+    )?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let extra: BTreeSet<&String> = scans.iter().flat_map(|s| s.extra_columns.iter()).collect();
+    if !extra.is_empty() {
+        let names: Vec<&str> = extra.into_iter().map(String::as_str).collect();
+        tracing::warn!(
+            "ignoring columns not in the MSSD schema: {}",
+            names.join(", ")
+        );
+    }
+    Ok(merge_stats(&scans))
+}

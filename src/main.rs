@@ -1,0 +1,253 @@
+//! The `segue` command line: a thin front over the library.
+//!
+//! Exit codes: 0 success, 1 an error (its cause chain is printed), 2 bad usage (clap).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use segue::data::{self, SampleConfig, run::is_sample_dir, stats};
+
+#[derive(Parser)]
+#[command(
+    name = "segue",
+    version,
+    about = "Next-song recommendation with reinforcement learning"
+)]
+struct Cli {
+    /// Hide progress bars.
+    #[arg(long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sample whole sessions evenly from every log file, split them, and write a sample folder.
+    Sample(SampleArgs),
+    /// Print the statistics of log files or of a sample folder.
+    Stats(StatsArgs),
+}
+
+#[derive(Args)]
+struct SampleArgs {
+    /// Session-log files (.csv, .csv.gz) or folders holding them.
+    #[arg(long, num_args = 1.., required_unless_present = "config")]
+    logs: Vec<PathBuf>,
+    /// Track-feature files (tf_*.csv) or folders; the sampled tracks' features are kept.
+    #[arg(long, num_args = 1..)]
+    tracks: Vec<PathBuf>,
+    /// Target number of records (shared evenly between the files).
+    #[arg(long)]
+    records: Option<u64>,
+    /// Master seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Split fractions train,validation,test (by session).
+    #[arg(long, value_parser = parse_split)]
+    split: Option<data::SplitConfig>,
+    /// Skip and count unparsable rows instead of stopping at the first.
+    #[arg(long)]
+    skip_bad_rows: bool,
+    /// Files read at once (0: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Replace the output folder if it exists.
+    #[arg(long)]
+    force: bool,
+    /// A TOML file with a [sample] table; flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct StatsArgs {
+    /// Log files, folders of logs, or a sample folder written by `segue sample`.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Skip and count unparsable rows instead of stopping at the first.
+    #[arg(long)]
+    skip_bad_rows: bool,
+    /// Files read at once (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_split(s: &str) -> Result<data::SplitConfig, String> {
+    let parts: Vec<f64> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f64>().map_err(|e| format!("{p:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    let [train, validation, test] = parts[..] else {
+        return Err("expected three fractions: train,validation,test".into());
+    };
+    let cfg = data::SplitConfig {
+        train,
+        validation,
+        test,
+    };
+    cfg.validate().map_err(|e| e.to_string())?;
+    Ok(cfg)
+}
+
+/// The `[sample]` table of a run config.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct ConfigFile {
+    sample: SampleConfig,
+}
+
+fn sample(args: SampleArgs, progress: bool) -> Result<()> {
+    let mut cfg = match &args.config {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            toml::from_str::<ConfigFile>(&text)
+                .with_context(|| format!("parsing {}", p.display()))?
+                .sample
+        }
+        None => SampleConfig::default(),
+    };
+    if !args.logs.is_empty() {
+        cfg.logs = args.logs;
+    }
+    if !args.tracks.is_empty() {
+        cfg.tracks = args.tracks;
+    }
+    if let Some(v) = args.records {
+        cfg.records = v;
+    }
+    if let Some(v) = args.seed {
+        cfg.seed = v;
+    }
+    if let Some(v) = args.split {
+        cfg.split = v;
+    }
+    if let Some(v) = args.threads {
+        cfg.threads = v;
+    }
+    cfg.skip_bad_rows |= args.skip_bad_rows;
+    let report = data::run_sample(&cfg, &args.out, args.force, progress)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    print!(
+        "{}",
+        stats::table(&[("all input", &report.input), ("sample", &report.sample)])
+    );
+    let spread = report.files.iter().map(|f| f.sampled_records);
+    if let (Some(lo), Some(hi)) = (spread.clone().min(), spread.max()) {
+        println!(
+            "\n{} files, records per file {}..{} (target {} each)",
+            report.files.len(),
+            stats::thousands(lo),
+            stats::thousands(hi),
+            stats::thousands(cfg.records / report.files.len().max(1) as u64)
+        );
+    }
+    let splits: Vec<String> = report
+        .splits
+        .iter()
+        .map(|(s, c)| {
+            format!(
+                "{} {} sessions / {} records",
+                s.name(),
+                stats::thousands(c.sessions),
+                stats::thousands(c.records)
+            )
+        })
+        .collect();
+    println!("split ({:?}): {}", report.split_rule, splits.join(", "));
+    if let Some(tf) = &report.track_features {
+        println!(
+            "track features: {} of {} sampled tracks found ({} missing)",
+            stats::thousands(tf.kept),
+            stats::thousands(tf.kept + tf.missing),
+            stats::thousands(tf.missing)
+        );
+    }
+    let incomplete: u64 = report.input.incomplete_sessions.values().sum();
+    let bad: u64 = report.input.bad_rows.values().sum();
+    if incomplete > 0 || bad > 0 {
+        println!(
+            "left out: {} incomplete sessions ({} records), {} bad rows (see stats.json)",
+            stats::thousands(incomplete),
+            stats::thousands(report.input.incomplete_records),
+            stats::thousands(bad)
+        );
+    }
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
+
+fn stats_cmd(args: StatsArgs, progress: bool) -> Result<()> {
+    if let [dir] = &args.inputs[..]
+        && is_sample_dir(dir)
+    {
+        let loaded = data::load_sample_dir(dir)?;
+        let mut s = loaded.sample.stats();
+        s.bytes_on_disk = loaded.report.sample.bytes_on_disk;
+        s.bytes_uncompressed = loaded.report.sample.bytes_uncompressed;
+        s.files = 1;
+        let splits = data::run::split_counts(&loaded.sample);
+        if args.json {
+            let v = serde_json::json!({ "stats": s, "splits": splits, "split_rule": loaded.manifest.split_rule });
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        } else {
+            print!("{}", stats::report("sample", &s));
+            println!("\nsplits ({:?})", loaded.manifest.split_rule);
+            for (k, c) in splits {
+                println!(
+                    "  {:<10} {:>10} sessions {:>12} records",
+                    k.name(),
+                    stats::thousands(c.sessions),
+                    stats::thousands(c.records)
+                );
+            }
+        }
+        return Ok(());
+    }
+    let s = data::run_stats(&args.inputs, args.skip_bad_rows, args.threads, progress)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else {
+        print!("{}", stats::report("all input", &s));
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+    let progress = !cli.quiet;
+    let result = match cli.command {
+        Command::Sample(a) => sample(a, progress),
+        Command::Stats(a) => stats_cmd(a, progress),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
