@@ -29,30 +29,39 @@ impl Hasher for FoldHasher {
     }
 }
 
-fn hex(b: u8) -> Option<u128> {
-    match b {
-        b'0'..=b'9' => Some((b - b'0') as u128),
-        b'a'..=b'f' => Some((b - b'a' + 10) as u128),
-        _ => None,
+/// Hex digit values, 0xFF for anything that is not a lowercase hex digit.
+const HEX: [u8; 256] = {
+    let mut t = [0xFFu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 /// The 128 bits of a lowercase canonical UUID (`8-4-4-4-12` hex digits), if `s` is one.
 fn parse_uuid(s: &[u8]) -> Option<u128> {
-    if s.len() != 36 {
+    if s.len() != 36 || s[8] != b'-' || s[13] != b'-' || s[18] != b'-' || s[23] != b'-' {
         return None;
     }
     let mut v: u128 = 0;
-    for (i, &b) in s.iter().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            if b != b'-' {
-                return None;
-            }
-        } else {
-            v = (v << 4) | hex(b)?;
+    let mut bad = 0u8;
+    for group in [&s[0..8], &s[9..13], &s[14..18], &s[19..23], &s[24..36]] {
+        let mut g: u64 = 0;
+        for &b in group {
+            let d = HEX[b as usize];
+            bad |= d;
+            g = (g << 4) | d as u64;
         }
+        v = (v << (4 * group.len())) | g as u128;
     }
-    Some(v)
+    (bad & 0xF0 == 0).then_some(v)
 }
 
 /// A 128-bit key of an id: exact (a bijection) for `t_<uuid>`, a 128-bit SipHash otherwise, so

@@ -283,6 +283,7 @@ impl Scanner<'_> {
             Ok(r) => r,
             Err(e) => return self.field_error(line, e),
         };
+        let ascii = fields.iter().all(|f| f.is_ascii());
         for c in [
             col::SESSION_ID,
             col::TRACK_ID,
@@ -290,7 +291,7 @@ impl Scanner<'_> {
             col::REASON_START,
             col::REASON_END,
         ] {
-            if std::str::from_utf8(fields[c]).is_err() {
+            if !ascii && std::str::from_utf8(fields[c]).is_err() {
                 return self.field_error(
                     line,
                     FieldError {

@@ -337,7 +337,7 @@ mod tests {
         assert_eq!(parse_date(b"2018-02-29"), None);
         assert_eq!(parse_date(b"2018-13-01"), None);
         assert_eq!(parse_date(b"2018/07/15"), None);
-        for d in [-800_000, -1, 0, 17_727, 60_000] {
+        for d in [-200_000, -1, 0, 17_727, 60_000] {
             let s = format_date(d);
             assert_eq!(parse_date(s.as_bytes()), Some(d), "{s}");
         }
