@@ -57,11 +57,11 @@ print(*(d.get(k, "-") for k in ("records", "sessions", "tracks", "seconds_total"
 : > "$RESULTS"
 for f in "$CSV" "$GZ"; do
   for i in $(seq "$RUNS"); do   # (b) interleaved runs, so both tools see similar cache/thermal state
-    measure "segue stats" "$f" "$SEGUE" stats "$f" --json
+    measure "segue stats" "$f" "$SEGUE" --quiet stats "$f" --json
     measure polars "$f" python3 bench/polars_ingest.py "$f" --bytes-uncompressed "$BYTES"
   done
   # (c) peak memory while sampling
-  measure "segue sample" "$f" "$SEGUE" sample --logs "$f" --records 2000000 --seed 1 \
+  measure "segue sample" "$f" "$SEGUE" --quiet sample --logs "$f" --records 2000000 --seed 1 \
     --out "$OUT/sample_$(basename "$f" | tr . _)" --force
 done
 

@@ -19,6 +19,9 @@ struct Cli {
     /// Hide progress bars.
     #[arg(long, global = true)]
     quiet: bool,
+    /// Log the time of each step.
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -234,6 +237,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time()
+        .with_max_level(if cli.verbose {
+            tracing::Level::DEBUG
+        } else {
+            tracing::Level::INFO
+        })
         .init();
     let progress = !cli.quiet;
     let result = match cli.command {

@@ -37,11 +37,8 @@ fn unparsable_fields_name_file_line_and_column() {
     );
 
     let mut rows = session("0_a", 10, ("True", "False"));
-    rows[0] = rows[0]
-        .replacen(",16,2018", ",1x,2018", 1)
-        .replacen(",1,10,", ",1,10,", 1);
-    let hour_bad = rows[0].replace(",1,2018-07-15,", ",25,2018-07-15,");
-    rows[1] = hour_bad;
+    // Row 2 (line 3): an hour of 25.
+    rows[1] = rows[1].replace(",2,2018-07-15,", ",25,2018-07-15,");
     write_bytes(&p, log_with(&rows).as_bytes());
     let err = stderr(&segue(&["stats", p.to_str().unwrap()]));
     assert!(err.contains("log_bad.csv:3: column `hour_of_day`"), "{err}");

@@ -98,14 +98,14 @@ pub struct Vocab {
 }
 
 impl Vocab {
-    /// The index of `s`, added if new; `None` past 65,536 distinct values.
-    pub fn id(&mut self, s: &str) -> Option<u16> {
-        if let Some(&i) = self.index.get(s.as_bytes()) {
+    /// The index of `s` (UTF-8, already checked), added if new; `None` past 65,536 values.
+    pub fn id(&mut self, s: &[u8]) -> Option<u16> {
+        if let Some(&i) = self.index.get(s) {
             return Some(i);
         }
         let i = u16::try_from(self.names.len()).ok()?;
-        self.index.insert(s.as_bytes().into(), i);
-        self.names.push(s.to_owned());
+        self.index.insert(s.into(), i);
+        self.names.push(String::from_utf8_lossy(s).into_owned());
         Some(i)
     }
 }
@@ -303,7 +303,7 @@ impl Scanner<'_> {
             }
         }
         // Strings were checked just above.
-        let utf8 = |b: &[u8]| std::str::from_utf8(b).unwrap_or_default().to_owned();
+        let utf8 = |b: &[u8]| -> Box<str> { std::str::from_utf8(b).unwrap_or_default().into() };
 
         let counts = &mut self.scan.counts;
         counts.count_row(raw.flags);
@@ -335,7 +335,7 @@ impl Scanner<'_> {
                 keep: wanted.then(|| SampledSession {
                     key,
                     seq: self.seq,
-                    id: utf8(raw.session_id).into(),
+                    id: utf8(raw.session_id),
                     rows: Vec::with_capacity(raw.length as usize),
                     tracks: Vec::with_capacity(raw.length as usize),
                 }),
@@ -363,11 +363,11 @@ impl Scanner<'_> {
                 n_seekback: raw.n_seekback,
                 hour: raw.hour,
                 date: raw.date,
-                context_type: vc.id(&utf8(raw.context_type)).ok_or_else(too_many)?,
-                reason_start: vs.id(&utf8(raw.reason_start)).ok_or_else(too_many)?,
-                reason_end: ve.id(&utf8(raw.reason_end)).ok_or_else(too_many)?,
+                context_type: vc.id(raw.context_type).ok_or_else(too_many)?,
+                reason_start: vs.id(raw.reason_start).ok_or_else(too_many)?,
+                reason_end: ve.id(raw.reason_end).ok_or_else(too_many)?,
             });
-            keep.tracks.push(utf8(raw.track_id).into());
+            keep.tracks.push(utf8(raw.track_id));
         }
         Ok(())
     }

@@ -327,6 +327,7 @@ pub fn run_sample(
     }
     let staged = StagedDir::new(out, force).map_err(|e| DataError::io(out, e))?;
 
+    let clock = std::time::Instant::now();
     // Map: each file's even share, as whole sessions.
     let n = logs.len() as u64;
     let share = |i: usize| cfg.records / n + u64::from((i as u64) < cfg.records % n);
@@ -349,6 +350,7 @@ pub fn run_sample(
         b.finish_and_clear();
     }
 
+    tracing::debug!("scanned {} files in {:.2?}", logs.len(), clock.elapsed());
     // Merge.
     let extra_columns: Vec<String> = scans
         .iter()
@@ -390,50 +392,29 @@ pub fn run_sample(
     let mut sample = Sample::from_scans(&mut scans)?;
     drop(scans);
     let split_rule = sample.assign_splits(&cfg.split, cfg.seed)?;
+    tracing::debug!("merged and split in {:.2?}", clock.elapsed());
 
-    // Write.
+    // Write: the CSV (formatting, then deflating on a thread of its own) alongside the rest.
     let log_path = staged.join(files::LOG);
-    let text = sample.write_csv(&log_path, cfg.gzip_level)?;
+    let (text, track_features) = std::thread::scope(|scope| -> Result<_> {
+        let csv = scope.spawn(|| sample.write_csv(&log_path, cfg.gzip_level));
+        let track_features = write_track_features(cfg, &tf_files, &sample, &staged, show_progress);
+        let cache = write_file(&staged.join(files::CACHE), &cache::encode(&sample));
+        let splits = write_file(&staged.join(files::SPLITS), splits_csv(&sample).as_bytes());
+        let text = csv
+            .join()
+            .map_err(|_| DataError::Config("the CSV writer panicked".into()))??;
+        cache?;
+        splits?;
+        Ok((text, track_features?))
+    })?;
+    tracing::debug!("wrote the sample in {:.2?}", clock.elapsed());
     let mut sample_stats = sample.stats();
     sample_stats.bytes_uncompressed = text;
     sample_stats.bytes_on_disk = std::fs::metadata(&log_path)
         .map_err(|e| DataError::io(&log_path, e))?
         .len();
     sample_stats.files = 1;
-    let track_features = if tf_files.is_empty() {
-        None
-    } else {
-        let wanted: HashSet<&str> = sample.tracks.iter().map(String::as_str).collect();
-        let tf_bytes = tf_files
-            .iter()
-            .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-            .sum();
-        let bar = byte_bar(tf_bytes, "features", show_progress);
-        let summary = write_sampled_features(
-            &tf_files,
-            &wanted,
-            &staged.join(files::TRACK_FEATURES),
-            cfg.gzip_level,
-            cfg.skip_bad_rows,
-            bar.clone(),
-        )?;
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
-        if summary.missing > 0 {
-            tracing::warn!("{} sampled tracks have no track features", summary.missing);
-        }
-        Some(summary)
-    };
-    write_file(&staged.join(files::CACHE), &cache::encode(&sample))?;
-    let mut splits = String::from("session_id,split\n");
-    for s in &sample.sessions {
-        splits.push_str(&s.id);
-        splits.push(',');
-        splits.push_str(s.split.name());
-        splits.push('\n');
-    }
-    write_file(&staged.join(files::SPLITS), splits.as_bytes())?;
     let report = SampleReport {
         input,
         sample: sample_stats,
@@ -454,6 +435,52 @@ pub fn run_sample(
     write_json(&staged.join(files::MANIFEST), &manifest)?;
     staged.commit().map_err(|e| DataError::io(out, e))?;
     Ok(report)
+}
+
+/// `session_id,split` for every session of the sample.
+fn splits_csv(sample: &Sample) -> String {
+    let mut out = String::from("session_id,split\n");
+    for s in &sample.sessions {
+        out.push_str(&s.id);
+        out.push(',');
+        out.push_str(s.split.name());
+        out.push('\n');
+    }
+    out
+}
+
+/// Keeps the features of the sampled tracks, when track-feature files were given.
+fn write_track_features(
+    cfg: &SampleConfig,
+    tf_files: &[PathBuf],
+    sample: &Sample,
+    staged: &StagedDir,
+    show_progress: bool,
+) -> Result<Option<TrackFeatureSummary>> {
+    if tf_files.is_empty() {
+        return Ok(None);
+    }
+    let wanted: HashSet<&str> = sample.tracks.iter().map(String::as_str).collect();
+    let tf_bytes = tf_files
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let bar = byte_bar(tf_bytes, "features", show_progress);
+    let summary = write_sampled_features(
+        tf_files,
+        &wanted,
+        &staged.join(files::TRACK_FEATURES),
+        cfg.gzip_level,
+        cfg.skip_bad_rows,
+        bar.clone(),
+    )?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if summary.missing > 0 {
+        tracing::warn!("{} sampled tracks have no track features", summary.missing);
+    }
+    Ok(Some(summary))
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::csv::push_field;
 use super::error::{DataError, Result};
-use super::ids::{Stream, priority};
+use super::ids::{FoldHasher, Stream, id_key, priority};
 use super::ingest::{Counts, FileScan};
 use super::schema::{COLUMNS, Flags, Row, format_date};
 use super::stats::LogStats;
@@ -123,21 +123,21 @@ pub struct Sample {
     pub rows: Vec<Row>,
 }
 
-/// Interns strings into a dense table.
+/// Interns strings into a dense table, keyed by their 128-bit [`id_key`] (exact for MSSD's
+/// UUID-shaped ids).
 #[derive(Default)]
 struct Interner {
-    index: std::collections::HashMap<Box<str>, u32>,
+    index: std::collections::HashMap<u128, u32, std::hash::BuildHasherDefault<FoldHasher>>,
     names: Vec<String>,
 }
 
 impl Interner {
     fn id(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.index.get(s) {
-            return i;
+        let next = self.names.len() as u32;
+        let i = *self.index.entry(id_key(s.as_bytes())).or_insert(next);
+        if i == next {
+            self.names.push(s.to_owned());
         }
-        let i = self.names.len() as u32;
-        self.index.insert(s.into(), i);
-        self.names.push(s.to_owned());
         i
     }
 }
@@ -331,35 +331,145 @@ impl Sample {
 }
 
 /// A CSV output file, gzip-compressed when its name ends in `.gz`.
+///
+/// Compression runs on as many threads as there are cores: each block of text becomes a gzip
+/// member of its own, compressed in parallel and written in order (a multi-member gzip file,
+/// as pigz and bgzip write; gzip, zcat, Python's gzip, pandas and polars read it whole). The
+/// bytes do not depend on the number of threads.
 pub enum CsvOut {
-    Gz(GzEncoder<std::io::BufWriter<std::fs::File>>),
+    Gz(GzPipeline),
     Plain(std::io::BufWriter<std::fs::File>),
+}
+
+type Job = (u64, Vec<u8>);
+
+/// The parallel gzip writer behind [`CsvOut::Gz`].
+pub struct GzPipeline {
+    jobs: Option<std::sync::mpsc::SyncSender<Job>>,
+    next: u64,
+    workers: Vec<std::thread::JoinHandle<std::io::Result<()>>>,
+    writer: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl GzPipeline {
+    fn new(file: std::io::BufWriter<std::fs::File>, level: u32) -> std::io::Result<GzPipeline> {
+        use std::sync::mpsc::sync_channel;
+        use std::sync::{Arc, Mutex};
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (jobs, job_rx) = sync_channel::<Job>(2 * threads);
+        let (done_tx, done_rx) = sync_channel::<Job>(2 * threads);
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let mut workers = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            let (rx, tx) = (Arc::clone(&job_rx), done_tx.clone());
+            workers.push(
+                std::thread::Builder::new()
+                    .name("segue-gzip".into())
+                    .spawn(move || -> std::io::Result<()> {
+                        loop {
+                            let job = match rx.lock() {
+                                Ok(r) => r.recv(),
+                                Err(_) => {
+                                    return Err(std::io::Error::other("a gzip worker panicked"));
+                                }
+                            };
+                            let Ok((seq, block)) = job else { return Ok(()) };
+                            let mut enc = GzEncoder::new(
+                                Vec::with_capacity(block.len() / 3),
+                                Compression::new(level),
+                            );
+                            enc.write_all(&block)?;
+                            if tx.send((seq, enc.finish()?)).is_err() {
+                                return Ok(());
+                            }
+                        }
+                    })?,
+            );
+        }
+        drop(done_tx);
+        let writer = std::thread::Builder::new()
+            .name("segue-write".into())
+            .spawn(move || -> std::io::Result<()> {
+                let mut file = file;
+                let mut pending = std::collections::BTreeMap::new();
+                let mut next = 0u64;
+                for (seq, member) in done_rx {
+                    pending.insert(seq, member);
+                    while let Some(m) = pending.remove(&next) {
+                        file.write_all(&m)?;
+                        next += 1;
+                    }
+                }
+                if !pending.is_empty() {
+                    return Err(std::io::Error::other("a gzip block was lost"));
+                }
+                file.into_inner().map_err(|e| e.into_error())?.sync_all()
+            })?;
+        Ok(GzPipeline {
+            jobs: Some(jobs),
+            next: 0,
+            workers,
+            writer: Some(writer),
+        })
+    }
+
+    fn send(&mut self, block: Vec<u8>) -> std::io::Result<()> {
+        let sent = self
+            .jobs
+            .as_ref()
+            .is_some_and(|j| j.send((self.next, block)).is_ok());
+        self.next += 1;
+        if sent {
+            Ok(())
+        } else {
+            // Everything stopped: the threads' errors say why.
+            self.join()
+                .and(Err(std::io::Error::other("the gzip writer stopped")))
+        }
+    }
+
+    fn join(&mut self) -> std::io::Result<()> {
+        self.jobs.take();
+        let mut result = Ok(());
+        let handles = self.workers.drain(..).chain(self.writer.take());
+        for h in handles.collect::<Vec<_>>() {
+            let r = h
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("a gzip thread panicked")));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
 }
 
 impl CsvOut {
     pub fn create(path: &Path, level: u32) -> Result<CsvOut> {
         let file = std::fs::File::create(path).map_err(|e| DataError::io(path, e))?;
         let file = std::io::BufWriter::with_capacity(1 << 20, file);
-        Ok(if path.extension().is_some_and(|e| e == "gz") {
-            CsvOut::Gz(GzEncoder::new(file, Compression::new(level)))
-        } else {
-            CsvOut::Plain(file)
-        })
+        if !path.extension().is_some_and(|e| e == "gz") {
+            return Ok(CsvOut::Plain(file));
+        }
+        Ok(CsvOut::Gz(
+            GzPipeline::new(file, level).map_err(|e| DataError::io(path, e))?,
+        ))
     }
 
+    /// Writes text; gzip output is cut into members at block boundaries, so callers should
+    /// pass blocks of a megabyte or so.
     pub fn write_all(&mut self, b: &[u8]) -> std::io::Result<()> {
         match self {
-            CsvOut::Gz(w) => w.write_all(b),
+            CsvOut::Gz(p) => p.send(b.to_vec()),
             CsvOut::Plain(w) => w.write_all(b),
         }
     }
 
-    /// Ends the gzip stream and flushes to disk; errors are reported, never lost in a drop.
+    /// Ends the output and flushes it to disk; errors are reported, never lost in a drop.
     pub fn finish(self) -> std::io::Result<()> {
-        let file = match self {
-            CsvOut::Gz(w) => w.finish()?,
-            CsvOut::Plain(w) => w,
-        };
-        file.into_inner().map_err(|e| e.into_error())?.sync_all()
+        match self {
+            CsvOut::Gz(mut p) => p.join(),
+            CsvOut::Plain(w) => w.into_inner().map_err(|e| e.into_error())?.sync_all(),
+        }
     }
 }

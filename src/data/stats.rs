@@ -254,9 +254,11 @@ mod tests {
     fn rates_of_empty_and_known_counts() {
         let empty = LogStats::from_counts(&Counts::default(), 0, 0, 0, 0, 0);
         assert_eq!(empty.skip_rates, SkipRates::default());
-        let mut c = Counts::default();
-        c.records = 4;
-        c.skips = [1, 2, 3, 1];
+        let c = Counts {
+            records: 4,
+            skips: [1, 2, 3, 1],
+            ..Default::default()
+        };
         let s = LogStats::from_counts(&c, 1, 10, 20, 1, 3);
         assert_eq!(s.skip_rates.skip_2, 0.5);
         assert_eq!(s.skip_rates.not_skipped, 0.25);

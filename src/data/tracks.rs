@@ -48,7 +48,7 @@ pub fn write_sampled_features(
     };
     let mut header: Option<Vec<String>> = None;
     let mut written: HashSet<String> = HashSet::new();
-    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     let io = |e| DataError::io(out, e);
     for path in files {
         // Position in this file of each column of the output header.
@@ -130,7 +130,7 @@ pub fn write_sampled_features(
                 push_field(&mut buf, rec.get(i));
             }
             buf.push(b'\n');
-            if buf.len() > 1 << 16 {
+            if buf.len() > 1 << 20 {
                 w.write_all(&buf).map_err(io)?;
                 buf.clear();
             }
