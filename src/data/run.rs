@@ -163,6 +163,18 @@ pub fn byte_bar(total: u64, what: &str, show: bool) -> Option<ProgressBar> {
     Some(bar)
 }
 
+/// A progress bar over records on stderr (drawn only on a terminal).
+pub fn record_bar(total: u64, what: &str, show: bool) -> Option<ProgressBar> {
+    let bar = byte_bar(total, what, show)?;
+    let style = ProgressStyle::with_template(
+        "{msg:<10} [{bar:30}] {human_pos}/{human_len} records eta {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    Some(bar)
+}
+
 /// Scans every file, `threads` at a time; results come back in file order. On an error the
 /// remaining files are not started and the first failing file's error (in file order) is
 /// returned.
@@ -397,7 +409,8 @@ pub fn run_sample(
     // Write: the CSV (formatting, then deflating on a thread of its own) alongside the rest.
     let log_path = staged.join(files::LOG);
     let (text, track_features) = std::thread::scope(|scope| -> Result<_> {
-        let csv = scope.spawn(|| sample.write_csv(&log_path, cfg.gzip_level));
+        let bar = record_bar(sample.rows.len() as u64, "writing", show_progress);
+        let csv = scope.spawn(|| sample.write_csv(&log_path, cfg.gzip_level, bar.clone()));
         let track_features = write_track_features(cfg, &tf_files, &sample, &staged, show_progress);
         let cache = write_file(&staged.join(files::CACHE), &cache::encode(&sample));
         let splits = write_file(&staged.join(files::SPLITS), splits_csv(&sample).as_bytes());

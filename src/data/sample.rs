@@ -271,7 +271,12 @@ impl Sample {
 
     /// Writes the sample as an official-schema log (gzip when `path` ends in `.gz`), booleans as
     /// `true`/`false` like Spotify's raw files. Returns the bytes of CSV text written.
-    pub fn write_csv(&self, path: &Path, level: u32) -> Result<u64> {
+    pub fn write_csv(
+        &self,
+        path: &Path,
+        level: u32,
+        progress: Option<indicatif::ProgressBar>,
+    ) -> Result<u64> {
         let mut out = CsvOut::create(path, level)?;
         let mut buf = Vec::with_capacity(1 << 20);
         buf.extend_from_slice(COLUMNS.join(",").as_bytes());
@@ -316,6 +321,9 @@ impl Sample {
                     push_field(&mut buf, dict[i as usize].as_bytes());
                 }
                 buf.push(b'\n');
+            }
+            if let Some(p) = &progress {
+                p.inc(s.len as u64);
             }
             if buf.len() > (1 << 20) - 4096 {
                 text += buf.len() as u64;
