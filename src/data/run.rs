@@ -410,7 +410,8 @@ pub fn run_sample(
     let log_path = staged.join(files::LOG);
     let (text, track_features) = std::thread::scope(|scope| -> Result<_> {
         let bar = record_bar(sample.rows.len() as u64, "writing", show_progress);
-        let csv = scope.spawn(|| sample.write_csv(&log_path, cfg.gzip_level, bar.clone()));
+        let csv_bar = bar.clone();
+        let csv = scope.spawn(|| sample.write_csv(&log_path, cfg.gzip_level, csv_bar));
         let track_features = write_track_features(cfg, &tf_files, &sample, &staged, show_progress);
         let cache = write_file(&staged.join(files::CACHE), &cache::encode(&sample));
         let splits = write_file(&staged.join(files::SPLITS), splits_csv(&sample).as_bytes());
