@@ -2,6 +2,9 @@
 //!
 //! The crate follows the pipeline: [`data`] ingests and samples session logs; later stages
 //! (song space, history encoders, simulator, agent, evaluation, serving) build on its samples.
+//! [`synth`] generates worlds with a known user model to test every stage against the truth.
 
 pub mod data;
 pub mod output;
+pub mod rng;
+pub mod synth;

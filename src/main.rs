@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use segue::data::{self, SampleConfig, run::is_sample_dir, stats};
+use segue::synth::SynthConfig;
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +33,45 @@ enum Command {
     Sample(SampleArgs),
     /// Print the statistics of log files or of a sample folder.
     Stats(StatsArgs),
+    /// Generate a synthetic MSSD world (logs, track features, the hidden user model).
+    Synth(SynthArgs),
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    /// Sessions to generate.
+    #[arg(long)]
+    sessions: Option<usize>,
+    /// Tracks in the catalogue.
+    #[arg(long)]
+    tracks: Option<usize>,
+    /// Log files (one day each).
+    #[arg(long)]
+    files: Option<usize>,
+    /// Master seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Write .csv.gz files.
+    #[arg(long)]
+    gzip: bool,
+    /// Users scored by the reference policies (0 skips the table).
+    #[arg(long)]
+    reference_users: Option<usize>,
+    /// Files generated at once (0: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Replace the output folder if it exists.
+    #[arg(long)]
+    force: bool,
+    /// A TOML file with a [synth] table; flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -104,11 +144,77 @@ fn parse_split(s: &str) -> Result<data::SplitConfig, String> {
     Ok(cfg)
 }
 
-/// The `[sample]` table of a run config.
+/// The tables of a run config that the commands read.
 #[derive(serde::Deserialize, Default)]
 #[serde(default)]
 struct ConfigFile {
     sample: SampleConfig,
+    synth: SynthConfig,
+}
+
+fn read_config(path: Option<&PathBuf>) -> Result<ConfigFile> {
+    let Some(p) = path else {
+        return Ok(ConfigFile::default());
+    };
+    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))
+}
+
+fn synth(args: SynthArgs, progress: bool) -> Result<()> {
+    let mut cfg = read_config(args.config.as_ref())?.synth;
+    if let Some(v) = args.sessions {
+        cfg.sessions = v;
+    }
+    if let Some(v) = args.tracks {
+        cfg.tracks = v;
+    }
+    if let Some(v) = args.files {
+        cfg.files = v;
+    }
+    if let Some(v) = args.seed {
+        cfg.seed = v;
+    }
+    if let Some(v) = args.reference_users {
+        cfg.reference_users = v;
+    }
+    if let Some(v) = args.threads {
+        cfg.threads = v;
+    }
+    cfg.gzip |= args.gzip;
+    let run = segue::synth::run_synth(&cfg, &args.out, args.force, progress)?;
+    let r = &run.report;
+    if args.json {
+        let v = serde_json::json!({ "report": r, "seconds": run.seconds });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "{} sessions, {} records, {} tracks in {} log and {} track-feature files: {} of CSV ({} on disk) in {:.2} s, {:.0} MB/s",
+        stats::thousands(r.sessions),
+        stats::thousands(r.records),
+        stats::thousands(cfg.tracks as u64),
+        r.log_files.len(),
+        r.track_files.len(),
+        stats::human_bytes(r.bytes_text),
+        stats::human_bytes(r.bytes_on_disk),
+        run.seconds,
+        r.bytes_text as f64 / 1e6 / run.seconds.max(1e-9)
+    );
+    println!(
+        "responses: skip_1 {:.4}  skip_2 {:.4}  skip_3 {:.4}  not_skipped {:.4}",
+        r.rates[0], r.rates[1], r.rates[2], r.rates[3]
+    );
+    if let Some(t) = &r.reference {
+        println!(
+            "\nexpected not-skipped tracks out of {} under the true model, {} users (mean ± 95% CI):",
+            t.horizon, t.users
+        );
+        for row in &t.rows {
+            println!("  {:<20} {:>6.2} ± {:.2}", row.policy, row.mean, row.ci95);
+        }
+    }
+    println!("wrote {}", args.out.display());
+    Ok(())
 }
 
 fn sample(args: SampleArgs, progress: bool) -> Result<()> {
@@ -247,6 +353,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sample(a) => sample(a, progress),
         Command::Stats(a) => stats_cmd(a, progress),
+        Command::Synth(a) => synth(a, progress),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,7 +19,7 @@ const VERSION: u32 = 1;
 
 /// A fast 64-bit checksum over 8-byte words (not cryptographic; it catches truncation and
 /// corruption).
-fn checksum(bytes: &[u8]) -> u64 {
+pub(crate) fn checksum(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0x243F_6A88_85A3_08D3 ^ bytes.len() as u64;
     let mut words = bytes.chunks_exact(8);
     for w in &mut words {

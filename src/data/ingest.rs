@@ -42,6 +42,8 @@ pub struct Counts {
     pub records: u64,
     /// Records per skip level: skip_1, skip_2, skip_3, not_skipped.
     pub skips: [u64; 4],
+    /// Records and skip_2 records by session position (1..=20; later positions count as 20).
+    pub by_position: [[u64; 2]; 20],
     /// Rows whose skip flags break skip_1 ⇒ skip_2 ⇒ skip_3, not_skipped ⇔ ¬skip_3 (kept).
     pub inconsistent_skips: u64,
     /// Sessions by their number of rows.
@@ -70,6 +72,10 @@ impl Counts {
             self.skips[i] += o.skips[i];
         }
         self.inconsistent_skips += o.inconsistent_skips;
+        for (a, b) in self.by_position.iter_mut().zip(&o.by_position) {
+            a[0] += b[0];
+            a[1] += b[1];
+        }
         add(&mut self.session_rows, &o.session_rows);
         add(&mut self.context_types, &o.context_types);
         add(&mut self.bad_rows, &o.bad_rows);
@@ -80,8 +86,11 @@ impl Counts {
     }
 
     /// Counts one valid row.
-    pub fn count_row(&mut self, flags: Flags) {
+    pub fn count_row(&mut self, flags: Flags, position: u16) {
         self.records += 1;
+        let p = &mut self.by_position[(position.clamp(1, 20) - 1) as usize];
+        p[0] += 1;
+        p[1] += flags.has(Flags::SKIP_2) as u64;
         self.skips[0] += flags.has(Flags::SKIP_1) as u64;
         self.skips[1] += flags.has(Flags::SKIP_2) as u64;
         self.skips[2] += flags.has(Flags::SKIP_3) as u64;
@@ -306,7 +315,7 @@ impl Scanner<'_> {
         let utf8 = |b: &[u8]| -> Box<str> { std::str::from_utf8(b).unwrap_or_default().into() };
 
         let counts = &mut self.scan.counts;
-        counts.count_row(raw.flags);
+        counts.count_row(raw.flags, raw.position);
         if self.last_context.0 != raw.context_type {
             self.flush_context();
             self.last_context.0 = raw.context_type.to_vec();

@@ -243,7 +243,7 @@ impl Sample {
         }
         let mut ctx = vec![0u64; self.context_types.len()];
         for r in &self.rows {
-            c.count_row(r.flags);
+            c.count_row(r.flags, r.position);
             ctx[r.context_type as usize] += 1;
         }
         c.context_types = self
@@ -456,7 +456,7 @@ impl CsvOut {
     pub fn create(path: &Path, level: u32) -> Result<CsvOut> {
         let file = std::fs::File::create(path).map_err(|e| DataError::io(path, e))?;
         let file = std::io::BufWriter::with_capacity(1 << 20, file);
-        if !path.extension().is_some_and(|e| e == "gz") {
+        if path.extension().is_none_or(|e| e != "gz") {
             return Ok(CsvOut::Plain(file));
         }
         Ok(CsvOut::Gz(

@@ -32,6 +32,8 @@ pub struct LogStats {
     /// Distinct track ids.
     pub tracks: u64,
     pub skip_rates: SkipRates,
+    /// skip_2 rate at session positions 1..=20 (position 20 also counts later ones).
+    pub skip_2_by_position: Vec<f64>,
     /// Records whose skip flags contradict each other (kept, only counted).
     pub inconsistent_skips: u64,
     /// Sessions by number of rows.
@@ -78,6 +80,11 @@ impl LogStats {
                 skip_3: rate(c.skips[2]),
                 not_skipped: rate(c.skips[3]),
             },
+            skip_2_by_position: c
+                .by_position
+                .iter()
+                .map(|[n, s2]| if *n == 0 { 0.0 } else { *s2 as f64 / *n as f64 })
+                .collect(),
             inconsistent_skips: c.inconsistent_skips,
             session_lengths: c.session_rows.clone(),
             context_types: c.context_types.clone(),
@@ -156,6 +163,14 @@ pub fn report(name: &str, s: &LogStats) -> String {
         "\nskip rates   skip_1 {:.4}   skip_2 {:.4}   skip_3 {:.4}   not_skipped {:.4}",
         r.skip_1, r.skip_2, r.skip_3, r.not_skipped
     );
+    if s.records > 0 {
+        let by_pos: Vec<String> = s
+            .skip_2_by_position
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect();
+        let _ = writeln!(out, "skip_2 by position 1-20: {}", by_pos.join(" "));
+    }
     if s.inconsistent_skips > 0 {
         let _ = writeln!(
             out,
