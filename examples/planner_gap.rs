@@ -9,7 +9,10 @@ use segue::synth::reference::{self, HORIZON, POOL};
 use segue::synth::world::{World, WorldConfig};
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let users = args.first().copied().unwrap_or(40);
     let tracks = args.get(1).copied().unwrap_or(3_000);
     let seed = args.get(2).copied().unwrap_or(11) as u64;
@@ -22,17 +25,29 @@ fn main() {
         let pool = world.pool(&e.user, &e.state, POOL);
         for (i, &b) in beams.iter().enumerate() {
             let branch = if b == 1 { 1 } else { 8 };
-            scores[i].push(world.model.plan(&e.user, &e.state, &pool, HORIZON, b, branch).expected);
+            scores[i].push(
+                world
+                    .model
+                    .plan(&e.user, &e.state, &pool, HORIZON, b, branch)
+                    .expected,
+            );
         }
     }
-    println!("{users} users, {tracks} tracks, seed {seed}, horizon {HORIZON} ({:.1} s)", started.elapsed().as_secs_f64());
+    println!(
+        "{users} users, {tracks} tracks, seed {seed}, horizon {HORIZON} ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
     println!("beam   mean ± 95% CI   gain over the previous width (paired mean)");
     for (i, b) in beams.iter().enumerate() {
         let (m, ci) = reference::mean_ci(&scores[i]);
         let gain = if i == 0 {
             String::from("-")
         } else {
-            let d: Vec<f64> = scores[i].iter().zip(&scores[i - 1]).map(|(a, b)| a - b).collect();
+            let d: Vec<f64> = scores[i]
+                .iter()
+                .zip(&scores[i - 1])
+                .map(|(a, b)| a - b)
+                .collect();
             let (g, gci) = reference::mean_ci(&d);
             format!("{g:+.3} ± {gci:.3}")
         };

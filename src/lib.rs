@@ -7,4 +7,5 @@
 pub mod data;
 pub mod output;
 pub mod rng;
+pub mod songs;
 pub mod synth;

@@ -1,0 +1,7 @@
+//! Stage 2, song space: a vector for every track (official audio features, or embeddings learned
+//! from the logs) and the nearest-track index that maps a point of song space back to real
+//! tracks.
+
+pub mod distance;
+pub mod hnsw;
+pub mod index;
