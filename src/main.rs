@@ -35,6 +35,67 @@ enum Command {
     Stats(StatsArgs),
     /// Generate a synthetic MSSD world (logs, track features, the hidden user model).
     Synth(SynthArgs),
+    /// Give every track of a sample a vector (official features or learned) and score next-track retrieval.
+    Songs(SongsArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Args)]
+struct SongsArgs {
+    /// A sample folder written by `segue sample`.
+    #[arg(long)]
+    sample: PathBuf,
+    /// Output folder (songs.json, songs.bin).
+    #[arg(long)]
+    out: PathBuf,
+    /// Where vectors come from.
+    #[arg(long, value_enum)]
+    source: Option<segue::songs::space::SongSource>,
+    /// Dimension of learned embeddings.
+    #[arg(long)]
+    dim: Option<usize>,
+    /// Seed of the embedding training.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// A TOML file with a [songs] table; flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Replace the output folder if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Nearest-track backends on raw f32 vectors (the files of bench/ann): build time, queries/s, recall@10.
+    Ann(AnnArgs),
+}
+
+#[derive(Args)]
+struct AnnArgs {
+    /// Prefix of PREFIX.base.f32, PREFIX.query.f32 and (optional) PREFIX.gt.u32.
+    #[arg(long)]
+    data: String,
+    /// Vector dimension.
+    #[arg(long, default_value_t = 48)]
+    dim: usize,
+    /// HNSW links per node.
+    #[arg(long, default_value_t = 16)]
+    m: usize,
+    /// HNSW candidates while building.
+    #[arg(long, default_value_t = 200)]
+    ef_construction: usize,
+    /// HNSW candidates while searching, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64,128")]
+    ef: Vec<usize>,
+    /// Queries timed one at a time on the exact backend.
+    #[arg(long, default_value_t = 200)]
+    exact_queries: usize,
 }
 
 #[derive(Args)]
@@ -150,6 +211,44 @@ fn parse_split(s: &str) -> Result<data::SplitConfig, String> {
 struct ConfigFile {
     sample: SampleConfig,
     synth: SynthConfig,
+    songs: segue::songs::space::SongsConfig,
+}
+
+fn songs(a: SongsArgs) -> Result<()> {
+    let mut cfg = read_config(a.config.as_ref())?.songs;
+    if let Some(v) = a.source {
+        cfg.source = v;
+    }
+    if let Some(v) = a.dim {
+        cfg.embedding.dim = v;
+    }
+    if let Some(v) = a.seed {
+        cfg.embedding.seed = v;
+    }
+    let m = segue::songs::space::run_songs(&a.sample, &cfg, &a.out, a.force)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&m)?);
+        return Ok(());
+    }
+    println!(
+        "{:?} song space: {} tracks ({} with a vector of their own), {} dimensions",
+        m.source, m.tracks, m.known, m.dim
+    );
+    let r = &m.retrieval;
+    println!(
+        "next-track retrieval on {} test transitions ({} from tracks without a vector):",
+        r.transitions, r.unknown_queries
+    );
+    println!(
+        "  hit@10  {:.4}   (popularity {:.4})",
+        r.hit_at_10, r.popularity_hit_at_10
+    );
+    println!(
+        "  hit@100 {:.4}   (popularity {:.4})",
+        r.hit_at_100, r.popularity_hit_at_100
+    );
+    println!("wrote {}", a.out.display());
+    Ok(())
 }
 
 fn read_config(path: Option<&PathBuf>) -> Result<ConfigFile> {
@@ -337,6 +436,34 @@ fn stats_cmd(args: StatsArgs, progress: bool) -> Result<()> {
     Ok(())
 }
 
+fn bench_ann(a: AnnArgs) -> Result<()> {
+    let rows = segue::songs::bench::run(
+        &a.data,
+        a.dim,
+        a.m,
+        a.ef_construction,
+        &a.ef,
+        a.exact_queries,
+    )
+    .with_context(|| format!("reading {}.*", a.data))?;
+    println!("| backend | n | dim | ef_search | build s | queries/s | recall@10 |");
+    println!("|---|---|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {} | {:.1} | {:.0} | {:.4} |",
+            r.backend,
+            r.n,
+            r.dim,
+            r.ef_search.map_or("-".into(), |e| e.to_string()),
+            r.build_s,
+            r.qps,
+            r.recall_at_10
+        );
+        eprintln!("{}", serde_json::to_string(r)?);
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -354,6 +481,8 @@ fn main() -> ExitCode {
         Command::Sample(a) => sample(a, progress),
         Command::Stats(a) => stats_cmd(a, progress),
         Command::Synth(a) => synth(a, progress),
+        Command::Songs(a) => songs(a),
+        Command::Bench(BenchCommand::Ann(a)) => bench_ann(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

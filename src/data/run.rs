@@ -37,7 +37,8 @@ pub struct SampleConfig {
     /// Session-log files (`.csv`, `.csv.gz`) or folders searched recursively for them (files
     /// named `tf_*` are left out of folders).
     pub logs: Vec<PathBuf>,
-    /// Track-feature files or folders; the features of the sampled tracks are written along.
+    /// Track-feature files or folders (in folders, `tf_*.csv[.gz]`); the features of the
+    /// sampled tracks are written along.
     pub tracks: Vec<PathBuf>,
     /// Target number of records, shared evenly between the log files.
     pub records: u64,
@@ -102,8 +103,8 @@ fn is_csv_name(name: &str) -> bool {
 }
 
 /// Expands files and folders into a sorted, de-duplicated list of input files. A file named
-/// explicitly is taken whatever its name; in folders, `.csv` and `.csv.gz` files are taken
-/// (for logs, except `tf_*`).
+/// explicitly is taken whatever its name; in folders, `.csv` and `.csv.gz` files are taken:
+/// `tf_*` ones for track features, the others for logs (MSSD's naming).
 pub fn discover(paths: &[PathBuf], kind: InputKind) -> Result<Vec<PathBuf>> {
     fn walk(dir: &Path, kind: InputKind, out: &mut Vec<PathBuf>) -> Result<()> {
         let entries = std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))?;
@@ -119,7 +120,7 @@ pub fn discover(paths: &[PathBuf], kind: InputKind) -> Result<Vec<PathBuf>> {
             if p.is_dir() {
                 walk(&p, kind, out)?;
             } else if is_csv_name(&name)
-                && (kind == InputKind::TrackFeatures || !name.starts_with("tf_"))
+                && ((kind == InputKind::TrackFeatures) == name.starts_with("tf_"))
             {
                 out.push(p);
             }

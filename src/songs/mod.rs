@@ -2,6 +2,10 @@
 //! from the logs) and the nearest-track index that maps a point of song space back to real
 //! tracks.
 
+pub mod bench;
 pub mod distance;
+pub mod embed;
+pub mod features;
 pub mod hnsw;
 pub mod index;
+pub mod space;

@@ -1,0 +1,123 @@
+//! `segue bench ann`: build time, queries per second and recall@10 of each nearest-track backend
+//! on vectors stored as raw little-endian f32 (`PREFIX.base.f32`, `PREFIX.query.f32`, and
+//! optionally `PREFIX.gt.u32` with the true top 10 per query; the format of bench/ann).
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::hnsw::{Hnsw, HnswConfig};
+use super::index::{Exact, NearestTracks, Neighbour, recall_at};
+
+/// One measured configuration.
+#[derive(Clone, Debug, Serialize)]
+pub struct AnnResult {
+    pub backend: String,
+    pub n: usize,
+    pub dim: usize,
+    pub ef_search: Option<usize>,
+    pub build_s: f64,
+    pub qps: f64,
+    pub recall_at_10: f64,
+}
+
+fn read_f32(path: &Path) -> std::io::Result<Vec<f32>> {
+    let b = std::fs::read(path)?;
+    Ok(b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+/// Runs the benchmark on the files at `prefix`, one thread, queries one at a time.
+pub fn run(
+    prefix: &str,
+    dim: usize,
+    m: usize,
+    ef_construction: usize,
+    efs: &[usize],
+    exact_queries: usize,
+) -> std::io::Result<Vec<AnnResult>> {
+    let base = read_f32(Path::new(&format!("{prefix}.base.f32")))?;
+    let queries = read_f32(Path::new(&format!("{prefix}.query.f32")))?;
+    let n = base.len() / dim;
+    let nq = queries.len() / dim;
+    let gt_path = format!("{prefix}.gt.u32");
+    let mut out = Vec::new();
+    let exact = Exact::new(base.clone(), dim);
+    // Ground truth: the file when present, else the exact backend's answers.
+    let truth: Vec<Vec<Neighbour>> = match std::fs::read(&gt_path) {
+        Ok(b) => b
+            .chunks_exact(40)
+            .map(|row| {
+                row.chunks_exact(4)
+                    .map(|c| Neighbour {
+                        id: u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
+                        dist: 0.0,
+                    })
+                    .collect()
+            })
+            .collect(),
+        Err(_) => exact.search_batch(&queries, 10),
+    };
+    // Exact, batched (sgemm) over all queries, and one at a time over the first few.
+    let t = Instant::now();
+    let batch = exact.search_batch(&queries, 10);
+    let secs = t.elapsed().as_secs_f64();
+    out.push(AnnResult {
+        backend: "exact (batched sgemm)".into(),
+        n,
+        dim,
+        ef_search: None,
+        build_s: 0.0,
+        qps: nq as f64 / secs,
+        recall_at_10: recall_at(&truth, &batch, 10),
+    });
+    let few = exact_queries.min(nq);
+    let t = Instant::now();
+    let single: Vec<Vec<Neighbour>> = queries[..few * dim]
+        .chunks_exact(dim)
+        .map(|q| exact.search(q, 10))
+        .collect();
+    let secs = t.elapsed().as_secs_f64();
+    out.push(AnnResult {
+        backend: "exact (one query at a time)".into(),
+        n,
+        dim,
+        ef_search: None,
+        build_s: 0.0,
+        qps: few as f64 / secs,
+        recall_at_10: recall_at(&truth[..few], &single, 10),
+    });
+    drop(exact);
+    let t = Instant::now();
+    let mut hnsw = Hnsw::build(
+        base,
+        dim,
+        &HnswConfig {
+            m,
+            ef_construction,
+            ..Default::default()
+        },
+    );
+    let build_s = t.elapsed().as_secs_f64();
+    for &ef in efs {
+        hnsw.set_ef_search(ef);
+        let t = Instant::now();
+        let got: Vec<Vec<Neighbour>> = queries
+            .chunks_exact(dim)
+            .map(|q| hnsw.search(q, 10))
+            .collect();
+        let secs = t.elapsed().as_secs_f64();
+        out.push(AnnResult {
+            backend: format!("hnsw (M {m}, ef_construction {ef_construction})"),
+            n,
+            dim,
+            ef_search: Some(ef),
+            build_s,
+            qps: nq as f64 / secs,
+            recall_at_10: recall_at(&truth, &got, 10),
+        });
+    }
+    Ok(out)
+}
