@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 
-use segue::songs::index::{self, IndexKind, NearestTracks, recall_at};
+use segue::songs::index::{self, IndexKind, recall_at};
 use segue::songs::space::{self, SongSource, SongsConfig, run_songs};
 
 #[test]
