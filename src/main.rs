@@ -79,8 +79,12 @@ enum BenchCommand {
 #[derive(Args)]
 struct AnnArgs {
     /// Prefix of PREFIX.base.f32, PREFIX.query.f32 and (optional) PREFIX.gt.u32.
-    #[arg(long)]
+    #[arg(long, required_unless_present = "synthetic_tracks", default_value = "")]
     data: String,
+    /// Instead of files: the song vectors (official features, scaled) of a synthetic world of
+    /// this many tracks, with 1,000 seeded queries near real tracks.
+    #[arg(long)]
+    synthetic_tracks: Option<usize>,
     /// Vector dimension.
     #[arg(long, default_value_t = 48)]
     dim: usize,
@@ -439,6 +443,7 @@ fn stats_cmd(args: StatsArgs, progress: bool) -> Result<()> {
 fn bench_ann(a: AnnArgs) -> Result<()> {
     let rows = segue::songs::bench::run(
         &a.data,
+        a.synthetic_tracks,
         a.dim,
         a.m,
         a.ef_construction,

@@ -29,24 +29,89 @@ fn read_f32(path: &Path) -> std::io::Result<Vec<f32>> {
         .collect())
 }
 
-/// Runs the benchmark on the files at `prefix`, one thread, queries one at a time.
+/// Song vectors of a synthetic world of `tracks` tracks (its official features scaled by the
+/// song-space rules) and `queries` seeded queries: real tracks' vectors plus a little noise.
+pub fn synthetic(tracks: usize, queries: usize, seed: u64) -> (Vec<f32>, Vec<f32>, usize) {
+    use super::features::{RawValue, fit};
+    use crate::synth::features::TF_ORDER;
+    use crate::synth::world::{World, WorldConfig};
+    let cfg = WorldConfig {
+        pilot_sessions: 200,
+        ..WorldConfig::default()
+    };
+    let world = World::build(cfg, tracks, seed).expect("default world");
+    let mut columns: Vec<String> = TF_ORDER.iter().map(|s| s.to_string()).collect();
+    columns.extend((0..8).map(|i| format!("acoustic_vector_{i}")));
+    let rows: Vec<Vec<RawValue>> = world
+        .tracks
+        .iter()
+        .map(|t| {
+            let mut values = t.values.iter();
+            let mut row: Vec<RawValue> = TF_ORDER
+                .iter()
+                .map(|name| match *name {
+                    "key" => RawValue::Num(t.key as f64),
+                    "mode" => RawValue::Major(t.major),
+                    "time_signature" => RawValue::Num(t.time_signature as f64),
+                    _ => RawValue::Num(values.next().copied().unwrap_or(0.0)),
+                })
+                .collect();
+            row.extend(t.acoustic.iter().map(|&a| RawValue::Num(a)));
+            row
+        })
+        .collect();
+    drop(world);
+    let refs: Vec<&[RawValue]> = rows.iter().map(|r| r.as_slice()).collect();
+    let scaling = fit(&columns, &refs);
+    let dim = scaling.dim();
+    let mut base = Vec::with_capacity(tracks * dim);
+    for r in &rows {
+        scaling.apply(r, &mut base);
+    }
+    let mut rng = crate::rng::Rng::new(seed ^ 0x9E37);
+    let mut q = Vec::with_capacity(queries * dim);
+    for _ in 0..queries {
+        let t = rng.below(tracks as u64) as usize;
+        q.extend(
+            base[t * dim..(t + 1) * dim]
+                .iter()
+                .map(|x| x + 0.02 * rng.normal() as f32),
+        );
+    }
+    (base, q, dim)
+}
+
+/// Runs the benchmark on the files at `prefix` (or on a synthetic world's song vectors when
+/// `synthetic_tracks` is given), one thread, queries one at a time.
 pub fn run(
     prefix: &str,
+    synthetic_tracks: Option<usize>,
     dim: usize,
     m: usize,
     ef_construction: usize,
     efs: &[usize],
     exact_queries: usize,
 ) -> std::io::Result<Vec<AnnResult>> {
-    let base = read_f32(Path::new(&format!("{prefix}.base.f32")))?;
-    let queries = read_f32(Path::new(&format!("{prefix}.query.f32")))?;
+    let (base, queries, dim) = match synthetic_tracks {
+        Some(n) => synthetic(n, 1_000, 1),
+        None => (
+            read_f32(Path::new(&format!("{prefix}.base.f32")))?,
+            read_f32(Path::new(&format!("{prefix}.query.f32")))?,
+            dim,
+        ),
+    };
     let n = base.len() / dim;
     let nq = queries.len() / dim;
     let gt_path = format!("{prefix}.gt.u32");
     let mut out = Vec::new();
     let exact = Exact::new(base.clone(), dim);
     // Ground truth: the file when present, else the exact backend's answers.
-    let truth: Vec<Vec<Neighbour>> = match std::fs::read(&gt_path) {
+    let gt = if synthetic_tracks.is_some() {
+        Err(std::io::Error::other("synthetic"))
+    } else {
+        std::fs::read(&gt_path)
+    };
+    let truth: Vec<Vec<Neighbour>> = match gt {
         Ok(b) => b
             .chunks_exact(40)
             .map(|row| {

@@ -7,10 +7,12 @@
 use std::io::Write;
 
 use super::world::Track;
-use crate::data::ids::splitmix64;
 use crate::rng::Rng;
 
-pub use super::params::{CONTINUOUS, CORRELATION, KEY_P, MODE_MAJOR_P, TIME_SIGNATURE_P};
+pub use super::params::{
+    ACOUSTIC_LOADINGS, ACOUSTIC_NOISE_SD, CONTINUOUS, CORRELATION, CORRELATION_CHOLESKY, KEY_P,
+    MODE_MAJOR_P, TIME_SIGNATURE_P,
+};
 
 /// Index of us_popularity_estimate in [`CONTINUOUS`].
 pub const POPULARITY: usize = 2;
@@ -108,38 +110,19 @@ pub fn normal_quantile(p: f64) -> f64 {
     }
 }
 
-/// The copula: the Cholesky factor of [`CORRELATION`].
-pub struct FeatureSpace {
-    chol: [[f64; 18]; 18],
-}
-
-impl Default for FeatureSpace {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+/// The copula: draws `z = L·n` with `L` the Cholesky factor of [`CORRELATION`].
+#[derive(Default)]
+pub struct FeatureSpace;
 
 impl FeatureSpace {
     pub fn new() -> FeatureSpace {
-        let r = &CORRELATION;
-        let mut l = [[0.0f64; 18]; 18];
-        for i in 0..18 {
-            for j in 0..=i {
-                let s: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
-                l[i][j] = if i == j {
-                    (r[i][i] - s).max(1e-12).sqrt()
-                } else {
-                    (r[i][j] - s) / l[j][j]
-                };
-            }
-        }
-        FeatureSpace { chol: l }
+        FeatureSpace
     }
 
     /// A draw of `z ~ N(0, R)`.
     pub fn correlated(&self, rng: &mut Rng) -> [f64; 18] {
         let e: [f64; 18] = std::array::from_fn(|_| rng.normal());
-        std::array::from_fn(|i| (0..=i).map(|k| self.chol[i][k] * e[k]).sum())
+        std::array::from_fn(|i| (0..=i).map(|k| CORRELATION_CHOLESKY[i][k] * e[k]).sum())
     }
 
     /// The 18 continuous features of a track at copula point `z`.
@@ -159,18 +142,13 @@ impl FeatureSpace {
         )
     }
 
-    /// The 8-d acoustic vector: a fixed linear view of the copula point (unit-norm rows of
-    /// hashed loadings) plus as much noise, scaled to a spread of about 0.35, so that it carries
-    /// information about the track the way a content embedding does. No marginals of the real
-    /// vectors are published ("roughly centred floats").
+    /// The 8-d acoustic vector: fixed directions over the audio features' copula scores plus
+    /// noise ([`ACOUSTIC_LOADINGS`]), centred floats that carry audio information the way a
+    /// content embedding does. No marginals of the real vectors are published.
     pub fn acoustic(&self, z: &[f64; 18], rng: &mut Rng) -> [f64; 8] {
         std::array::from_fn(|d| {
-            let row: [f64; 18] = std::array::from_fn(|j| {
-                (splitmix64((d * 18 + j) as u64 + 0xAC0) as f64 / u64::MAX as f64) * 2.0 - 1.0
-            });
-            let norm = row.iter().map(|x| x * x).sum::<f64>().sqrt();
-            let signal: f64 = row.iter().zip(z).map(|(w, x)| w * x).sum::<f64>() / norm;
-            0.25 * (signal + rng.normal())
+            let signal: f64 = ACOUSTIC_LOADINGS[d].iter().zip(z).map(|(w, x)| w * x).sum();
+            signal + ACOUSTIC_NOISE_SD * rng.normal()
         })
     }
 }
@@ -247,6 +225,55 @@ mod tests {
                 CORRELATION[i][j]
             );
         }
+    }
+
+    #[test]
+    fn features_follow_the_published_marginals() {
+        // Target (mean, p25, p50, p75) from MSSD_NOTES.md; tolerance 5% of the p25..p75 spread
+        // plus Monte Carlo noise over 60,000 tracks.
+        let targets = [
+            ("duration", 233.19, 176.75, 217.91, 267.17),
+            ("acousticness", 0.3470, 0.0267, 0.2205, 0.6528),
+            ("energy", 0.5918, 0.4098, 0.6261, 0.8073),
+            ("loudness", -9.605, -11.71, -8.084, -5.791),
+            ("tempo", 120.07, 96.03, 119.95, 139.86),
+            ("valence", 0.4815, 0.2520, 0.4736, 0.7050),
+        ];
+        let space = FeatureSpace::new();
+        let mut rng = Rng::new(5);
+        let n = 60_000;
+        let rows: Vec<[f64; 18]> = (0..n)
+            .map(|_| space.values(&space.correlated(&mut rng)))
+            .collect();
+        for (name, mean, p25, p50, p75) in targets {
+            let j = CONTINUOUS.iter().position(|(c, _)| *c == name).unwrap();
+            let mut xs: Vec<f64> = rows.iter().map(|r| r[j]).collect();
+            xs.sort_by(f64::total_cmp);
+            let q = |p: f64| xs[(p * (n - 1) as f64) as usize];
+            let tol = 0.05 * (p75 - p25);
+            let m = xs.iter().sum::<f64>() / n as f64;
+            for (what, got, want) in [
+                ("mean", m, mean),
+                ("p25", q(0.25), p25),
+                ("p50", q(0.5), p50),
+                ("p75", q(0.75), p75),
+            ] {
+                assert!((got - want).abs() < tol, "{name} {what}: {got} vs {want}");
+            }
+        }
+        // Energy and loudness move together; acousticness against energy.
+        let corr = |a: usize, b: usize| {
+            let (ma, mb) = (
+                rows.iter().map(|r| r[a]).sum::<f64>() / n as f64,
+                rows.iter().map(|r| r[b]).sum::<f64>() / n as f64,
+            );
+            let cov = rows.iter().map(|r| (r[a] - ma) * (r[b] - mb)).sum::<f64>();
+            let va = rows.iter().map(|r| (r[a] - ma).powi(2)).sum::<f64>();
+            let vb = rows.iter().map(|r| (r[b] - mb).powi(2)).sum::<f64>();
+            cov / (va * vb).sqrt()
+        };
+        assert!(corr(8, 12) > 0.6, "energy-loudness {}", corr(8, 12));
+        assert!(corr(3, 8) < -0.5, "acousticness-energy {}", corr(3, 8));
     }
 
     #[test]
