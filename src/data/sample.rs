@@ -278,7 +278,7 @@ impl Sample {
         progress: Option<indicatif::ProgressBar>,
     ) -> Result<u64> {
         let mut out = CsvOut::create(path, level)?;
-        let mut buf = Vec::with_capacity(1 << 20);
+        let mut buf = Vec::with_capacity(BLOCK);
         buf.extend_from_slice(COLUMNS.join(",").as_bytes());
         buf.push(b'\n');
         let mut text = 0u64;
@@ -325,18 +325,16 @@ impl Sample {
             if let Some(p) = &progress {
                 p.inc(s.len as u64);
             }
-            if buf.len() > (1 << 20) - 4096 {
-                text += buf.len() as u64;
-                out.write_all(&buf).map_err(io)?;
-                buf.clear();
-            }
+            text += out.write_block(&mut buf, false).map_err(io)?;
         }
-        text += buf.len() as u64;
-        out.write_all(&buf).map_err(io)?;
+        text += out.write_block(&mut buf, true).map_err(io)?;
         out.finish().map_err(io)?;
         Ok(text)
     }
 }
+
+/// Bytes of text per block (and per gzip member) that CSV writers hand to [`CsvOut`].
+pub const BLOCK: usize = 1 << 20;
 
 /// A CSV output file, gzip-compressed when its name ends in `.gz`.
 ///
@@ -471,6 +469,18 @@ impl CsvOut {
             CsvOut::Gz(p) => p.send(b.to_vec()),
             CsvOut::Plain(w) => w.write_all(b),
         }
+    }
+
+    /// Hands `buf` over as one block once it nears [`BLOCK`] bytes (always when `last`) and
+    /// clears it; returns the bytes handed over.
+    pub fn write_block(&mut self, buf: &mut Vec<u8>, last: bool) -> std::io::Result<u64> {
+        if !last && buf.len() <= BLOCK - 8192 {
+            return Ok(0);
+        }
+        let n = buf.len() as u64;
+        self.write_all(buf)?;
+        buf.clear();
+        Ok(n)
     }
 
     /// Ends the output and flushes it to disk; errors are reported, never lost in a drop.

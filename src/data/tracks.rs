@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
-use super::csv::{for_each_record, push_field};
+use super::csv::{Record, for_each_record, push_field};
 use super::error::{DataError, Result};
 use super::sample::CsvOut;
 
@@ -28,6 +28,27 @@ pub struct TrackFeatureSummary {
     pub duplicates: u64,
     /// Rows skipped by `--skip-bad-rows` (wrong number of fields).
     pub bad_rows: u64,
+}
+
+/// The column names of a track-feature header and the position of `track_id`.
+pub fn read_header(path: &Path, rec: &Record) -> Result<(Vec<String>, usize)> {
+    let names: Vec<String> = rec
+        .iter()
+        .map(|f| {
+            String::from_utf8_lossy(f)
+                .trim()
+                .trim_start_matches('\u{feff}')
+                .to_owned()
+        })
+        .collect();
+    match names.iter().position(|n| n == TRACK_ID) {
+        Some(id) => Ok((names, id)),
+        None => Err(DataError::MissingColumns {
+            path: path.to_path_buf(),
+            columns: vec![TRACK_ID],
+            header: names.join(","),
+        }),
+    }
 }
 
 /// Writes to `out` the feature rows of the tracks in `wanted`, reading every file of `files`.
@@ -57,22 +78,7 @@ pub fn write_sampled_features(
         let mut width = 0;
         for_each_record(path, progress.clone(), |line, rec| {
             if order.is_empty() {
-                let names: Vec<String> = rec
-                    .iter()
-                    .map(|f| {
-                        String::from_utf8_lossy(f)
-                            .trim()
-                            .trim_start_matches('\u{feff}')
-                            .to_owned()
-                    })
-                    .collect();
-                let Some(id) = names.iter().position(|n| n == TRACK_ID) else {
-                    return Err(DataError::MissingColumns {
-                        path: path.clone(),
-                        columns: vec![TRACK_ID],
-                        header: names.join(","),
-                    });
-                };
+                let (names, id) = read_header(path, rec)?;
                 let canonical = header.get_or_insert_with(|| names.clone());
                 let mut a = canonical.clone();
                 let mut b = names.clone();
@@ -130,17 +136,14 @@ pub fn write_sampled_features(
                 push_field(&mut buf, rec.get(i));
             }
             buf.push(b'\n');
-            if buf.len() > 1 << 20 {
-                w.write_all(&buf).map_err(io)?;
-                buf.clear();
-            }
+            w.write_block(&mut buf, false).map_err(io)?;
             Ok(())
         })?;
         if order.is_empty() {
             return Err(DataError::Empty { path: path.clone() });
         }
     }
-    w.write_all(&buf).map_err(io)?;
+    w.write_block(&mut buf, true).map_err(io)?;
     w.finish().map_err(io)?;
     summary.kept = written.len() as u64;
     summary.missing = wanted.len() as u64 - summary.kept;

@@ -99,22 +99,8 @@ pub fn read(files: &[std::path::PathBuf]) -> Result<RawFeatures> {
         let mut width = 0;
         for_each_record(path, None, |line, rec| {
             if order.is_empty() && width == 0 {
-                let names: Vec<String> = rec
-                    .iter()
-                    .map(|f| {
-                        String::from_utf8_lossy(f)
-                            .trim()
-                            .trim_start_matches('\u{feff}')
-                            .to_owned()
-                    })
-                    .collect();
-                id_col = names.iter().position(|n| n == "track_id").ok_or_else(|| {
-                    DataError::MissingColumns {
-                        path: path.clone(),
-                        columns: vec!["track_id"],
-                        header: names.join(","),
-                    }
-                })?;
+                let (names, id) = crate::data::tracks::read_header(path, rec)?;
+                id_col = id;
                 if columns.is_empty() {
                     columns = names.iter().filter(|n| *n != "track_id").cloned().collect();
                 }

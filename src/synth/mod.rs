@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::csv::push_field;
 use crate::data::error::DataError;
 use crate::data::run::record_bar;
-use crate::data::sample::CsvOut;
+use crate::data::sample::{BLOCK, CsvOut};
 use crate::data::schema::{format_date, parse_date};
 use crate::output::StagedDir;
 use crate::rng::Rng;
@@ -192,7 +192,7 @@ fn write_log_file(
     let mut rng = Rng::stream(cfg.seed, &[world::stream::FILE, f as u64]);
     let date_text = format_date(date);
     let hours = hour_weights();
-    let mut buf = Vec::with_capacity(1 << 20);
+    let mut buf = Vec::with_capacity(BLOCK);
     buf.extend_from_slice(crate::data::schema::COLUMNS.join(",").as_bytes());
     buf.push(b'\n');
     let mut res = FileOut {
@@ -275,14 +275,9 @@ fn write_log_file(
         if let Some(b) = progress {
             b.inc(1);
         }
-        if buf.len() > (1 << 20) - 8192 {
-            res.text += buf.len() as u64;
-            out.write_all(&buf).map_err(io)?;
-            buf.clear();
-        }
+        res.text += out.write_block(&mut buf, false).map_err(io)?;
     }
-    res.text += buf.len() as u64;
-    out.write_all(&buf).map_err(io)?;
+    res.text += out.write_block(&mut buf, true).map_err(io)?;
     out.finish().map_err(io)?;
     Ok(res)
 }
@@ -297,19 +292,14 @@ fn write_track_files(world: &World, gzip: bool, dir: &Path) -> Result<(Vec<Strin
         let path = dir.join(&name);
         let io = |e| SynthError::Data(DataError::io(&path, e));
         let mut out = CsvOut::create(&path, 6)?;
-        let mut buf = Vec::with_capacity(1 << 20);
+        let mut buf = Vec::with_capacity(BLOCK);
         buf.extend_from_slice(header.as_bytes());
         buf.push(b'\n');
         for t in chunk {
             features::write_tf_row(&mut buf, t);
-            if buf.len() > (1 << 20) - 4096 {
-                text += buf.len() as u64;
-                out.write_all(&buf).map_err(io)?;
-                buf.clear();
-            }
+            text += out.write_block(&mut buf, false).map_err(io)?;
         }
-        text += buf.len() as u64;
-        out.write_all(&buf).map_err(io)?;
+        text += out.write_block(&mut buf, true).map_err(io)?;
         out.finish().map_err(io)?;
         names.push(name);
     }
