@@ -85,6 +85,10 @@ struct AnnArgs {
     /// this many tracks, with 1,000 seeded queries near real tracks.
     #[arg(long)]
     synthetic_tracks: Option<usize>,
+    /// With --synthetic-tracks: write the vectors as PREFIX.base.f32 and PREFIX.query.f32 (for
+    /// the peer scripts in bench/ann) and stop.
+    #[arg(long)]
+    export: Option<String>,
     /// Vector dimension.
     #[arg(long, default_value_t = 48)]
     dim: usize,
@@ -441,6 +445,16 @@ fn stats_cmd(args: StatsArgs, progress: bool) -> Result<()> {
 }
 
 fn bench_ann(a: AnnArgs) -> Result<()> {
+    if let (Some(prefix), Some(n)) = (&a.export, a.synthetic_tracks) {
+        let (base, queries, dim) = segue::songs::bench::synthetic(n, 1_000, 1);
+        for (suffix, v) in [("base", &base), ("query", &queries)] {
+            let path = format!("{prefix}.{suffix}.f32");
+            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            segue::output::write_atomic(std::path::Path::new(&path), &bytes).with_context(|| format!("writing {path}"))?;
+        }
+        println!("wrote {prefix}.base.f32 ({n} × {dim}) and {prefix}.query.f32 (1000 × {dim})");
+        return Ok(());
+    }
     let rows = segue::songs::bench::run(
         &a.data,
         a.synthetic_tracks,
