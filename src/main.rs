@@ -450,7 +450,8 @@ fn bench_ann(a: AnnArgs) -> Result<()> {
         for (suffix, v) in [("base", &base), ("query", &queries)] {
             let path = format!("{prefix}.{suffix}.f32");
             let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-            segue::output::write_atomic(std::path::Path::new(&path), &bytes).with_context(|| format!("writing {path}"))?;
+            segue::output::write_atomic(std::path::Path::new(&path), &bytes)
+                .with_context(|| format!("writing {path}"))?;
         }
         println!("wrote {prefix}.base.f32 ({n} × {dim}) and {prefix}.query.f32 (1000 × {dim})");
         return Ok(());
