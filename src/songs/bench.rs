@@ -82,7 +82,8 @@ pub fn synthetic(tracks: usize, queries: usize, seed: u64) -> (Vec<f32>, Vec<f32
 }
 
 /// Runs the benchmark on the files at `prefix` (or on a synthetic world's song vectors when
-/// `synthetic_tracks` is given), one thread, queries one at a time.
+/// `synthetic_tracks` is given), one thread, queries one at a time; HNSW query rates are the
+/// fastest of three passes after a warm-up.
 pub fn run(
     prefix: &str,
     synthetic_tracks: Option<usize>,

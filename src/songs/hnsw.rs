@@ -206,6 +206,24 @@ impl Hnsw {
         (self.dist)(q, self.vector(i))
     }
 
+    /// Algorithm 2 with `ef` = 1, as a plain greedy walk (no heaps): the closest node to `q`
+    /// reachable on `layer` from `entry` by always stepping to a closer neighbour.
+    fn greedy(&self, q: &[f32], mut cur: Cand, layer: usize) -> Cand {
+        loop {
+            let mut moved = false;
+            for &nb in self.links(cur.id, layer) {
+                let d = self.d(q, nb);
+                if d < cur.dist {
+                    cur = Cand { dist: d, id: nb };
+                    moved = true;
+                }
+            }
+            if !moved {
+                return cur;
+            }
+        }
+    }
+
     /// Algorithm 2: the `ef` nearest to `q` reachable on `layer` from `entry`, nearest first.
     fn search_layer(
         &self,
@@ -284,13 +302,14 @@ impl Hnsw {
             return;
         }
         let q: Vec<f32> = self.vector(i).to_vec();
-        let mut ep = vec![Cand {
+        let mut top = Cand {
             dist: self.d(&q, self.entry),
             id: self.entry,
-        }];
+        };
         for layer in (level + 1..=self.max_level).rev() {
-            ep = self.search_layer(&q, &ep, 1, layer, visited);
+            top = self.greedy(&q, top, layer);
         }
+        let mut ep = vec![top];
         for layer in (0..=level.min(self.max_level)).rev() {
             let found = self.search_layer(&q, &ep, ef_c, layer, visited);
             let cap = if layer == 0 { self.m0 } else { self.m };
@@ -336,14 +355,14 @@ impl Hnsw {
             .ok()
             .and_then(|mut p| p.pop())
             .unwrap_or_else(|| Visited::new(self.levels.len()));
-        let mut ep = vec![Cand {
+        let mut top = Cand {
             dist: self.d(query, self.entry),
             id: self.entry,
-        }];
+        };
         for layer in (1..=self.max_level).rev() {
-            ep = self.search_layer(query, &ep, 1, layer, &mut visited);
+            top = self.greedy(query, top, layer);
         }
-        let found = self.search_layer(query, &ep, ef.max(k), 0, &mut visited);
+        let found = self.search_layer(query, &[top], ef.max(k), 0, &mut visited);
         if let Ok(mut p) = self.pool.lock() {
             p.push(visited);
         }
