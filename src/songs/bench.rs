@@ -157,7 +157,17 @@ pub fn run(
     });
     drop(exact);
     let t = Instant::now();
-    let mut hnsw = Hnsw::build(
+    let bar = crate::data::run::record_bar(n as u64, "indexing", true);
+    if let Some(b) = &bar {
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg:<10} [{bar:30}] {human_pos}/{human_len} vectors eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+    }
+    let mut hnsw = Hnsw::build_with_progress(
         base,
         dim,
         &HnswConfig {
@@ -165,7 +175,11 @@ pub fn run(
             ef_construction,
             ..Default::default()
         },
+        bar.as_ref(),
     );
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     let build_s = t.elapsed().as_secs_f64();
     for &ef in efs {
         hnsw.set_ef_search(ef);

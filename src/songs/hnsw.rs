@@ -119,6 +119,16 @@ pub struct Hnsw {
 impl Hnsw {
     /// Builds the index by inserting the vectors in order.
     pub fn build(vectors: Vec<f32>, dim: usize, cfg: &HnswConfig) -> Hnsw {
+        Hnsw::build_with_progress(vectors, dim, cfg, None)
+    }
+
+    /// [`Hnsw::build`], advancing `progress` by one per inserted vector.
+    pub fn build_with_progress(
+        vectors: Vec<f32>,
+        dim: usize,
+        cfg: &HnswConfig,
+        progress: Option<&indicatif::ProgressBar>,
+    ) -> Hnsw {
         let dim = dim.max(1);
         let n = vectors.len() / dim;
         let m = cfg.m.max(2);
@@ -164,6 +174,11 @@ impl Hnsw {
         let ef_c = cfg.ef_construction.max(m);
         for i in 0..n as u32 {
             h.insert(i, ef_c, &mut visited);
+            if let Some(p) = progress
+                && i % 4096 == 4095
+            {
+                p.inc(4096);
+            }
         }
         h
     }
