@@ -47,9 +47,8 @@ struct SongsArgs {
     /// A sample folder written by `segue sample`.
     #[arg(long)]
     sample: PathBuf,
-    /// Output folder (songs.json, songs.bin).
-    #[arg(long)]
-    out: PathBuf,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Where vectors come from.
     #[arg(long, value_enum)]
     source: Option<segue::songs::space::SongSource>,
@@ -59,15 +58,6 @@ struct SongsArgs {
     /// Seed of the embedding training.
     #[arg(long)]
     seed: Option<u64>,
-    /// A TOML file with a [songs] table; flags override it.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Replace the output folder if it exists.
-    #[arg(long)]
-    force: bool,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -120,9 +110,8 @@ struct SynthArgs {
     /// Master seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Output folder.
-    #[arg(long)]
-    out: PathBuf,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Write .csv.gz files.
     #[arg(long)]
     gzip: bool,
@@ -132,10 +121,19 @@ struct SynthArgs {
     /// Files generated at once (0: one per core).
     #[arg(long)]
     threads: Option<usize>,
+}
+
+/// Where a command writes and how it reads its run config.
+#[derive(Args)]
+struct OutputArgs {
+    /// Output folder (written whole or not at all).
+    #[arg(long)]
+    out: PathBuf,
     /// Replace the output folder if it exists.
     #[arg(long)]
     force: bool,
-    /// A TOML file with a [synth] table; flags override it.
+    /// A TOML run config; the command reads its own table ([sample], [synth], [songs]) and flags
+    /// override it.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Print the report as JSON.
@@ -157,9 +155,8 @@ struct SampleArgs {
     /// Master seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Output folder.
-    #[arg(long)]
-    out: PathBuf,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Split fractions train,validation,test (by session).
     #[arg(long, value_parser = parse_split)]
     split: Option<data::SplitConfig>,
@@ -169,15 +166,6 @@ struct SampleArgs {
     /// Files read at once (0: one per core).
     #[arg(long)]
     threads: Option<usize>,
-    /// Replace the output folder if it exists.
-    #[arg(long)]
-    force: bool,
-    /// A TOML file with a [sample] table; flags override it.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Print the report as JSON instead of a table.
-    #[arg(long)]
-    json: bool,
 }
 
 #[derive(Args)]
@@ -223,7 +211,7 @@ struct ConfigFile {
 }
 
 fn songs(a: SongsArgs) -> Result<()> {
-    let mut cfg = read_config(a.config.as_ref())?.songs;
+    let mut cfg = read_config(a.output.config.as_ref())?.songs;
     if let Some(v) = a.source {
         cfg.source = v;
     }
@@ -233,8 +221,8 @@ fn songs(a: SongsArgs) -> Result<()> {
     if let Some(v) = a.seed {
         cfg.embedding.seed = v;
     }
-    let m = segue::songs::space::run_songs(&a.sample, &cfg, &a.out, a.force)?;
-    if a.json {
+    let m = segue::songs::space::run_songs(&a.sample, &cfg, &a.output.out, a.output.force)?;
+    if a.output.json {
         println!("{}", serde_json::to_string_pretty(&m)?);
         return Ok(());
     }
@@ -255,7 +243,7 @@ fn songs(a: SongsArgs) -> Result<()> {
         "  hit@100 {:.4}   (popularity {:.4})",
         r.hit_at_100, r.popularity_hit_at_100
     );
-    println!("wrote {}", a.out.display());
+    println!("wrote {}", a.output.out.display());
     Ok(())
 }
 
@@ -268,7 +256,7 @@ fn read_config(path: Option<&PathBuf>) -> Result<ConfigFile> {
 }
 
 fn synth(args: SynthArgs, progress: bool) -> Result<()> {
-    let mut cfg = read_config(args.config.as_ref())?.synth;
+    let mut cfg = read_config(args.output.config.as_ref())?.synth;
     if let Some(v) = args.sessions {
         cfg.sessions = v;
     }
@@ -288,9 +276,9 @@ fn synth(args: SynthArgs, progress: bool) -> Result<()> {
         cfg.threads = v;
     }
     cfg.gzip |= args.gzip;
-    let run = segue::synth::run_synth(&cfg, &args.out, args.force, progress)?;
+    let run = segue::synth::run_synth(&cfg, &args.output.out, args.output.force, progress)?;
     let r = &run.report;
-    if args.json {
+    if args.output.json {
         let v = serde_json::json!({ "report": r, "seconds": run.seconds });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -320,12 +308,12 @@ fn synth(args: SynthArgs, progress: bool) -> Result<()> {
             println!("  {:<20} {:>6.2} ± {:.2}", row.policy, row.mean, row.ci95);
         }
     }
-    println!("wrote {}", args.out.display());
+    println!("wrote {}", args.output.out.display());
     Ok(())
 }
 
 fn sample(args: SampleArgs, progress: bool) -> Result<()> {
-    let mut cfg = match &args.config {
+    let mut cfg = match &args.output.config {
         Some(p) => {
             let text =
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
@@ -354,8 +342,8 @@ fn sample(args: SampleArgs, progress: bool) -> Result<()> {
         cfg.threads = v;
     }
     cfg.skip_bad_rows |= args.skip_bad_rows;
-    let report = data::run_sample(&cfg, &args.out, args.force, progress)?;
-    if args.json {
+    let report = data::run_sample(&cfg, &args.output.out, args.output.force, progress)?;
+    if args.output.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
@@ -404,7 +392,7 @@ fn sample(args: SampleArgs, progress: bool) -> Result<()> {
             stats::thousands(bad)
         );
     }
-    println!("wrote {}", args.out.display());
+    println!("wrote {}", args.output.out.display());
     Ok(())
 }
 
