@@ -243,6 +243,13 @@ fn songs(a: SongsArgs) -> Result<()> {
         "  hit@100 {:.4}   (popularity {:.4})",
         r.hit_at_100, r.popularity_hit_at_100
     );
+    println!(
+        "  from tracks with a vector of their own: hit@10 {:.4} (popularity {:.4}), hit@100 {:.4} (popularity {:.4})",
+        r.known_hit_at_10,
+        r.known_popularity_hit_at_10,
+        r.known_hit_at_100,
+        r.known_popularity_hit_at_100
+    );
     println!("wrote {}", a.output.out.display());
     Ok(())
 }

@@ -173,6 +173,11 @@ pub struct Retrieval {
     pub hit_at_100: f64,
     pub popularity_hit_at_10: f64,
     pub popularity_hit_at_100: f64,
+    /// The same four rates over the transitions whose first track has a vector of its own.
+    pub known_hit_at_10: f64,
+    pub known_hit_at_100: f64,
+    pub known_popularity_hit_at_10: f64,
+    pub known_popularity_hit_at_100: f64,
 }
 
 pub fn next_track_retrieval(
@@ -203,24 +208,41 @@ pub fn next_track_retrieval(
         queries.extend_from_slice(space.vector(a));
     }
     let found = index.search_batch(&queries, 101);
-    let (mut h10, mut h100, mut p10, mut p100, mut unknown) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    // Hits at 10 and 100 for the song space and for popularity: over all transitions, and
+    // over those whose first track has its own vector.
+    let mut all = [0u64; 4];
+    let mut known = [0u64; 4];
+    let mut unknown = 0u64;
     for (&(a, b), nn) in pairs.iter().zip(&found) {
-        unknown += !space.known[a as usize] as u64;
         let ranked: Vec<u32> = nn.iter().map(|n| n.id).filter(|&t| t != a).collect();
-        h10 += ranked.iter().take(10).any(|&t| t == b) as u64;
-        h100 += ranked.iter().take(100).any(|&t| t == b) as u64;
         let pop: Vec<u32> = popular.iter().copied().filter(|&t| t != a).collect();
-        p10 += pop.iter().take(10).any(|&t| t == b) as u64;
-        p100 += pop.iter().take(100).any(|&t| t == b) as u64;
+        let hit = |list: &[u32], k: usize| list.iter().take(k).any(|&t| t == b) as u64;
+        let hits = [
+            hit(&ranked, 10),
+            hit(&ranked, 100),
+            hit(&pop, 10),
+            hit(&pop, 100),
+        ];
+        let is_known = space.known[a as usize];
+        unknown += !is_known as u64;
+        for i in 0..4 {
+            all[i] += hits[i];
+            known[i] += hits[i] * is_known as u64;
+        }
     }
     let n = pairs.len().max(1) as f64;
+    let nk = (pairs.len() as u64 - unknown).max(1) as f64;
     Retrieval {
         transitions: pairs.len() as u64,
         unknown_queries: unknown,
-        hit_at_10: h10 as f64 / n,
-        hit_at_100: h100 as f64 / n,
-        popularity_hit_at_10: p10 as f64 / n,
-        popularity_hit_at_100: p100 as f64 / n,
+        hit_at_10: all[0] as f64 / n,
+        hit_at_100: all[1] as f64 / n,
+        popularity_hit_at_10: all[2] as f64 / n,
+        popularity_hit_at_100: all[3] as f64 / n,
+        known_hit_at_10: known[0] as f64 / nk,
+        known_hit_at_100: known[1] as f64 / nk,
+        known_popularity_hit_at_10: known[2] as f64 / nk,
+        known_popularity_hit_at_100: known[3] as f64 / nk,
     }
 }
 
