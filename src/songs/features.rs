@@ -129,12 +129,17 @@ pub fn read(files: &[std::path::PathBuf]) -> Result<RawFeatures> {
                     RawValue::Major(f.eq_ignore_ascii_case(b"major") || f == b"1")
                 } else {
                     let s = std::str::from_utf8(f).unwrap_or("");
-                    RawValue::Num(s.trim().parse::<f64>().map_err(|_| DataError::BadField {
-                        path: path.clone(),
-                        line,
-                        column: columns[k].clone(),
-                        problem: format!("not a number ({s:?})"),
-                    })?)
+                    match s.trim().parse::<f64>() {
+                        Ok(x) if x.is_finite() => RawValue::Num(x),
+                        _ => {
+                            return Err(DataError::BadField {
+                                path: path.clone(),
+                                line,
+                                column: columns[k].clone(),
+                                problem: format!("not a finite number ({s:?})"),
+                            });
+                        }
+                    }
                 };
                 vals.push(v);
             }

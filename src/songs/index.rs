@@ -76,7 +76,9 @@ impl TopK {
     /// The distance a candidate must beat to enter.
     #[inline]
     pub fn bound(&self) -> f32 {
-        if self.items.len() < self.k {
+        if self.k == 0 {
+            f32::NEG_INFINITY
+        } else if self.items.len() < self.k {
             f32::INFINITY
         } else {
             self.items[self.k - 1].dist
@@ -85,7 +87,8 @@ impl TopK {
 
     #[inline]
     pub fn push(&mut self, id: u32, dist: f32) {
-        if self.k == 0 || dist >= self.bound() {
+        // `!(dist < bound)` also turns NaN distances away.
+        if self.k == 0 || !(dist < self.bound()) {
             return;
         }
         // Ties broken by id, so results do not depend on scan order.

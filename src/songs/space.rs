@@ -331,7 +331,11 @@ pub fn load(dir: &Path) -> Result<(SongsManifest, SongSpace)> {
     }
     let n = u32::from_le_bytes([body[8], body[9], body[10], body[11]]) as usize;
     let dim = u32::from_le_bytes([body[12], body[13], body[14], body[15]]) as usize;
-    if body.len() != 16 + n * dim * 4 + n || n != m.tracks || dim != m.dim {
+    let expected = n
+        .checked_mul(dim)
+        .and_then(|x| x.checked_mul(4))
+        .and_then(|x| x.checked_add(16 + n));
+    if dim == 0 || expected != Some(body.len()) || n != m.tracks || dim != m.dim {
         return Err(bad("sizes disagree with songs.json"));
     }
     let vectors = body[16..16 + n * dim * 4]

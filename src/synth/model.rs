@@ -140,6 +140,7 @@ impl UserModelConfig {
                     self.mood,
                     self.fatigue,
                     self.repeat,
+                    self.satiation,
                     self.propensity_sd,
                     self.mood_start_sd,
                     self.taste_sd,
@@ -147,6 +148,14 @@ impl UserModelConfig {
                 .iter()
                 .all(|w| w.is_finite() && *w >= 0.0),
                 "weights and spreads must be finite and non-negative",
+            ),
+            (
+                self.satiation_width.is_finite() && self.satiation_width > 0.0,
+                "satiation_width must be positive",
+            ),
+            (
+                self.popularity.is_finite() && self.position_offset.iter().all(|x| x.is_finite()),
+                "popularity and position_offset must be finite",
             ),
         ];
         match checks.iter().find(|(ok, _)| !ok) {
@@ -230,10 +239,10 @@ impl UserModel {
         };
         let satiation = if c.satiation > 0.0 {
             let inv = 1.0 / (2.0 * c.satiation_width * c.satiation_width);
+            // The last play counts fully, each one before it `memory_decay` times less.
             let mut w = 1.0;
             let mut total = 0.0;
             for &p in state.played.iter().rev() {
-                w *= c.memory_decay;
                 let q = &self.tracks[p as usize].mood;
                 let d2: f64 = t
                     .mood
@@ -242,8 +251,9 @@ impl UserModel {
                     .map(|(a, b)| ((a - b) as f64).powi(2))
                     .sum();
                 total += w * (-d2 * inv).exp();
+                w *= c.memory_decay;
             }
-            c.satiation * total / c.memory_decay
+            c.satiation * total
         } else {
             0.0
         };
@@ -515,6 +525,34 @@ mod tests {
         // z = −2·S + 0.1 = −2.144163.
         let z = m.engagement(&user, &s, 2);
         assert!((z + 2.144_163).abs() < 1e-6, "{z}");
+    }
+
+    #[test]
+    fn no_memory_and_bad_configs() {
+        let mut m = model(vec![track(1.0, 0), track(0.0, 1)], 2);
+        m.config.satiation = 2.0;
+        m.config.memory_decay = 0.0;
+        let user = User {
+            taste: [0.0; 4],
+            propensity: 0.0,
+            mood0: [0.0; 4],
+        };
+        let mut s = m.start(&user);
+        m.advance(&mut s, 0);
+        m.advance(&mut s, 0);
+        // Only the last play counts: S = e^(−1/2) for track 1, finite.
+        let z = m.engagement(&user, &s, 1);
+        assert!(z.is_finite());
+        let bad = |f: fn(&mut UserModelConfig)| {
+            let mut c = UserModelConfig::default();
+            f(&mut c);
+            c.validate().is_err()
+        };
+        assert!(bad(|c| c.satiation_width = 0.0));
+        assert!(bad(|c| c.satiation = f64::NAN));
+        assert!(bad(|c| c.position_offset[1] = f64::INFINITY));
+        assert!(bad(|c| c.memory_decay = 1.0));
+        assert!(UserModelConfig::default().validate().is_ok());
     }
 
     #[test]

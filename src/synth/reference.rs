@@ -155,7 +155,7 @@ pub fn table(world: &World, users: usize, threads: usize) -> ReferenceTable {
             .collect();
         let mut all: Vec<(usize, [f64; 6])> = handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect();
         all.sort_by_key(|x| x.0);
         all.into_iter().map(|x| x.1).collect()

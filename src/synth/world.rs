@@ -147,6 +147,14 @@ impl World {
         if !(0.0..1.0).contains(&config.cluster_share) {
             return Err("cluster_share must be in [0, 1)".into());
         }
+        if config.pilot_sessions == 0 {
+            return Err(
+                "pilot_sessions must be positive (the thresholds are calibrated on them)".into(),
+            );
+        }
+        if !(config.zipf.is_finite() && config.cluster_popularity_sd.is_finite()) {
+            return Err("zipf and cluster_popularity_sd must be finite".into());
+        }
         let space = FeatureSpace::new();
         let mut rng = Rng::stream(seed, &[stream::CATALOGUE]);
         let k = config.clusters;
