@@ -87,8 +87,8 @@ impl TopK {
 
     #[inline]
     pub fn push(&mut self, id: u32, dist: f32) {
-        // `!(dist < bound)` also turns NaN distances away.
-        if self.k == 0 || !(dist < self.bound()) {
+        // NaN distances compare as unordered and are turned away too.
+        if self.k == 0 || dist.partial_cmp(&self.bound()) != Some(std::cmp::Ordering::Less) {
             return;
         }
         // Ties broken by id, so results do not depend on scan order.
