@@ -5,7 +5,9 @@
 //! [`synth`] generates worlds with a known user model to test every stage against the truth.
 
 pub mod data;
+pub mod encoder;
 pub mod output;
+pub mod plot;
 pub mod rng;
 pub mod songs;
 pub mod synth;

@@ -37,6 +37,8 @@ enum Command {
     Synth(SynthArgs),
     /// Give every track of a sample a vector (official features or learned) and score next-track retrieval.
     Songs(SongsArgs),
+    /// Train a history autoencoder (structure A or B) on a sample and measure it on the test split.
+    Encode(EncodeArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -64,6 +66,66 @@ struct SongsArgs {
 enum BenchCommand {
     /// Nearest-track backends on raw f32 vectors (the files of bench/ann): build time, queries/s, recall@10.
     Ann(AnnArgs),
+    /// Training throughput of a history autoencoder on random windows (bench/encoder has PyTorch's).
+    Encoder(BenchEncoderArgs),
+}
+
+#[derive(Args)]
+struct EncodeArgs {
+    /// Autoencoder structure.
+    #[arg(long, value_enum)]
+    structure: Option<segue::encoder::Structure>,
+    /// A sample folder written by `segue sample`.
+    #[arg(long)]
+    sample: PathBuf,
+    /// A song space folder written by `segue songs` (default: build one into RUN_DIR/songs).
+    #[arg(long)]
+    songs: Option<PathBuf>,
+    #[command(flatten)]
+    output: OutputArgs,
+    /// Continue the run in --out from its checkpoint.
+    #[arg(long, conflicts_with = "force")]
+    resume: bool,
+    /// Stop after this many epochs in this invocation (continue later with --resume).
+    #[arg(long)]
+    stop_after: Option<usize>,
+    /// Epochs at most.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Size of the latent state.
+    #[arg(long)]
+    latent: Option<usize>,
+    /// Seed of the weights and batch order.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Threads for the tensor kernels (0: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args)]
+struct BenchEncoderArgs {
+    /// Autoencoder structure.
+    #[arg(long, value_enum, default_value = "a")]
+    structure: segue::encoder::Structure,
+    /// Windows per batch.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Song-vector dimension.
+    #[arg(long, default_value_t = 30)]
+    dim: usize,
+    /// LSTM hidden units.
+    #[arg(long, default_value_t = 64)]
+    hidden: usize,
+    /// Latent size.
+    #[arg(long, default_value_t = 32)]
+    latent: usize,
+    /// Timed updates.
+    #[arg(long, default_value_t = 200)]
+    updates: usize,
+    /// Threads (0: every core).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
 }
 
 #[derive(Args)]
@@ -208,6 +270,123 @@ struct ConfigFile {
     sample: SampleConfig,
     synth: SynthConfig,
     songs: segue::songs::space::SongsConfig,
+    encoder: segue::encoder::EncoderConfig,
+}
+
+/// Sizes the thread pool of the tensor kernels (once per process; 0 = every core).
+fn set_threads(n: usize) {
+    if n > 0 {
+        // An error means the pool already exists (a second call): keep it.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
+    }
+}
+
+fn encode(a: EncodeArgs, progress: bool) -> Result<()> {
+    let file = read_config(a.output.config.as_ref())?;
+    let mut cfg = file.encoder;
+    if let Some(v) = a.structure {
+        cfg.structure = v;
+    }
+    if let Some(v) = a.epochs {
+        cfg.max_epochs = v;
+    }
+    if let Some(v) = a.latent {
+        cfg.latent = v;
+    }
+    if let Some(v) = a.seed {
+        cfg.seed = v;
+    }
+    if let Some(v) = a.threads {
+        cfg.threads = v;
+    }
+    set_threads(cfg.threads);
+    let opts = segue::encoder::EncodeOptions {
+        force: a.output.force,
+        resume: a.resume,
+        stop_after: a.stop_after,
+        progress,
+    };
+    let outcome = segue::encoder::run_encode(
+        &a.sample,
+        a.songs.as_deref(),
+        &file.songs,
+        &cfg,
+        &a.output.out,
+        &opts,
+    )?;
+    let r = match outcome {
+        segue::encoder::Outcome::Paused { epochs_done } => {
+            println!(
+                "stopped after {epochs_done} epochs; continue with --resume (checkpoint in {})",
+                a.output.out.display()
+            );
+            return Ok(());
+        }
+        segue::encoder::Outcome::Finished(r) => r,
+    };
+    if a.output.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    let t = &r.test;
+    println!(
+        "structure {:?}: {} parameters, {} epochs (best {}), {:.1} s, {:.0} training windows/s",
+        r.structure,
+        r.parameters,
+        r.epochs.len(),
+        r.best_epoch + 1,
+        r.train_seconds,
+        r.sequences_per_s
+    );
+    println!(
+        "test split: {} windows, {} steps (reference study in brackets)",
+        t.windows, t.steps
+    );
+    println!("  total MSE          {:.4}   [0.0111]", t.total_mse);
+    println!(
+        "  song MSE           {:.4}   (mean-song baseline {:.4}, relative {:.3})",
+        t.song_mse, t.mean_song_mse, t.relative_song_mse
+    );
+    if let Some(m) = t.song_layers_mse {
+        println!("  song layers MSE    {m:.4}   [0.0018]");
+    }
+    println!(
+        "  response accuracy  {:.4}   [0.8889] (majority-level baseline {:.4})",
+        t.response_accuracy, t.majority_accuracy
+    );
+    println!("wrote {}", a.output.out.display());
+    Ok(())
+}
+
+fn bench_encoder(a: BenchEncoderArgs) -> Result<()> {
+    set_threads(a.threads);
+    let cfg = segue::encoder::EncoderConfig {
+        structure: a.structure,
+        batch_size: a.batch,
+        hidden: a.hidden,
+        latent: a.latent,
+        ..Default::default()
+    };
+    cfg.validate().map_err(anyhow::Error::msg)?;
+    let r = segue::encoder::bench::run(&cfg, a.dim, a.updates);
+    println!(
+        "structure {:?}, batch {}, {} steps, dim {}, hidden {}, latent {}, {} threads: {:.0} sequences/s; per update forward {:.2} ms, backward {:.2} ms, optimizer {:.2} ms",
+        r.structure,
+        r.batch,
+        r.steps,
+        r.dim,
+        r.hidden,
+        r.latent,
+        r.threads,
+        r.sequences_per_s,
+        r.forward_ms,
+        r.backward_ms,
+        r.optimizer_ms
+    );
+    eprintln!("{}", serde_json::to_string(&r)?);
+    Ok(())
 }
 
 fn songs(a: SongsArgs) -> Result<()> {
@@ -504,7 +683,9 @@ fn main() -> ExitCode {
         Command::Stats(a) => stats_cmd(a, progress),
         Command::Synth(a) => synth(a, progress),
         Command::Songs(a) => songs(a),
+        Command::Encode(a) => encode(a, progress),
         Command::Bench(BenchCommand::Ann(a)) => bench_ann(a),
+        Command::Bench(BenchCommand::Encoder(a)) => bench_encoder(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,107 @@
+//! `segue bench encoder`: training throughput of a history autoencoder on seeded random
+//! windows (full length), with the time split into forward, backward and optimizer step. The
+//! same model in PyTorch is `bench/encoder/torch_encoder.py`.
+
+use std::time::Instant;
+
+use burn::tensor::Device;
+use serde::Serialize;
+
+use super::config::EncoderConfig;
+use super::data::{Histories, InputTransform, LEVELS, SongInputs};
+use super::model::HistoryAutoencoder;
+use super::nn::{Adam, Params, to_vec};
+use crate::rng::Rng;
+
+/// One benchmark measurement.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchRow {
+    pub structure: super::Structure,
+    pub batch: usize,
+    pub steps: usize,
+    pub dim: usize,
+    pub hidden: usize,
+    pub latent: usize,
+    pub threads: usize,
+    pub updates: usize,
+    pub sequences_per_s: f64,
+    pub forward_ms: f64,
+    pub backward_ms: f64,
+    pub optimizer_ms: f64,
+}
+
+/// Times `updates` training steps (after 5 untimed ones) on batches of random windows.
+pub fn run(cfg: &EncoderConfig, dim: usize, updates: usize) -> BenchRow {
+    let device = Device::flex();
+    let mut rng = Rng::stream(cfg.seed, &[0xBE4C]);
+    let tracks = 10_000u32;
+    let songs = SongInputs {
+        dim,
+        values: (0..tracks as usize * dim)
+            .map(|_| rng.f64() as f32)
+            .collect(),
+        transform: InputTransform::Identity,
+    };
+    let mut h = Histories {
+        steps: cfg.history,
+        ..Default::default()
+    };
+    let windows = cfg.batch_size * 8;
+    for _ in 0..windows {
+        let w: Vec<(u32, u8)> = (0..cfg.history)
+            .map(|_| {
+                (
+                    rng.below(tracks as u64) as u32,
+                    rng.below(LEVELS as u64) as u8,
+                )
+            })
+            .collect();
+        h.push(&w);
+    }
+    let mut params = Params::new(&device);
+    let model = HistoryAutoencoder::new(cfg, dim, &mut params);
+    let mut adam = Adam::new(&params, cfg.learning_rate);
+    let batches: Vec<_> = (0..8)
+        .map(|i| {
+            let idx: Vec<usize> = (i * cfg.batch_size..(i + 1) * cfg.batch_size).collect();
+            h.batch(&idx, &songs, &device)
+        })
+        .collect();
+    let ones = burn::tensor::Tensor::ones([1, dim], &device);
+    let (mut fwd, mut bwd, mut opt) = (0.0, 0.0, 0.0);
+    for it in 0..updates + 5 {
+        let b = &batches[it % batches.len()];
+        let t0 = Instant::now();
+        let leaves = params.leaves();
+        let loss = model.loss(&leaves, b, cfg.response_weight, &ones);
+        // Reading the loss forces the (eager) forward to finish before the clock moves on.
+        let _ = to_vec(&loss);
+        let t1 = Instant::now();
+        let grads = loss.backward();
+        let t2 = Instant::now();
+        adam.apply(&mut params, &leaves, grads);
+        let _ = to_vec(&params.values[0]);
+        let t3 = Instant::now();
+        if it >= 5 {
+            fwd += (t1 - t0).as_secs_f64();
+            bwd += (t2 - t1).as_secs_f64();
+            opt += (t3 - t2).as_secs_f64();
+        }
+    }
+    let total = fwd + bwd + opt;
+    let per = |x: f64| x / updates as f64 * 1e3;
+    BenchRow {
+        structure: cfg.structure,
+        batch: cfg.batch_size,
+        steps: cfg.history,
+        dim,
+        hidden: cfg.hidden,
+        latent: cfg.latent,
+        threads: rayon::current_num_threads(),
+        updates,
+        sequences_per_s: (updates * cfg.batch_size) as f64 / total.max(1e-12),
+        forward_ms: per(fwd),
+        backward_ms: per(bwd),
+        optimizer_ms: per(opt),
+    }
+}

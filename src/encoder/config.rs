@@ -1,0 +1,111 @@
+//! Configuration of the history encoders (the `[encoder]` table of a run config).
+
+use serde::{Deserialize, Serialize};
+
+/// Which autoencoder compresses the history.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Structure {
+    /// An LSTM over (song vector ‖ one-hot response) of each step.
+    A,
+    /// Dense layers pretrained on song vectors alone; the LSTM runs over the compressed songs and
+    /// the responses join after it.
+    B,
+}
+
+/// Hyper-parameters of `segue encode`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncoderConfig {
+    /// Structure A or B.
+    pub structure: Structure,
+    /// Steps of history (the study uses 5). Shorter histories at the start of a session are
+    /// masked, not padded into the state.
+    pub history: usize,
+    /// Size of the latent state the agent will see.
+    pub latent: usize,
+    /// Hidden units of the encoder and decoder LSTMs.
+    pub hidden: usize,
+    /// Structure B: size of a compressed song.
+    pub song_code: usize,
+    /// Structure B: hidden units of the song autoencoder's dense layers.
+    pub song_hidden: usize,
+    /// Structure B: keep the pretrained song layers frozen while the history encoder trains
+    /// (false: fine-tune them with it).
+    pub freeze_song_layers: bool,
+    /// Weight of the response cross-entropy against the song-vector MSE in the loss.
+    pub response_weight: f64,
+    /// Histories per minibatch.
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    pub learning_rate: f64,
+    /// Passes over the training histories at most.
+    pub max_epochs: usize,
+    /// Stop after this many epochs without a better validation loss (the best weights are kept).
+    pub patience: usize,
+    /// Structure B: epochs at most for pretraining the song layers (same patience).
+    pub song_epochs: usize,
+    /// Seed of the weights and of the minibatch order.
+    pub seed: u64,
+    /// Threads for the tensor kernels (0: every core).
+    pub threads: usize,
+}
+
+impl Default for EncoderConfig {
+    fn default() -> Self {
+        EncoderConfig {
+            structure: Structure::A,
+            history: 5,
+            latent: 32,
+            hidden: 64,
+            song_code: 16,
+            song_hidden: 32,
+            freeze_song_layers: true,
+            response_weight: 0.1,
+            batch_size: 256,
+            learning_rate: 3e-3,
+            max_epochs: 40,
+            patience: 4,
+            song_epochs: 200,
+            seed: 1,
+            threads: 0,
+        }
+    }
+}
+
+impl EncoderConfig {
+    /// Checks the values before any training starts.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("history", self.history),
+            ("latent", self.latent),
+            ("hidden", self.hidden),
+            ("song_code", self.song_code),
+            ("song_hidden", self.song_hidden),
+            ("batch_size", self.batch_size),
+            ("max_epochs", self.max_epochs),
+            ("song_epochs", self.song_epochs),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(format!("encoder.{name} must be at least 1"));
+            }
+        }
+        if self.history > 64 {
+            return Err(format!("encoder.history {} is over 64", self.history));
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(format!(
+                "encoder.learning_rate must be positive, got {}",
+                self.learning_rate
+            ));
+        }
+        if !(self.response_weight.is_finite() && self.response_weight >= 0.0) {
+            return Err(format!(
+                "encoder.response_weight must be ≥ 0, got {}",
+                self.response_weight
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,222 @@
+//! Histories: for every play of a split, the window of the last `history` steps of its session
+//! ending at that play (shorter at the start of a session), each step a song and the user's
+//! response level (0 skip_1 … 3 not_skipped). Windows are left-aligned: step 0 is the oldest
+//! play, steps past the window's length are padding that a mask removes from the state and the
+//! loss.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Sample, Split};
+use crate::songs::space::{SongSource, SongSpace};
+
+/// Response levels: skip_1, skip_2, skip_3, not_skipped.
+pub const LEVELS: usize = 4;
+
+/// How song-space vectors become encoder inputs, so that reconstruction errors are measured on
+/// features in [0, 1] as in the reference study.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum InputTransform {
+    /// Official features, already scaled to [0, 1] by the song space.
+    Identity,
+    /// Learned unit-length embeddings (coordinates in [−1, 1]) mapped by x ↦ (x + 1) / 2.
+    HalfShift,
+}
+
+/// The encoder's view of every track: `[tracks, dim]` values in [0, 1].
+#[derive(Clone, Debug)]
+pub struct SongInputs {
+    pub dim: usize,
+    pub values: Vec<f32>,
+    pub transform: InputTransform,
+}
+
+impl SongInputs {
+    pub fn new(space: &SongSpace) -> SongInputs {
+        let transform = match space.source {
+            SongSource::Learned => InputTransform::HalfShift,
+            _ => InputTransform::Identity,
+        };
+        let values = match transform {
+            InputTransform::Identity => space.vectors.clone(),
+            InputTransform::HalfShift => space.vectors.iter().map(|x| (x + 1.0) / 2.0).collect(),
+        };
+        SongInputs {
+            dim: space.dim,
+            values,
+            transform,
+        }
+    }
+
+    pub fn song(&self, track: u32) -> &[f32] {
+        &self.values[track as usize * self.dim..(track as usize + 1) * self.dim]
+    }
+}
+
+/// Every history window of a split.
+#[derive(Clone, Debug, Default)]
+pub struct Histories {
+    /// Steps per window.
+    pub steps: usize,
+    /// `[windows, steps]`: track of each step (0 on padding).
+    pub tracks: Vec<u32>,
+    /// `[windows, steps]`: response level of each step (0 on padding).
+    pub levels: Vec<u8>,
+    /// Real steps of each window, 1..=steps.
+    pub lengths: Vec<u8>,
+}
+
+impl Histories {
+    /// The windows ending at every play of the sessions of `split`.
+    pub fn from_split(sample: &Sample, split: Split, steps: usize) -> Histories {
+        let mut h = Histories {
+            steps,
+            ..Default::default()
+        };
+        for s in sample.sessions_in(split) {
+            let rows = sample.rows_of(s);
+            for end in 0..rows.len() {
+                let start = (end + 1).saturating_sub(steps);
+                let plays: Vec<(u32, u8)> = rows[start..=end]
+                    .iter()
+                    .map(|r| (r.track, r.flags.response_level()))
+                    .collect();
+                h.push(&plays);
+            }
+        }
+        h
+    }
+
+    /// Adds one window (oldest play first); only the last `steps` plays are kept.
+    pub fn push(&mut self, plays: &[(u32, u8)]) {
+        assert!(!plays.is_empty(), "a history has at least one play");
+        let plays = &plays[plays.len().saturating_sub(self.steps)..];
+        for t in 0..self.steps {
+            let (track, level) = plays.get(t).copied().unwrap_or((0, 0));
+            self.tracks.push(track);
+            self.levels.push(level);
+        }
+        self.lengths.push(plays.len() as u8);
+    }
+
+    pub fn len(&self) -> usize {
+        self.lengths.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lengths.is_empty()
+    }
+
+    /// The tensors of the windows `idx`, time-major.
+    pub fn batch(&self, idx: &[usize], songs: &SongInputs, device: &Device) -> Batch {
+        let (b, l, d) = (idx.len(), self.steps, songs.dim);
+        let mut song = vec![0.0f32; l * b * d];
+        let mut onehot = vec![0.0f32; l * b * LEVELS];
+        let mut mask = vec![0.0f32; l * b];
+        let mut levels = vec![u8::MAX; l * b];
+        for (j, &w) in idx.iter().enumerate() {
+            for t in 0..self.lengths[w] as usize {
+                let row = t * b + j;
+                let track = self.tracks[w * l + t];
+                let level = self.levels[w * l + t];
+                song[row * d..(row + 1) * d].copy_from_slice(songs.song(track));
+                onehot[row * LEVELS + level as usize] = 1.0;
+                mask[row] = 1.0;
+                levels[row] = level;
+            }
+        }
+        let valid = mask.iter().filter(|&&m| m > 0.0).count();
+        let step_mask = (0..l)
+            .map(|t| {
+                Tensor::from_data(
+                    TensorData::new(mask[t * b..(t + 1) * b].to_vec(), [b, 1]),
+                    device,
+                )
+            })
+            .collect();
+        Batch {
+            size: b,
+            steps: l,
+            song: Tensor::from_data(TensorData::new(song, [l * b, d]), device),
+            onehot: Tensor::from_data(TensorData::new(onehot, [l * b, LEVELS]), device),
+            mask: Tensor::from_data(TensorData::new(mask, [l * b, 1]), device),
+            step_mask,
+            levels,
+            valid,
+        }
+    }
+}
+
+/// A minibatch of windows, time-major (row `t * size + b`).
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub size: usize,
+    pub steps: usize,
+    /// `[steps * size, dim]`, zeros on padding.
+    pub song: Tensor<2>,
+    /// `[steps * size, LEVELS]`, zeros on padding.
+    pub onehot: Tensor<2>,
+    /// `[steps * size, 1]`: 1 on real steps.
+    pub mask: Tensor<2>,
+    /// Per step `[size, 1]`.
+    pub step_mask: Vec<Tensor<2>>,
+    /// Level of each row, `u8::MAX` on padding.
+    pub levels: Vec<u8>,
+    /// Real steps in the batch.
+    pub valid: usize,
+}
+
+/// The distinct tracks played in `split`, in track order.
+pub fn split_tracks(sample: &Sample, split: Split) -> Vec<u32> {
+    let mut seen = vec![false; sample.tracks.len()];
+    for s in sample.sessions_in(split) {
+        for r in sample.rows_of(s) {
+            seen[r.track as usize] = true;
+        }
+    }
+    (0..sample.tracks.len() as u32)
+        .filter(|&t| seen[t as usize])
+        .collect()
+}
+
+/// The song vectors of `tracks`, `[tracks, dim]`.
+pub fn song_batch(tracks: &[u32], songs: &SongInputs, device: &Device) -> Tensor<2> {
+    let mut v = Vec::with_capacity(tracks.len() * songs.dim);
+    for &t in tracks {
+        v.extend_from_slice(songs.song(t));
+    }
+    Tensor::from_data(TensorData::new(v, [tracks.len(), songs.dim]), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_keep_the_last_steps_left_aligned() {
+        let mut h = Histories {
+            steps: 3,
+            ..Default::default()
+        };
+        h.push(&[(7, 3)]);
+        h.push(&[(1, 0), (2, 1), (3, 2), (4, 3)]);
+        assert_eq!(h.lengths, vec![1, 3]);
+        assert_eq!(h.tracks, vec![7, 0, 0, 2, 3, 4]);
+        assert_eq!(h.levels, vec![3, 0, 0, 1, 2, 3]);
+        let songs = SongInputs {
+            dim: 1,
+            values: (0..8).map(|i| i as f32 / 10.0).collect(),
+            transform: InputTransform::Identity,
+        };
+        let dev = Device::flex();
+        let b = h.batch(&[0, 1], &songs, &dev);
+        assert_eq!(b.valid, 4);
+        // Time-major rows: (t0,w0) (t0,w1) (t1,w0) (t1,w1) (t2,w0) (t2,w1).
+        let mask = super::super::nn::to_vec(&b.mask);
+        assert_eq!(mask, vec![1.0, 1.0, 0.0, 1.0, 0.0, 1.0]);
+        let song = super::super::nn::to_vec(&b.song);
+        assert_eq!(song, vec![0.7, 0.2, 0.0, 0.3, 0.0, 0.4]);
+        assert_eq!(b.levels, vec![3, 1, u8::MAX, 2, u8::MAX, 3]);
+    }
+}
