@@ -108,18 +108,21 @@ struct BenchEncoderArgs {
     /// Autoencoder structure.
     #[arg(long, value_enum, default_value = "a")]
     structure: segue::encoder::Structure,
-    /// Windows per batch.
-    #[arg(long, default_value_t = 256)]
-    batch: usize,
+    /// Windows per batch (default: the encoder config's).
+    #[arg(long)]
+    batch: Option<usize>,
     /// Song-vector dimension.
     #[arg(long, default_value_t = 30)]
     dim: usize,
-    /// LSTM hidden units.
-    #[arg(long, default_value_t = 64)]
-    hidden: usize,
-    /// Latent size.
-    #[arg(long, default_value_t = 32)]
-    latent: usize,
+    /// LSTM hidden units (default: the encoder config's).
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// Latent size (default: the encoder config's).
+    #[arg(long)]
+    latent: Option<usize>,
+    /// Decoder kind (default: the encoder config's).
+    #[arg(long, value_enum)]
+    decoder: Option<segue::encoder::config::Decoder>,
     /// Timed updates.
     #[arg(long, default_value_t = 200)]
     updates: usize,
@@ -362,12 +365,14 @@ fn encode(a: EncodeArgs, progress: bool) -> Result<()> {
 
 fn bench_encoder(a: BenchEncoderArgs) -> Result<()> {
     set_threads(a.threads);
+    let d = segue::encoder::EncoderConfig::default();
     let cfg = segue::encoder::EncoderConfig {
         structure: a.structure,
-        batch_size: a.batch,
-        hidden: a.hidden,
-        latent: a.latent,
-        ..Default::default()
+        batch_size: a.batch.unwrap_or(d.batch_size),
+        hidden: a.hidden.unwrap_or(d.hidden),
+        latent: a.latent.unwrap_or(d.latent),
+        decoder: a.decoder.unwrap_or(d.decoder),
+        ..d
     };
     cfg.validate().map_err(anyhow::Error::msg)?;
     let r = segue::encoder::bench::run(&cfg, a.dim, a.updates);

@@ -17,6 +17,7 @@ use crate::rng::Rng;
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchRow {
     pub structure: super::Structure,
+    pub decoder: super::config::Decoder,
     pub batch: usize,
     pub steps: usize,
     pub dim: usize,
@@ -61,6 +62,7 @@ pub fn run(cfg: &EncoderConfig, dim: usize, updates: usize) -> BenchRow {
     let mut params = Params::new(&device);
     let model = HistoryAutoencoder::new(cfg, dim, &mut params);
     let mut adam = Adam::new(&params, cfg.learning_rate);
+    adam.clip_norm = cfg.grad_clip;
     let batches: Vec<_> = (0..8)
         .map(|i| {
             let idx: Vec<usize> = (i * cfg.batch_size..(i + 1) * cfg.batch_size).collect();
@@ -92,6 +94,7 @@ pub fn run(cfg: &EncoderConfig, dim: usize, updates: usize) -> BenchRow {
     let per = |x: f64| x / updates as f64 * 1e3;
     BenchRow {
         structure: cfg.structure,
+        decoder: cfg.decoder,
         batch: cfg.batch_size,
         steps: cfg.history,
         dim,

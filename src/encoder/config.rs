@@ -13,6 +13,16 @@ pub enum Structure {
     B,
 }
 
+/// How the latent state is decoded back into the window.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Decoder {
+    /// A repeat-vector LSTM: the latent state is the input at every step.
+    Lstm,
+    /// A dense layer from the latent state to every step at once.
+    Dense,
+}
+
 /// Hyper-parameters of `segue encode`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -24,8 +34,10 @@ pub struct EncoderConfig {
     pub history: usize,
     /// Size of the latent state the agent will see.
     pub latent: usize,
-    /// Hidden units of the encoder and decoder LSTMs.
+    /// Hidden units of the encoder LSTM and of the decoder.
     pub hidden: usize,
+    /// The decoder's kind.
+    pub decoder: Decoder,
     /// Structure B: size of a compressed song.
     pub song_code: usize,
     /// Structure B: hidden units of the song autoencoder's dense layers.
@@ -39,6 +51,8 @@ pub struct EncoderConfig {
     pub batch_size: usize,
     /// Adam's learning rate.
     pub learning_rate: f64,
+    /// Clip gradients to this global L2 norm (0: no clipping).
+    pub grad_clip: f64,
     /// Passes over the training histories at most.
     pub max_epochs: usize,
     /// Stop after this many epochs without a better validation loss (the best weights are kept).
@@ -56,14 +70,16 @@ impl Default for EncoderConfig {
         EncoderConfig {
             structure: Structure::A,
             history: 5,
-            latent: 32,
-            hidden: 64,
+            latent: 64,
+            hidden: 128,
+            decoder: Decoder::Dense,
             song_code: 16,
             song_hidden: 32,
             freeze_song_layers: true,
-            response_weight: 0.1,
+            response_weight: 1.0,
             batch_size: 256,
             learning_rate: 3e-3,
+            grad_clip: 1.0,
             max_epochs: 40,
             patience: 4,
             song_epochs: 200,
@@ -98,6 +114,12 @@ impl EncoderConfig {
             return Err(format!(
                 "encoder.learning_rate must be positive, got {}",
                 self.learning_rate
+            ));
+        }
+        if !(self.grad_clip.is_finite() && self.grad_clip >= 0.0) {
+            return Err(format!(
+                "encoder.grad_clip must be ≥ 0, got {}",
+                self.grad_clip
             ));
         }
         if !(self.response_weight.is_finite() && self.response_weight >= 0.0) {

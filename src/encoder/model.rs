@@ -12,7 +12,7 @@
 use burn::tensor::Tensor;
 use burn::tensor::activation::{log_softmax, relu, sigmoid, softmax};
 
-use super::config::{EncoderConfig, Structure};
+use super::config::{Decoder, EncoderConfig, Structure};
 use super::data::{Batch, LEVELS};
 use super::nn::{Linear, Lstm, Params, to_vec};
 use crate::rng::Rng;
@@ -67,9 +67,17 @@ pub struct HistoryAutoencoder {
     pub song: Option<SongAutoencoder>,
     enc: Lstm,
     to_latent: Linear,
-    dec: Lstm,
+    dec: DecoderNet,
     out_song: Linear,
     out_response: Linear,
+}
+
+/// The decoder body: per-step features `[steps * batch, hidden]` from `z`.
+#[derive(Clone, Copy, Debug)]
+enum DecoderNet {
+    Lstm(Lstm),
+    /// `z → relu(hidden) → steps × hidden`: one dense layer makes every step's features.
+    Dense(Linear, Linear),
 }
 
 /// Reconstructions of a batch, time-major.
@@ -108,7 +116,13 @@ impl HistoryAutoencoder {
             song,
             enc: Lstm::new(p, "enc.lstm", enc_in, h, &mut rng),
             to_latent: Linear::new(p, "enc.latent", latent_in, z, &mut rng),
-            dec: Lstm::new(p, "dec.lstm", z, h, &mut rng),
+            dec: match cfg.decoder {
+                Decoder::Lstm => DecoderNet::Lstm(Lstm::new(p, "dec.lstm", z, h, &mut rng)),
+                Decoder::Dense => DecoderNet::Dense(
+                    Linear::new(p, "dec.dense1", z, h, &mut rng),
+                    Linear::new(p, "dec.dense2", h, l * h, &mut rng),
+                ),
+            },
             out_song: Linear::new(p, "dec.song", h, song_out, &mut rng),
             out_response: Linear::new(p, "dec.response", h, LEVELS, &mut rng),
         }
@@ -137,7 +151,20 @@ impl HistoryAutoencoder {
     /// Reconstructs every step of the windows from their latent states.
     pub fn forward(&self, p: &[Tensor<2>], b: &Batch) -> Output {
         let z = self.encode(p, b);
-        let h = self.dec.forward_repeated(p, z, b.steps); // [L*B, H]
+        let h = match &self.dec {
+            DecoderNet::Lstm(l) => l.forward_repeated(p, z, b.steps), // [L*B, H]
+            DecoderNet::Dense(d1, d2) => {
+                let y = relu(d2.forward(p, relu(d1.forward(p, z)))); // [B, L*H]
+                let hd = y.dims()[1] / b.steps;
+                // Batch-major columns to time-major rows: step t is columns t*H..(t+1)*H.
+                Tensor::cat(
+                    (0..b.steps)
+                        .map(|t| y.clone().narrow(1, t * hd, hd))
+                        .collect(),
+                    0,
+                )
+            }
+        };
         let song = match &self.song {
             None => self.out_song.forward(p, h.clone()),
             Some(s) => s.decode(p, sigmoid(self.out_song.forward(p, h.clone()))),
@@ -221,5 +248,111 @@ impl Errors {
     }
     pub fn cross_entropy(&self) -> f64 {
         self.log_loss / self.steps.max(1) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::data::{Histories, InputTransform, SongInputs};
+    use super::super::store;
+    use super::*;
+    use burn::tensor::{Device, TensorData};
+
+    fn setup(structure: Structure) -> (EncoderConfig, SongInputs, Histories) {
+        let cfg = EncoderConfig {
+            structure,
+            hidden: 8,
+            latent: 6,
+            song_code: 3,
+            song_hidden: 5,
+            ..Default::default()
+        };
+        let mut rng = Rng::new(4);
+        let songs = SongInputs {
+            dim: 7,
+            values: (0..20 * 7).map(|_| rng.f64() as f32).collect(),
+            transform: InputTransform::Identity,
+        };
+        let mut h = Histories {
+            steps: cfg.history,
+            ..Default::default()
+        };
+        h.push(&[(1, 3), (2, 0)]);
+        h.push(&[(3, 1), (4, 2), (5, 3), (6, 0), (7, 1), (8, 2)]);
+        h.push(&[(9, 3)]);
+        (cfg, songs, h)
+    }
+
+    #[test]
+    fn shapes_of_both_structures() {
+        let dev = Device::flex();
+        for structure in [Structure::A, Structure::B] {
+            let (cfg, songs, h) = setup(structure);
+            let mut p = Params::new(&dev);
+            let m = HistoryAutoencoder::new(&cfg, songs.dim, &mut p);
+            let b = h.batch(&[0, 1, 2], &songs, &dev);
+            assert_eq!(m.encode(&p.values, &b).dims(), [3, 6]);
+            let o = m.forward(&p.values, &b);
+            assert_eq!(o.song.dims(), [5 * 3, 7]);
+            assert_eq!(o.logits.dims(), [5 * 3, LEVELS]);
+            let ones = Tensor::ones([1, 7], &dev);
+            assert!(to_vec(&m.loss(&p.values, &b, 1.0, &ones))[0].is_finite());
+        }
+    }
+
+    #[test]
+    fn padding_leaves_no_trace_in_the_state() {
+        // Fill the padded rows of short windows with noise: the latent states must not move.
+        let dev = Device::flex();
+        for structure in [Structure::A, Structure::B] {
+            let (cfg, songs, h) = setup(structure);
+            let mut p = Params::new(&dev);
+            let m = HistoryAutoencoder::new(&cfg, songs.dim, &mut p);
+            let b = h.batch(&[0, 1, 2], &songs, &dev);
+            let z = to_vec(&m.encode(&p.values, &b));
+            let mut noisy = b.clone();
+            let mut song = to_vec(&b.song);
+            let mask = to_vec(&b.mask);
+            let mut rng = Rng::new(9);
+            for (row, &m) in mask.iter().enumerate() {
+                if m == 0.0 {
+                    for x in &mut song[row * 7..(row + 1) * 7] {
+                        *x = rng.f64() as f32;
+                    }
+                }
+            }
+            noisy.song = Tensor::from_data(TensorData::new(song, [15, 7]), &dev);
+            assert_eq!(to_vec(&m.encode(&p.values, &noisy)), z, "{structure:?}");
+            // A window's state depends on its own plays only, not on its batch-mates.
+            let alone = to_vec(&m.encode(&p.values, &h.batch(&[2], &songs, &dev)));
+            for (x, y) in alone.iter().zip(&z[12..18]) {
+                assert!((x - y).abs() < 1e-6, "{structure:?}: {x} vs {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn saved_weights_reproduce_the_encodings_exactly() {
+        let dev = Device::flex();
+        let dir = tempfile::tempdir().unwrap();
+        for structure in [Structure::A, Structure::B] {
+            let (cfg, songs, h) = setup(structure);
+            let mut p = Params::new(&dev);
+            let m = HistoryAutoencoder::new(&cfg, songs.dim, &mut p);
+            let b = h.batch(&[0, 1, 2], &songs, &dev);
+            let z = to_vec(&m.encode(&p.values, &b));
+            let path = dir.path().join("w.safetensors");
+            store::save(&path, &p.export(), &Default::default()).unwrap();
+            // A model built from another seed, then loaded: bit-identical encodings.
+            let other = EncoderConfig {
+                seed: 99,
+                ..cfg.clone()
+            };
+            let mut q = Params::new(&dev);
+            let m2 = HistoryAutoencoder::new(&other, songs.dim, &mut q);
+            assert_ne!(to_vec(&m2.encode(&q.values, &b)), z);
+            q.import(&store::load(&path).unwrap().0).unwrap();
+            assert_eq!(to_vec(&m2.encode(&q.values, &b)), z, "{structure:?}");
+        }
     }
 }

@@ -326,6 +326,7 @@ fn train_loop(ctx: &Ctx, mut params: Params, out: &Path, opts: &EncodeOptions) -
     let ckpt_path = out.join(files::CHECKPOINT);
     let mut state = fresh_state(cfg);
     let mut adam = Adam::new(&params, cfg.learning_rate);
+    adam.clip_norm = cfg.grad_clip;
     let mut best = params.values.clone();
     if opts.resume {
         (state, best) = load_checkpoint(&ckpt_path, &mut params, &mut adam)?;
@@ -347,6 +348,7 @@ fn train_loop(ctx: &Ctx, mut params: Params, out: &Path, opts: &EncodeOptions) -
                 state.best_loss = f64::INFINITY;
                 state.bad_epochs = 0;
                 adam = Adam::new(&params, cfg.learning_rate);
+                adam.clip_norm = cfg.grad_clip;
                 continue;
             }
             break;
