@@ -663,6 +663,20 @@ fn bench_ann(a: AnnArgs) -> Result<()> {
     Ok(())
 }
 
+/// Keeps freed memory in the process instead of returning it to the kernel after every large
+/// free. Training allocates and frees many ~100 KB tensors per step; with glibc's defaults each
+/// became a fresh mmap and its page faults, which cost ~25% of an encoder update
+/// (`segue bench encoder`: 10.8k → 13-15k sequences/s).
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before any other thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+    }
+}
+
 fn main() -> ExitCode {
     // Like other Unix tools, stop quietly when the reader of our output goes away
     // (`segue stats … | head`), instead of panicking on a broken pipe.
@@ -671,6 +685,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    tune_allocator();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

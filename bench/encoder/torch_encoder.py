@@ -6,7 +6,7 @@ response head; loss = song MSE + response cross-entropy; gradients clipped to gl
 Adam. Windows are full length, so PyTorch's fused LSTM needs no mask (segue still applies its
 per-step mask, as it does in training).
 
-    python3 bench/encoder/torch_encoder.py --threads 1 --batch 256 --hidden 128 --latent 64 --decoder dense
+    python3 bench/encoder/torch_encoder.py --threads 1 --batch 256 --hidden 96 --latent 96 --decoder dense
 """
 
 import argparse
@@ -48,8 +48,8 @@ def main():
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--dim", type=int, default=30)
-    ap.add_argument("--hidden", type=int, default=128)
-    ap.add_argument("--latent", type=int, default=64)
+    ap.add_argument("--hidden", type=int, default=96)
+    ap.add_argument("--latent", type=int, default=96)
     ap.add_argument("--decoder", choices=["lstm", "dense"], default="dense")
     ap.add_argument("--updates", type=int, default=200)
     a = ap.parse_args()

@@ -57,11 +57,15 @@ pub struct EncoderConfig {
     pub max_epochs: usize,
     /// Stop after this many epochs without a better validation loss (the best weights are kept).
     pub patience: usize,
-    /// Structure B: epochs at most for pretraining the song layers (same patience).
+    /// Structure B: epochs at most for pretraining the song layers.
     pub song_epochs: usize,
+    /// Structure B: stop pretraining the song layers after this many epochs without a better
+    /// validation MSE.
+    pub song_patience: usize,
     /// Seed of the weights and of the minibatch order.
     pub seed: u64,
-    /// Threads for the tensor kernels (0: every core).
+    /// Threads for the tensor kernels (0: every core). One by default: at these matrix sizes
+    /// a second thread made an update slower (`segue bench encoder --threads 2`).
     pub threads: usize,
 }
 
@@ -70,11 +74,11 @@ impl Default for EncoderConfig {
         EncoderConfig {
             structure: Structure::A,
             history: 5,
-            latent: 64,
-            hidden: 128,
+            latent: 96,
+            hidden: 96,
             decoder: Decoder::Dense,
-            song_code: 16,
-            song_hidden: 32,
+            song_code: 24,
+            song_hidden: 64,
             freeze_song_layers: true,
             response_weight: 1.0,
             batch_size: 256,
@@ -82,9 +86,10 @@ impl Default for EncoderConfig {
             grad_clip: 1.0,
             max_epochs: 40,
             patience: 4,
-            song_epochs: 200,
+            song_epochs: 500,
+            song_patience: 10,
             seed: 1,
-            threads: 0,
+            threads: 1,
         }
     }
 }

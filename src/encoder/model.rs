@@ -14,7 +14,7 @@ use burn::tensor::activation::{log_softmax, relu, sigmoid, softmax};
 
 use super::config::{Decoder, EncoderConfig, Structure};
 use super::data::{Batch, LEVELS};
-use super::nn::{Linear, Lstm, Params, to_vec};
+use super::nn::{Linear, Lstm, Params, tanh, to_vec};
 use crate::rng::Rng;
 
 /// Structure B's pretrained song layers: `dim → hidden → code` (sigmoid) and back.
@@ -134,7 +134,7 @@ impl HistoryAutoencoder {
             Structure::A => {
                 let x = Tensor::cat(vec![b.song.clone(), b.onehot.clone()], 1); // [L*B, d+4]
                 let (_, h) = self.enc.forward(p, x, b.size, Some(&b.step_mask));
-                self.to_latent.forward(p, h).tanh()
+                tanh(self.to_latent.forward(p, h))
             }
             Structure::B => {
                 let song = self.song.as_ref().expect("structure B has song layers");
@@ -143,7 +143,7 @@ impl HistoryAutoencoder {
                 // Responses join after the recurrent part: [B, L*4], zeros on padding.
                 let mut parts = vec![h];
                 parts.extend((0..b.steps).map(|t| b.onehot.clone().narrow(0, t * b.size, b.size)));
-                self.to_latent.forward(p, Tensor::cat(parts, 1)).tanh()
+                tanh(self.to_latent.forward(p, Tensor::cat(parts, 1)))
             }
         }
     }

@@ -335,11 +335,11 @@ fn train_loop(ctx: &Ctx, mut params: Params, out: &Path, opts: &EncodeOptions) -
     let t_start = Instant::now();
     loop {
         set_phase(&mut params, cfg, state.phase);
-        let max_epochs = match state.phase {
-            Phase::SongLayers => cfg.song_epochs,
-            Phase::History => cfg.max_epochs,
+        let (max_epochs, patience) = match state.phase {
+            Phase::SongLayers => (cfg.song_epochs, cfg.song_patience),
+            Phase::History => (cfg.max_epochs, cfg.patience),
         };
-        if state.epoch >= max_epochs || state.bad_epochs >= cfg.patience.max(1) {
+        if state.epoch >= max_epochs || state.bad_epochs >= patience.max(1) {
             // The phase is over: continue from its best weights.
             params.values = best.clone();
             if state.phase == Phase::SongLayers {
