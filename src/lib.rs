@@ -9,5 +9,6 @@ pub mod encoder;
 pub mod output;
 pub mod plot;
 pub mod rng;
+pub mod simulator;
 pub mod songs;
 pub mod synth;

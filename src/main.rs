@@ -39,6 +39,8 @@ enum Command {
     Songs(SongsArgs),
     /// Train a history autoencoder (structure A or B) on a sample and measure it on the test split.
     Encode(EncodeArgs),
+    /// Build the user simulator from the logs: its fidelity on held-out transitions, and the baselines' scores.
+    Simulate(SimulateArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -101,6 +103,34 @@ struct EncodeArgs {
     /// Threads for the tensor kernels (0: every core).
     #[arg(long)]
     threads: Option<usize>,
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    /// A sample folder written by `segue sample`.
+    #[arg(long)]
+    sample: PathBuf,
+    /// A finished `segue encode` run on that sample.
+    #[arg(long)]
+    encoder: PathBuf,
+    /// A TOML run config ([simulator] table); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Episodes per policy.
+    #[arg(long)]
+    episodes: Option<usize>,
+    /// Seed of the starting histories and the responses.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Stochastic (draw the response) or expected (reward = its probability).
+    #[arg(long, value_enum)]
+    mode: Option<segue::simulator::config::ResponseMode>,
+    /// Write the report here as JSON.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -274,6 +304,66 @@ struct ConfigFile {
     synth: SynthConfig,
     songs: segue::songs::space::SongsConfig,
     encoder: segue::encoder::EncoderConfig,
+    simulator: segue::simulator::SimulatorConfig,
+}
+
+fn simulate(a: SimulateArgs) -> Result<()> {
+    let mut cfg = read_config(a.config.as_ref())?.simulator;
+    if let Some(v) = a.episodes {
+        cfg.episodes = v;
+    }
+    if let Some(v) = a.seed {
+        cfg.seed = v;
+    }
+    if let Some(v) = a.mode {
+        cfg.mode = v;
+    }
+    set_threads(1);
+    let r = segue::simulator::run::run_simulate(&a.sample, &a.encoder, &cfg)?;
+    if let Some(p) = &a.out {
+        let text = serde_json::to_string_pretty(&r)? + "\n";
+        segue::output::write_atomic(p, text.as_bytes())
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    let f = &r.fidelity;
+    println!(
+        "simulator: {} training keys, {} held-out keys, k {}, alpha {}, radius {}",
+        r.train_keys, r.test_keys, cfg.k, cfg.alpha, cfg.radius
+    );
+    println!(
+        "fidelity on {} held-out transitions ({:.1}% covered): accuracy {:.4} (base rate {:.4}), AUC {:.4}, log-loss {:.4} (base rate {:.4})",
+        f.transitions,
+        100.0 * f.covered,
+        f.accuracy,
+        f.base_accuracy,
+        f.auc,
+        f.log_loss,
+        f.base_log_loss
+    );
+    println!(
+        "\nscore out of {} in the held-out simulator ({} × its not-skip rate {:.4} = {:.2}), {} episodes ({:?} responses):",
+        cfg.horizon,
+        cfg.horizon,
+        r.test_not_skip_rate,
+        cfg.horizon as f64 * r.test_not_skip_rate,
+        cfg.episodes,
+        cfg.mode
+    );
+    println!(
+        "  {:<12} {:>6} {:>7} {:>10} {:>10} {:>8}",
+        "policy", "mean", "±95%", "not-skip", "uncovered", "tracks"
+    );
+    for e in &r.baselines {
+        println!(
+            "  {:<12} {:>6.2} {:>7.2} {:>10.4} {:>10.4} {:>8}",
+            e.policy, e.mean, e.ci95, e.not_skip_rate, e.uncovered, e.distinct_tracks
+        );
+    }
+    Ok(())
 }
 
 /// Sizes the thread pool of the tensor kernels (once per process; 0 = every core).
@@ -704,6 +794,7 @@ fn main() -> ExitCode {
         Command::Synth(a) => synth(a, progress),
         Command::Songs(a) => songs(a),
         Command::Encode(a) => encode(a, progress),
+        Command::Simulate(a) => simulate(a),
         Command::Bench(BenchCommand::Ann(a)) => bench_ann(a),
         Command::Bench(BenchCommand::Encoder(a)) => bench_encoder(a),
     };

@@ -1,0 +1,273 @@
+//! The memory-based user simulator (after Zhao et al. 2019's list-wise recommender and the
+//! reference study): every logged transition of one split is a key — the encoded history before
+//! a play and the song vector of the track played — with the user's recorded response. The
+//! response to a query (state, recommended track) is the distance-weighted distribution of the
+//! responses of the k nearest keys within a radius; with none inside, the split's base rate,
+//! counted as uncovered.
+
+use crate::data::{Sample, Split};
+use crate::encoder::Encoder;
+use crate::encoder::data::LEVELS;
+use crate::songs::index::{self, NearestTracks};
+
+use super::config::SimulatorConfig;
+
+/// A logged transition: the history before a play, the track played and its response level.
+#[derive(Clone, Debug)]
+pub struct Transition {
+    pub history: Vec<(u32, u8)>,
+    pub track: u32,
+    pub level: u8,
+}
+
+/// Every transition of `split` whose history holds at least one play.
+pub fn transitions(sample: &Sample, split: Split, history: usize) -> Vec<Transition> {
+    let mut out = Vec::new();
+    for s in sample.sessions_in(split) {
+        let rows = sample.rows_of(s);
+        for t in 1..rows.len() {
+            let start = t.saturating_sub(history);
+            out.push(Transition {
+                history: rows[start..t]
+                    .iter()
+                    .map(|r| (r.track, r.flags.response_level()))
+                    .collect(),
+                track: rows[t].track,
+                level: rows[t].flags.response_level(),
+            });
+        }
+    }
+    out
+}
+
+/// The simulator's answer to one query.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Response {
+    /// Probability of each level (skip_1, skip_2, skip_3, not_skipped).
+    pub probs: [f64; LEVELS],
+    /// False when no logged key was within the radius (the base rate answered).
+    pub covered: bool,
+}
+
+/// The memory-based simulator of one split.
+pub struct Simulator {
+    pub cfg: SimulatorConfig,
+    pub state_dim: usize,
+    pub action_dim: usize,
+    /// Multipliers of the state and action parts of a key: √α / σ_s and √(1 − α) / σ_a.
+    state_scale: f32,
+    action_scale: f32,
+    index: Box<dyn NearestTracks>,
+    levels: Vec<u8>,
+    /// Response distribution of all keys.
+    pub base_rate: [f64; LEVELS],
+}
+
+/// Root mean squared distance of rows of `x` (`[n, d]`) from their mean: the spread that makes
+/// the expected squared distance between two random rows 2 after dividing by it.
+fn spread(x: &[f32], d: usize) -> f64 {
+    let n = (x.len() / d.max(1)).max(1) as f64;
+    let mut mean = vec![0.0f64; d];
+    for row in x.chunks_exact(d) {
+        for (m, v) in mean.iter_mut().zip(row) {
+            *m += *v as f64;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    let mut sq = 0.0;
+    for row in x.chunks_exact(d) {
+        for (m, v) in mean.iter().zip(row) {
+            sq += (*v as f64 - m).powi(2);
+        }
+    }
+    (sq / n).sqrt().max(1e-9)
+}
+
+impl Simulator {
+    /// Builds the simulator of `split`: encodes every transition's history with `encoder`.
+    pub fn build(
+        sample: &Sample,
+        split: Split,
+        encoder: &Encoder,
+        cfg: &SimulatorConfig,
+    ) -> Simulator {
+        let trans = transitions(sample, split, encoder.model.steps);
+        let hist: Vec<Vec<(u32, u8)>> = trans.iter().map(|t| t.history.clone()).collect();
+        let states = encoder.encode(&hist);
+        let mut actions = Vec::with_capacity(trans.len() * encoder.songs.dim);
+        for t in &trans {
+            actions.extend_from_slice(encoder.songs.song(t.track));
+        }
+        let levels: Vec<u8> = trans.iter().map(|t| t.level).collect();
+        Simulator::from_keys(
+            &states,
+            encoder.model.latent,
+            &actions,
+            encoder.songs.dim,
+            levels,
+            cfg,
+        )
+    }
+
+    /// Builds the simulator from raw keys: `states` `[n, state_dim]`, `actions`
+    /// `[n, action_dim]`, and each key's response level.
+    pub fn from_keys(
+        states: &[f32],
+        state_dim: usize,
+        actions: &[f32],
+        action_dim: usize,
+        levels: Vec<u8>,
+        cfg: &SimulatorConfig,
+    ) -> Simulator {
+        let n = levels.len();
+        assert_eq!(states.len(), n * state_dim);
+        assert_eq!(actions.len(), n * action_dim);
+        let state_scale = (cfg.alpha.sqrt() / spread(states, state_dim)) as f32;
+        let action_scale = ((1.0 - cfg.alpha).sqrt() / spread(actions, action_dim)) as f32;
+        let mut keys = Vec::with_capacity(n * (state_dim + action_dim));
+        for i in 0..n {
+            keys.extend(
+                states[i * state_dim..(i + 1) * state_dim]
+                    .iter()
+                    .map(|x| x * state_scale),
+            );
+            keys.extend(
+                actions[i * action_dim..(i + 1) * action_dim]
+                    .iter()
+                    .map(|x| x * action_scale),
+            );
+        }
+        let mut base_rate = [0.0; LEVELS];
+        for &l in &levels {
+            base_rate[l as usize] += 1.0;
+        }
+        base_rate.iter_mut().for_each(|b| *b /= n.max(1) as f64);
+        Simulator {
+            cfg: cfg.clone(),
+            state_dim,
+            action_dim,
+            state_scale,
+            action_scale,
+            index: index::build(&cfg.index, keys, state_dim + action_dim),
+            levels,
+            base_rate,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.levels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.levels.is_empty()
+    }
+
+    /// The scaled key of a query.
+    fn key(&self, state: &[f32], action: &[f32], out: &mut Vec<f32>) {
+        out.extend(state.iter().map(|x| x * self.state_scale));
+        out.extend(action.iter().map(|x| x * self.action_scale));
+    }
+
+    /// Responses to a batch of queries: `states` `[n, state_dim]`, `actions` `[n, action_dim]`.
+    pub fn respond(&self, states: &[f32], actions: &[f32]) -> Vec<Response> {
+        let n = states.len() / self.state_dim;
+        let mut keys = Vec::with_capacity(n * (self.state_dim + self.action_dim));
+        for i in 0..n {
+            self.key(
+                &states[i * self.state_dim..(i + 1) * self.state_dim],
+                &actions[i * self.action_dim..(i + 1) * self.action_dim],
+                &mut keys,
+            );
+        }
+        let found = self.index.search_batch(&keys, self.cfg.k);
+        found
+            .iter()
+            .map(|nb| {
+                let mut probs = [0.0f64; LEVELS];
+                let mut total = 0.0;
+                for x in nb.iter().filter(|x| (x.dist as f64) <= self.cfg.radius) {
+                    // Distances are squared L2; weight by inverse distance (plus a floor, so an
+                    // exact match does not take all the weight).
+                    let w = 1.0 / ((x.dist.max(0.0) as f64).sqrt() + self.cfg.weight_floor);
+                    probs[self.levels[x.id as usize] as usize] += w;
+                    total += w;
+                }
+                if total == 0.0 {
+                    return Response {
+                        probs: self.base_rate,
+                        covered: false,
+                    };
+                }
+                // The base rate as a prior worth `prior_weight` neighbours at distance 0.
+                let prior = self.cfg.prior_weight / self.cfg.weight_floor;
+                for (p, b) in probs.iter_mut().zip(&self.base_rate) {
+                    *p = (*p + prior * b) / (total + prior);
+                }
+                Response {
+                    probs,
+                    covered: true,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> SimulatorConfig {
+        SimulatorConfig {
+            k: 2,
+            radius: 0.5,
+            prior_weight: 0.0,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn nearest_keys_answer_and_far_queries_fall_back() {
+        // Four keys on a line (state 1-d, action 1-d); levels 3, 3, 0, 0.
+        let states = [0.0f32, 0.1, 1.0, 1.1];
+        let actions = [0.0f32, 0.0, 1.0, 1.0];
+        let sim = Simulator::from_keys(&states, 1, &actions, 1, vec![3, 3, 0, 0], &cfg());
+        assert_eq!(sim.base_rate, [0.5, 0.0, 0.0, 0.5]);
+        let r = sim.respond(&[0.05, 1.05, 10.0], &[0.0, 1.0, 10.0]);
+        assert!(r[0].covered && r[0].probs[3] == 1.0, "{:?}", r[0]);
+        assert!(r[1].covered && r[1].probs[0] == 1.0, "{:?}", r[1]);
+        assert!(!r[2].covered);
+        assert_eq!(r[2].probs, sim.base_rate);
+    }
+
+    #[test]
+    fn closer_neighbours_weigh_more() {
+        let states = [0.0f32, 0.0];
+        let actions = [0.0f32, 0.2];
+        let c = SimulatorConfig {
+            radius: 100.0,
+            ..cfg()
+        };
+        let sim = Simulator::from_keys(&states, 1, &actions, 1, vec![3, 0], &c);
+        let r = sim.respond(&[0.0], &[0.02])[0];
+        assert!(r.probs[3] > 0.6 && r.probs[0] > 0.0, "{r:?}");
+        assert!((r.probs.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_prior_pulls_answers_towards_the_base_rate() {
+        // One neighbour at distance 0 (weight 1/floor) and a prior worth one such neighbour:
+        // the answer is halfway between the neighbour's level and the base rate.
+        let c = SimulatorConfig {
+            k: 1,
+            radius: 10.0,
+            prior_weight: 1.0,
+            ..cfg()
+        };
+        let sim = Simulator::from_keys(&[0.0, 1.0], 1, &[0.0, 1.0], 1, vec![3, 0], &c);
+        let r = sim.respond(&[0.0], &[0.0])[0];
+        assert!(
+            (r.probs[3] - 0.75).abs() < 1e-9 && (r.probs[0] - 0.25).abs() < 1e-9,
+            "{r:?}"
+        );
+    }
+}

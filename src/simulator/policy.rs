@@ -1,0 +1,175 @@
+//! The `Policy` trait that every recommender implements, and the baselines.
+
+use crate::encoder::data::SongInputs;
+use crate::rng::Rng;
+use crate::songs::index::{self, IndexKind, NearestTracks};
+
+use super::memory::Transition;
+
+/// What a policy sees at one step of one episode.
+pub struct Observation<'a> {
+    /// The encoder's latent state of the history, `[latent]`.
+    pub state: &'a [f32],
+    /// The plays so far, oldest first: (track, response level).
+    pub history: &'a [(u32, u8)],
+    /// Tracks that may not be recommended (already played in the episode), sorted.
+    pub excluded: &'a [u32],
+}
+
+/// A recommender: one track per observation. Episodes run side by side, so a policy answers a
+/// batch at once (one network pass, one batched index search).
+pub trait Policy {
+    fn name(&self) -> String;
+    fn act(&mut self, obs: &[Observation], rng: &mut Rng) -> Vec<u32>;
+}
+
+fn allowed(excluded: &[u32], t: u32) -> bool {
+    excluded.binary_search(&t).is_err()
+}
+
+/// A uniformly random track of the catalogue.
+pub struct RandomPolicy {
+    pub tracks: u32,
+}
+
+impl Policy for RandomPolicy {
+    fn name(&self) -> String {
+        "random".into()
+    }
+    fn act(&mut self, obs: &[Observation], rng: &mut Rng) -> Vec<u32> {
+        obs.iter()
+            .map(|o| {
+                loop {
+                    let t = rng.below(self.tracks as u64) as u32;
+                    if allowed(o.excluded, t) || o.excluded.len() >= self.tracks as usize {
+                        break t;
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+/// The most played tracks of the training split, most played first, skipping excluded ones.
+pub struct PopularityPolicy {
+    pub ranked: Vec<u32>,
+}
+
+impl PopularityPolicy {
+    /// Ranks tracks by their plays in `train`.
+    pub fn new(train: &[Transition], tracks: usize) -> PopularityPolicy {
+        let mut plays = vec![0u64; tracks];
+        for t in train {
+            plays[t.track as usize] += 1;
+        }
+        let mut ranked: Vec<u32> = (0..tracks as u32).collect();
+        ranked.sort_by_key(|&t| (std::cmp::Reverse(plays[t as usize]), t));
+        PopularityPolicy { ranked }
+    }
+}
+
+impl Policy for PopularityPolicy {
+    fn name(&self) -> String {
+        "popularity".into()
+    }
+    fn act(&mut self, obs: &[Observation], _: &mut Rng) -> Vec<u32> {
+        obs.iter()
+            .map(|o| {
+                *self
+                    .ranked
+                    .iter()
+                    .find(|&&t| allowed(o.excluded, t))
+                    .unwrap_or(&self.ranked[0])
+            })
+            .collect()
+    }
+}
+
+/// The logged behaviour: the track a user actually played next from the most similar logged
+/// state (nearest encoded history among the training transitions), the next nearest when that
+/// track is excluded.
+pub struct LoggedPolicy {
+    index: Box<dyn NearestTracks>,
+    tracks: Vec<u32>,
+}
+
+impl LoggedPolicy {
+    /// `states`: the training transitions' encoded histories `[n, dim]`.
+    pub fn new(states: Vec<f32>, dim: usize, train: &[Transition]) -> LoggedPolicy {
+        LoggedPolicy {
+            index: index::build(&IndexKind::Exact, states, dim),
+            tracks: train.iter().map(|t| t.track).collect(),
+        }
+    }
+}
+
+impl Policy for LoggedPolicy {
+    fn name(&self) -> String {
+        "logged".into()
+    }
+    fn act(&mut self, obs: &[Observation], _: &mut Rng) -> Vec<u32> {
+        let queries: Vec<f32> = obs.iter().flat_map(|o| o.state.iter().copied()).collect();
+        let found = self.index.search_batch(&queries, 32);
+        obs.iter()
+            .zip(found)
+            .map(|(o, nb)| {
+                let tracks = nb.iter().map(|n| self.tracks[n.id as usize]);
+                let first = self.tracks[nb[0].id as usize];
+                tracks
+                    .clone()
+                    .find(|&t| allowed(o.excluded, t))
+                    .unwrap_or(first)
+            })
+            .collect()
+    }
+}
+
+/// Content: the track nearest in song space to the last track the user did not skip (the
+/// last track of the history when all were skipped).
+pub struct ContentPolicy {
+    index: Box<dyn NearestTracks>,
+    songs: SongInputs,
+}
+
+impl ContentPolicy {
+    pub fn new(songs: &SongInputs) -> ContentPolicy {
+        ContentPolicy {
+            index: index::build(&IndexKind::Exact, songs.values.clone(), songs.dim),
+            songs: songs.clone(),
+        }
+    }
+}
+
+impl Policy for ContentPolicy {
+    fn name(&self) -> String {
+        "content".into()
+    }
+    fn act(&mut self, obs: &[Observation], _: &mut Rng) -> Vec<u32> {
+        let anchors: Vec<u32> = obs
+            .iter()
+            .map(|o| {
+                let last = o.history.last().map_or(0, |h| h.0);
+                o.history
+                    .iter()
+                    .rev()
+                    .find(|h| h.1 == 3)
+                    .map_or(last, |h| h.0)
+            })
+            .collect();
+        let queries: Vec<f32> = anchors
+            .iter()
+            .flat_map(|&t| self.songs.song(t).iter().copied())
+            .collect();
+        let k = obs.iter().map(|o| o.excluded.len()).max().unwrap_or(0) + 1;
+        let found = self.index.search_batch(&queries, k);
+        obs.iter()
+            .zip(found)
+            .map(|(o, nb)| {
+                nb.iter()
+                    .map(|n| n.id)
+                    .find(|&t| allowed(o.excluded, t))
+                    .unwrap_or(nb[0].id)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,106 @@
+//! `segue simulate`: builds the simulator of the training split to measure its fidelity on the
+//! held-out split, builds the held-out split's simulator, and scores the baselines in it.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::Split;
+use crate::encoder::Encoder;
+use crate::encoder::train::EncodeError;
+
+use super::config::SimulatorConfig;
+use super::episode::{Evaluation, evaluate, starts};
+use super::fidelity::{Fidelity, fidelity};
+use super::memory::{Simulator, transitions};
+use super::policy::{ContentPolicy, LoggedPolicy, Policy, PopularityPolicy, RandomPolicy};
+
+/// What `segue simulate` reports.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SimulateReport {
+    pub config: SimulatorConfig,
+    /// Keys in the training-split and held-out simulators.
+    pub train_keys: usize,
+    pub test_keys: usize,
+    /// Not-skip rate of the held-out simulator's keys: a random policy should score about
+    /// `horizon` × this.
+    pub test_not_skip_rate: f64,
+    /// The training simulator's predictions on the held-out transitions.
+    pub fidelity: Fidelity,
+    /// Baselines in the held-out simulator, from held-out starting histories.
+    pub baselines: Vec<Evaluation>,
+    pub seconds: f64,
+}
+
+/// Runs the simulator stage for the sample in `sample_dir` and the encoder run `encoder_dir`.
+pub fn run_simulate(
+    sample_dir: &Path,
+    encoder_dir: &Path,
+    cfg: &SimulatorConfig,
+) -> Result<SimulateReport, EncodeError> {
+    cfg.validate().map_err(EncodeError::Config)?;
+    let t0 = std::time::Instant::now();
+    let encoder = Encoder::load(encoder_dir)?;
+    let s = crate::data::load_sample_dir(sample_dir)?;
+    let sample = &s.sample;
+    if encoder.songs.values.len() != sample.tracks.len() * encoder.songs.dim {
+        return Err(EncodeError::Run(format!(
+            "the encoder in {} was trained on another sample than {}",
+            encoder_dir.display(),
+            sample_dir.display()
+        )));
+    }
+    let train_sim = Simulator::build(sample, Split::Train, &encoder, cfg);
+    // Fidelity: the training simulator against held-out transitions it never indexed.
+    let test_trans = transitions(sample, Split::Test, encoder.model.steps);
+    let hist: Vec<Vec<(u32, u8)>> = test_trans.iter().map(|t| t.history.clone()).collect();
+    let states = encoder.encode(&hist);
+    let actions: Vec<f32> = test_trans
+        .iter()
+        .flat_map(|t| encoder.songs.song(t.track).iter().copied())
+        .collect();
+    let responses = train_sim.respond(&states, &actions);
+    let p: Vec<f64> = responses.iter().map(|r| r.probs[3]).collect();
+    let covered: Vec<bool> = responses.iter().map(|r| r.covered).collect();
+    let y: Vec<bool> = test_trans.iter().map(|t| t.level == 3).collect();
+    let fid = fidelity(&p, &covered, &y, train_sim.base_rate[3]);
+
+    // Baselines: evaluated in the held-out simulator, from held-out starts.
+    let test_sim = Simulator::build(sample, Split::Test, &encoder, cfg);
+    let train_trans = transitions(sample, Split::Train, encoder.model.steps);
+    let train_hist: Vec<Vec<(u32, u8)>> = train_trans.iter().map(|t| t.history.clone()).collect();
+    let train_states = encoder.encode(&train_hist);
+    let start = starts(sample, Split::Test, cfg.start_steps, cfg.episodes, cfg.seed);
+    if start.is_empty() {
+        return Err(EncodeError::Run(format!(
+            "no test session of {} has {} plays to start an episode",
+            sample_dir.display(),
+            cfg.start_steps
+        )));
+    }
+    let mut policies: Vec<Box<dyn Policy>> = vec![
+        Box::new(RandomPolicy {
+            tracks: sample.tracks.len() as u32,
+        }),
+        Box::new(PopularityPolicy::new(&train_trans, sample.tracks.len())),
+        Box::new(LoggedPolicy::new(
+            train_states,
+            encoder.model.latent,
+            &train_trans,
+        )),
+        Box::new(ContentPolicy::new(&encoder.songs)),
+    ];
+    let baselines = policies
+        .iter_mut()
+        .map(|p| evaluate(&test_sim, &encoder, p.as_mut(), &start, cfg.seed))
+        .collect();
+    Ok(SimulateReport {
+        config: cfg.clone(),
+        train_keys: train_sim.len(),
+        test_keys: test_sim.len(),
+        test_not_skip_rate: test_sim.base_rate[3],
+        fidelity: fid,
+        baselines,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,73 @@
+//! The user simulator on the real rows: it predicts held-out responses better than the base
+//! rate, and a random policy scores about 15 × the held-out not-skip rate.
+
+mod common;
+use common::*;
+
+use segue::simulator::SimulatorConfig;
+use segue::simulator::run::run_simulate;
+
+#[test]
+fn real_sample_fidelity_and_random_policy() {
+    let Some(log) = real_sample() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path().join("s");
+    let o = segue(&[
+        "sample",
+        "--logs",
+        log.to_str().unwrap(),
+        "--records",
+        "80019",
+        "--seed",
+        "1",
+        "--out",
+        s.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A small, quickly trained encoder is enough to give the simulator its states.
+    let cfg = dir.path().join("enc.toml");
+    std::fs::write(
+        &cfg,
+        "[encoder]\nhidden = 32\nlatent = 16\nmax_epochs = 3\n",
+    )
+    .unwrap();
+    let run = dir.path().join("enc");
+    let o = segue(&[
+        "encode",
+        "--structure",
+        "a",
+        "--sample",
+        s.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sim = SimulatorConfig {
+        episodes: 400,
+        ..Default::default()
+    };
+    let r = run_simulate(&s, &run, &sim).unwrap();
+    let f = &r.fidelity;
+    assert!(f.transitions > 5_000, "{f:?}");
+    assert!(f.auc > 0.6, "{f:?}");
+    assert!(f.log_loss < f.base_log_loss, "{f:?}");
+    assert!(f.accuracy > f.base_accuracy, "{f:?}");
+    let random = r.baselines.iter().find(|e| e.policy == "random").unwrap();
+    let expected = 15.0 * r.test_not_skip_rate;
+    // Tolerance: 1 point out of 15 (the 95% interval is about ±0.4 with 400 episodes).
+    assert!(
+        (random.mean - expected).abs() < 1.0,
+        "random {} ± {} vs 15 × {} = {expected}",
+        random.mean,
+        random.ci95,
+        r.test_not_skip_rate
+    );
+    assert!((4.0..6.5).contains(&random.mean), "{random:?}");
+    assert_eq!(r.baselines.len(), 4);
+    for e in &r.baselines {
+        assert_eq!(e.scores.len(), 400);
+        assert!(e.scores.iter().all(|&x| (0.0..=15.0).contains(&x)));
+    }
+}
