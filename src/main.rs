@@ -344,6 +344,11 @@ fn simulate(a: SimulateArgs) -> Result<()> {
         f.log_loss,
         f.base_log_loss
     );
+    let c = &r.classifier_fidelity;
+    println!(
+        "greedy baseline's skip classifier on the same transitions: accuracy {:.4}, AUC {:.4}, log-loss {:.4}",
+        c.accuracy, c.auc, c.log_loss
+    );
     println!(
         "\nscore out of {} in the held-out simulator ({} × its not-skip rate {:.4} = {:.2}), {} episodes ({:?} responses):",
         cfg.horizon,

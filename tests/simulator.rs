@@ -65,7 +65,7 @@ fn real_sample_fidelity_and_random_policy() {
         r.test_not_skip_rate
     );
     assert!((4.0..6.5).contains(&random.mean), "{random:?}");
-    assert_eq!(r.baselines.len(), 4);
+    assert_eq!(r.baselines.len(), 5);
     for e in &r.baselines {
         assert_eq!(e.scores.len(), 400);
         assert!(e.scores.iter().all(|&x| (0.0..=15.0).contains(&x)));

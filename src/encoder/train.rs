@@ -401,7 +401,7 @@ fn run_epoch(
     // resumed run sees the same batches as an uninterrupted one.
     let mut rng = Rng::stream(
         cfg.seed,
-        &[0x4f52_4445_52, state.phase as u64, state.epoch as u64],
+        &[0x004f_5244_4552, state.phase as u64, state.epoch as u64],
     );
     let mut order: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {

@@ -39,7 +39,7 @@ pub fn starts(
     if pool.is_empty() {
         return Vec::new();
     }
-    let mut rng = Rng::stream(seed, &[0x5354_4152_54]); // "START"
+    let mut rng = Rng::stream(seed, &[0x0053_5441_5254]); // "START"
     (0..n)
         .map(|_| pool[rng.below(pool.len() as u64) as usize].clone())
         .collect()
@@ -107,7 +107,7 @@ pub fn evaluate(
     let mut rngs: Vec<Rng> = (0..n)
         .map(|i| Rng::stream(seed, &[0x4550, i as u64]))
         .collect();
-    let mut policy_rng = Rng::stream(seed, &[0x504f_4c]);
+    let mut policy_rng = Rng::stream(seed, &[0x0050_4f4c]);
     let mut scores = vec![0.0; n];
     let (mut not_skipped, mut uncovered, mut steps) = (0u64, 0u64, 0u64);
     let mut recommended = std::collections::HashSet::new();

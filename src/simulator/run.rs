@@ -9,6 +9,7 @@ use crate::data::Split;
 use crate::encoder::Encoder;
 use crate::encoder::train::EncodeError;
 
+use super::classifier::{GreedyPolicy, SkipClassifier};
 use super::config::SimulatorConfig;
 use super::episode::{Evaluation, evaluate, starts};
 use super::fidelity::{Fidelity, fidelity};
@@ -27,6 +28,9 @@ pub struct SimulateReport {
     pub test_not_skip_rate: f64,
     /// The training simulator's predictions on the held-out transitions.
     pub fidelity: Fidelity,
+    /// The greedy baseline's skip classifier (trained on the training split) on the same
+    /// held-out transitions.
+    pub classifier_fidelity: Fidelity,
     /// Baselines in the held-out simulator, from held-out starting histories.
     pub baselines: Vec<Evaluation>,
     pub seconds: f64,
@@ -78,17 +82,37 @@ pub fn run_simulate(
             cfg.start_steps
         )));
     }
+    let train_actions: Vec<f32> = train_trans
+        .iter()
+        .flat_map(|t| encoder.songs.song(t.track).iter().copied())
+        .collect();
+    let train_y: Vec<bool> = train_trans.iter().map(|t| t.level == 3).collect();
+    let clf = SkipClassifier::train(
+        &train_states,
+        encoder.model.latent,
+        &train_actions,
+        encoder.songs.dim,
+        &train_y,
+        64,
+        3,
+        cfg.seed,
+    );
+    let clf_p = clf.predict(&states, &actions);
+    let clf_fid = fidelity(&clf_p, &vec![true; clf_p.len()], &y, train_sim.base_rate[3]);
+    let popularity = PopularityPolicy::new(&train_trans, sample.tracks.len());
+    let popular: Vec<u32> = popularity.ranked.iter().take(200).copied().collect();
     let mut policies: Vec<Box<dyn Policy>> = vec![
         Box::new(RandomPolicy {
             tracks: sample.tracks.len() as u32,
         }),
-        Box::new(PopularityPolicy::new(&train_trans, sample.tracks.len())),
+        Box::new(popularity),
         Box::new(LoggedPolicy::new(
             train_states,
             encoder.model.latent,
             &train_trans,
         )),
         Box::new(ContentPolicy::new(&encoder.songs)),
+        Box::new(GreedyPolicy::new(clf, popular, 50, &encoder.songs)),
     ];
     let baselines = policies
         .iter_mut()
@@ -100,6 +124,7 @@ pub fn run_simulate(
         test_keys: test_sim.len(),
         test_not_skip_rate: test_sim.base_rate[3],
         fidelity: fid,
+        classifier_fidelity: clf_fid,
         baselines,
         seconds: t0.elapsed().as_secs_f64(),
     })
