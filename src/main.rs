@@ -103,6 +103,9 @@ struct EncodeArgs {
     /// Threads for the tensor kernels (0: every core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Where the networks run (wgpu and cuda need the cargo feature of the same name).
+    #[arg(long, value_enum)]
+    backend: Option<segue::encoder::config::Backend>,
 }
 
 #[derive(Args)]
@@ -399,6 +402,9 @@ fn encode(a: EncodeArgs, progress: bool) -> Result<()> {
     if let Some(v) = a.threads {
         cfg.threads = v;
     }
+    if let Some(v) = a.backend {
+        cfg.backend = v;
+    }
     set_threads(cfg.threads);
     let opts = segue::encoder::EncodeOptions {
         force: a.output.force,
@@ -470,7 +476,7 @@ fn bench_encoder(a: BenchEncoderArgs) -> Result<()> {
         ..d
     };
     cfg.validate().map_err(anyhow::Error::msg)?;
-    let r = segue::encoder::bench::run(&cfg, a.dim, a.updates);
+    let r = segue::encoder::bench::run(&cfg, a.dim, a.updates).map_err(anyhow::Error::msg)?;
     println!(
         "structure {:?}, batch {}, {} steps, dim {}, hidden {}, latent {}, {} threads: {:.0} sequences/s; per update forward {:.2} ms, backward {:.2} ms, optimizer {:.2} ms",
         r.structure,

@@ -4,7 +4,6 @@
 
 use std::time::Instant;
 
-use burn::tensor::Device;
 use serde::Serialize;
 
 use super::config::EncoderConfig;
@@ -32,8 +31,8 @@ pub struct BenchRow {
 }
 
 /// Times `updates` training steps (after 5 untimed ones) on batches of random windows.
-pub fn run(cfg: &EncoderConfig, dim: usize, updates: usize) -> BenchRow {
-    let device = Device::flex();
+pub fn run(cfg: &EncoderConfig, dim: usize, updates: usize) -> Result<BenchRow, String> {
+    let device = cfg.backend.device()?;
     let mut rng = Rng::stream(cfg.seed, &[0xBE4C]);
     let tracks = 10_000u32;
     let songs = SongInputs {
@@ -92,7 +91,7 @@ pub fn run(cfg: &EncoderConfig, dim: usize, updates: usize) -> BenchRow {
     }
     let total = fwd + bwd + opt;
     let per = |x: f64| x / updates as f64 * 1e3;
-    BenchRow {
+    Ok(BenchRow {
         structure: cfg.structure,
         decoder: cfg.decoder,
         batch: cfg.batch_size,
@@ -106,5 +105,5 @@ pub fn run(cfg: &EncoderConfig, dim: usize, updates: usize) -> BenchRow {
         forward_ms: per(fwd),
         backward_ms: per(bwd),
         optimizer_ms: per(opt),
-    }
+    })
 }

@@ -23,6 +23,37 @@ pub enum Decoder {
     Dense,
 }
 
+/// Where the networks run.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// burn's flex backend: pure-Rust CPU, always built.
+    #[default]
+    Flex,
+    /// burn's wgpu backend (Vulkan, Metal, DX12); needs the `wgpu` cargo feature.
+    Wgpu,
+    /// burn's CUDA backend; needs the `cuda` cargo feature.
+    Cuda,
+}
+
+impl Backend {
+    /// The burn device, or why this build cannot make it.
+    pub fn device(self) -> Result<burn::tensor::Device, String> {
+        match self {
+            Backend::Flex => Ok(burn::tensor::Device::flex()),
+            #[cfg(feature = "wgpu")]
+            Backend::Wgpu => Ok(burn::tensor::Device::wgpu(Default::default())),
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => Ok(burn::tensor::Device::cuda(0)),
+            #[allow(unreachable_patterns)]
+            other => Err(format!(
+                "backend {other:?} needs segue built with `--features {}`",
+                format!("{other:?}").to_lowercase()
+            )),
+        }
+    }
+}
+
 /// Hyper-parameters of `segue encode`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -64,6 +95,8 @@ pub struct EncoderConfig {
     pub song_patience: usize,
     /// Seed of the weights and of the minibatch order.
     pub seed: u64,
+    /// Where the networks run (CPU by default).
+    pub backend: Backend,
     /// Threads for the tensor kernels (0: every core). One by default: at these matrix sizes
     /// a second thread made an update slower (`segue bench encoder --threads 2`).
     pub threads: usize,
@@ -89,6 +122,7 @@ impl Default for EncoderConfig {
             song_epochs: 500,
             song_patience: 10,
             seed: 1,
+            backend: Backend::Flex,
             threads: 1,
         }
     }
@@ -112,6 +146,7 @@ impl EncoderConfig {
                 return Err(format!("encoder.{name} must be at least 1"));
             }
         }
+        self.backend.device()?;
         if self.history > 64 {
             return Err(format!("encoder.history {} is over 64", self.history));
         }

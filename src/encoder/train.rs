@@ -236,7 +236,7 @@ pub fn run_encode(
     } else {
         write_json(&config_path, &run_cfg)?;
     }
-    let device = Device::flex();
+    let device = cfg.backend.device().map_err(EncodeError::Config)?;
     let mut params = Params::new(&device);
     let model = HistoryAutoencoder::new(cfg, songs.dim, &mut params);
     let sample = &s.sample;
@@ -723,7 +723,11 @@ impl Encoder {
             .map_err(|e| EncodeError::Run(format!("{}: {e}", config_path.display())))?;
         let (_, space) = space::load(&config.songs)?;
         let songs = SongInputs::new(&space);
-        let device = Device::flex();
+        let device = config
+            .encoder
+            .backend
+            .device()
+            .map_err(EncodeError::Config)?;
         let mut params = Params::new(&device);
         let model = HistoryAutoencoder::new(&config.encoder, songs.dim, &mut params);
         let (tensors, _) = store::load(&run.join(files::WEIGHTS)).map_err(EncodeError::Run)?;
