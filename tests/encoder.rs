@@ -11,10 +11,7 @@ use segue::encoder::{EncodeReport, Encoder};
 
 /// A tiny synthetic world sampled whole, with its official track features.
 fn tiny_sample(dir: &Path) -> PathBuf {
-    let w = dir.join("w");
-    let s = dir.join("s");
-    let o = segue(&[
-        "synth",
+    let args = [
         "--sessions",
         "400",
         "--tracks",
@@ -25,25 +22,8 @@ fn tiny_sample(dir: &Path) -> PathBuf {
         "3",
         "--reference-users",
         "0",
-        "--out",
-        w.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = segue(&[
-        "sample",
-        "--logs",
-        w.to_str().unwrap(),
-        "--tracks",
-        w.to_str().unwrap(),
-        "--records",
-        "100000",
-        "--seed",
-        "1",
-        "--out",
-        s.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    s
+    ];
+    synthetic_sample(dir, &args).1
 }
 
 fn small_config(dir: &Path) -> PathBuf {

@@ -9,21 +9,10 @@ use segue::simulator::run::run_simulate;
 
 #[test]
 fn real_sample_fidelity_and_random_policy() {
-    let Some(log) = real_sample() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let s = dir.path().join("s");
-    let o = segue(&[
-        "sample",
-        "--logs",
-        log.to_str().unwrap(),
-        "--records",
-        "80019",
-        "--seed",
-        "1",
-        "--out",
-        s.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let Some(s) = sample_real_rows(dir.path()) else {
+        return;
+    };
     // A small, quickly trained encoder is enough to give the simulator its states.
     let cfg = dir.path().join("enc.toml");
     std::fs::write(
@@ -79,38 +68,21 @@ fn synthetic_world_simulator_ranks_baselines_like_the_true_model() {
     // agree on that order, cover nearly every step of the random policy, and beat the base
     // rate at predicting held-out responses.
     let dir = tempfile::tempdir().unwrap();
-    let (w, s) = (dir.path().join("w"), dir.path().join("s"));
-    let o = segue(&[
-        "synth",
-        "--sessions",
-        "1500",
-        "--tracks",
-        "1500",
-        "--files",
-        "2",
-        "--seed",
-        "5",
-        "--reference-users",
-        "100",
-        "--out",
-        w.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let truth = String::from_utf8_lossy(&o.stdout).to_string();
-    let o = segue(&[
-        "sample",
-        "--logs",
-        w.to_str().unwrap(),
-        "--tracks",
-        w.to_str().unwrap(),
-        "--records",
-        "1000000",
-        "--seed",
-        "1",
-        "--out",
-        s.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let (_, s, truth) = synthetic_sample(
+        dir.path(),
+        &[
+            "--sessions",
+            "1500",
+            "--tracks",
+            "1500",
+            "--files",
+            "2",
+            "--seed",
+            "5",
+            "--reference-users",
+            "100",
+        ],
+    );
     let cfg = dir.path().join("enc.toml");
     std::fs::write(
         &cfg,

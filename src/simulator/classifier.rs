@@ -10,7 +10,7 @@ use crate::encoder::nn::{Adam, Linear, Params, to_vec};
 use crate::rng::Rng;
 use crate::songs::index::{self, IndexKind, NearestTracks};
 
-use super::policy::{Observation, Policy};
+use super::policy::{Observation, Policy, anchor};
 
 /// `[state ‖ song] → hidden (relu) → 1` logistic model.
 pub struct SkipClassifier {
@@ -161,16 +161,7 @@ impl Policy for GreedyPolicy {
     fn act(&mut self, obs: &[Observation], _: &mut Rng) -> Vec<u32> {
         let anchors: Vec<f32> = obs
             .iter()
-            .flat_map(|o| {
-                let last = o.history.last().map_or(0, |h| h.0);
-                let t = o
-                    .history
-                    .iter()
-                    .rev()
-                    .find(|h| h.1 == 3)
-                    .map_or(last, |h| h.0);
-                self.songs.song(t).iter().copied()
-            })
+            .flat_map(|o| self.songs.song(anchor(o.history)).iter().copied())
             .collect();
         let near = self.index.search_batch(&anchors, self.neighbours);
         let mut cands: Vec<Vec<u32>> = Vec::with_capacity(obs.len());

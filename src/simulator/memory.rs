@@ -40,6 +40,18 @@ pub fn transitions(sample: &Sample, split: Split, history: usize) -> Vec<Transit
     out
 }
 
+/// The keys of transitions: their encoded histories `[n, latent]` and the song vectors of the
+/// tracks played `[n, song dim]`.
+pub fn encode_transitions(encoder: &Encoder, trans: &[Transition]) -> (Vec<f32>, Vec<f32>) {
+    let hist: Vec<Vec<(u32, u8)>> = trans.iter().map(|t| t.history.clone()).collect();
+    let states = encoder.encode(&hist);
+    let mut actions = Vec::with_capacity(trans.len() * encoder.songs.dim);
+    for t in trans {
+        actions.extend_from_slice(encoder.songs.song(t.track));
+    }
+    (states, actions)
+}
+
 /// The simulator's answer to one query.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Response {
@@ -92,12 +104,7 @@ impl Simulator {
         cfg: &SimulatorConfig,
     ) -> Simulator {
         let trans = transitions(sample, split, encoder.model.steps);
-        let hist: Vec<Vec<(u32, u8)>> = trans.iter().map(|t| t.history.clone()).collect();
-        let states = encoder.encode(&hist);
-        let mut actions = Vec::with_capacity(trans.len() * encoder.songs.dim);
-        for t in &trans {
-            actions.extend_from_slice(encoder.songs.song(t.track));
-        }
+        let (states, actions) = encode_transitions(encoder, &trans);
         let levels: Vec<u8> = trans.iter().map(|t| t.level).collect();
         Simulator::from_keys(
             &states,

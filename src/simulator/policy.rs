@@ -23,6 +23,17 @@ pub trait Policy {
     fn act(&mut self, obs: &[Observation], rng: &mut Rng) -> Vec<u32>;
 }
 
+/// The track a content recommendation starts from: the last one the user did not skip, or the
+/// last one played when every play was skipped.
+pub fn anchor(history: &[(u32, u8)]) -> u32 {
+    let last = history.last().map_or(0, |h| h.0);
+    history
+        .iter()
+        .rev()
+        .find(|h| h.1 == 3)
+        .map_or(last, |h| h.0)
+}
+
 fn allowed(excluded: &[u32], t: u32) -> bool {
     excluded.binary_search(&t).is_err()
 }
@@ -145,20 +156,9 @@ impl Policy for ContentPolicy {
         "content".into()
     }
     fn act(&mut self, obs: &[Observation], _: &mut Rng) -> Vec<u32> {
-        let anchors: Vec<u32> = obs
+        let queries: Vec<f32> = obs
             .iter()
-            .map(|o| {
-                let last = o.history.last().map_or(0, |h| h.0);
-                o.history
-                    .iter()
-                    .rev()
-                    .find(|h| h.1 == 3)
-                    .map_or(last, |h| h.0)
-            })
-            .collect();
-        let queries: Vec<f32> = anchors
-            .iter()
-            .flat_map(|&t| self.songs.song(t).iter().copied())
+            .flat_map(|o| self.songs.song(anchor(o.history)).iter().copied())
             .collect();
         let k = obs.iter().map(|o| o.excluded.len()).max().unwrap_or(0) + 1;
         let found = self.index.search_batch(&queries, k);

@@ -13,7 +13,7 @@ use super::classifier::{GreedyPolicy, SkipClassifier};
 use super::config::SimulatorConfig;
 use super::episode::{Evaluation, evaluate, starts};
 use super::fidelity::{Fidelity, fidelity};
-use super::memory::{Simulator, transitions};
+use super::memory::{Simulator, encode_transitions, transitions};
 use super::policy::{ContentPolicy, LoggedPolicy, Policy, PopularityPolicy, RandomPolicy};
 
 /// What `segue simulate` reports.
@@ -57,12 +57,7 @@ pub fn run_simulate(
     let train_sim = Simulator::build(sample, Split::Train, &encoder, cfg);
     // Fidelity: the training simulator against held-out transitions it never indexed.
     let test_trans = transitions(sample, Split::Test, encoder.model.steps);
-    let hist: Vec<Vec<(u32, u8)>> = test_trans.iter().map(|t| t.history.clone()).collect();
-    let states = encoder.encode(&hist);
-    let actions: Vec<f32> = test_trans
-        .iter()
-        .flat_map(|t| encoder.songs.song(t.track).iter().copied())
-        .collect();
+    let (states, actions) = encode_transitions(&encoder, &test_trans);
     let responses = train_sim.respond(&states, &actions);
     let p: Vec<f64> = responses.iter().map(|r| r.probs[3]).collect();
     let covered: Vec<bool> = responses.iter().map(|r| r.covered).collect();
@@ -72,8 +67,7 @@ pub fn run_simulate(
     // Baselines: evaluated in the held-out simulator, from held-out starts.
     let test_sim = Simulator::build(sample, Split::Test, &encoder, cfg);
     let train_trans = transitions(sample, Split::Train, encoder.model.steps);
-    let train_hist: Vec<Vec<(u32, u8)>> = train_trans.iter().map(|t| t.history.clone()).collect();
-    let train_states = encoder.encode(&train_hist);
+    let (train_states, train_actions) = encode_transitions(&encoder, &train_trans);
     let start = starts(sample, Split::Test, cfg.start_steps, cfg.episodes, cfg.seed);
     if start.is_empty() {
         return Err(EncodeError::Run(format!(
@@ -82,10 +76,6 @@ pub fn run_simulate(
             cfg.start_steps
         )));
     }
-    let train_actions: Vec<f32> = train_trans
-        .iter()
-        .flat_map(|t| encoder.songs.song(t.track).iter().copied())
-        .collect();
     let train_y: Vec<bool> = train_trans.iter().map(|t| t.level == 3).collect();
     let clf = SkipClassifier::train(
         &train_states,

@@ -133,3 +133,49 @@ pub fn real_sample() -> Option<PathBuf> {
         None
     }
 }
+
+/// Samples every real row (80,019 records, seed 1) into `dir/s`; None when ../shared is absent.
+pub fn sample_real_rows(dir: &Path) -> Option<PathBuf> {
+    let log = real_sample()?;
+    let s = dir.join("s");
+    let o = segue(&[
+        "sample",
+        "--logs",
+        log.to_str().unwrap(),
+        "--records",
+        "80019",
+        "--seed",
+        "1",
+        "--out",
+        s.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    Some(s)
+}
+
+/// Generates a synthetic world and samples all of it with its track features into `dir/w`
+/// and `dir/s`; returns (world, sample) and the synth command's stdout.
+pub fn synthetic_sample(dir: &Path, synth_args: &[&str]) -> (PathBuf, PathBuf, String) {
+    let (w, s) = (dir.join("w"), dir.join("s"));
+    let mut a = vec!["synth"];
+    a.extend_from_slice(synth_args);
+    a.extend_from_slice(&["--out", w.to_str().unwrap()]);
+    let o = segue(&a);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let o = segue(&[
+        "sample",
+        "--logs",
+        w.to_str().unwrap(),
+        "--tracks",
+        w.to_str().unwrap(),
+        "--records",
+        "1000000",
+        "--seed",
+        "1",
+        "--out",
+        s.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    (w, s, out)
+}
