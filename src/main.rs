@@ -70,6 +70,30 @@ enum BenchCommand {
     Ann(AnnArgs),
     /// Training throughput of a history autoencoder on random windows (bench/encoder has PyTorch's).
     Encoder(BenchEncoderArgs),
+    /// Simulator steps per second and key-lookup recall, exact against HNSW (bench/ann/peers.py for FAISS).
+    Simulator(BenchSimulatorArgs),
+}
+
+#[derive(Args)]
+struct BenchSimulatorArgs {
+    /// A sample folder; its training transitions are the keys.
+    #[arg(long)]
+    sample: PathBuf,
+    /// A finished `segue encode` run on that sample.
+    #[arg(long)]
+    encoder: PathBuf,
+    /// Held-out transitions used as queries, at most.
+    #[arg(long, default_value_t = 2000)]
+    queries: usize,
+    /// HNSW search beams, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "32,64,128")]
+    ef: Vec<usize>,
+    /// Write the scaled keys and queries as PREFIX.base.f32 and PREFIX.query.f32.
+    #[arg(long)]
+    export: Option<String>,
+    /// A TOML run config ([simulator] table: k, alpha, radius).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -464,6 +488,39 @@ fn encode(a: EncodeArgs, progress: bool) -> Result<()> {
     Ok(())
 }
 
+fn bench_simulator(a: BenchSimulatorArgs) -> Result<()> {
+    set_threads(1);
+    let cfg = read_config(a.config.as_ref())?.simulator;
+    let rows = segue::simulator::bench::run(
+        &a.sample,
+        &a.encoder,
+        &cfg,
+        a.queries,
+        &a.ef,
+        a.export.as_deref(),
+    )?;
+    println!(
+        "| backend | keys | dim | queries | ef_search | build s | steps/s | recall@{} |",
+        cfg.k
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {} | {} | {:.1} | {:.0} | {:.4} |",
+            r.backend,
+            r.keys,
+            r.dim,
+            r.queries,
+            r.ef_search.map_or("-".into(), |e| e.to_string()),
+            r.build_s,
+            r.steps_per_s,
+            r.recall_at_k
+        );
+        eprintln!("{}", serde_json::to_string(r)?);
+    }
+    Ok(())
+}
+
 fn bench_encoder(a: BenchEncoderArgs) -> Result<()> {
     set_threads(a.threads);
     let d = segue::encoder::EncoderConfig::default();
@@ -808,6 +865,7 @@ fn main() -> ExitCode {
         Command::Simulate(a) => simulate(a),
         Command::Bench(BenchCommand::Ann(a)) => bench_ann(a),
         Command::Bench(BenchCommand::Encoder(a)) => bench_encoder(a),
+        Command::Bench(BenchCommand::Simulator(a)) => bench_simulator(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -169,24 +169,39 @@ impl Simulator {
         self.levels.is_empty()
     }
 
-    /// The scaled key of a query.
-    fn key(&self, state: &[f32], action: &[f32], out: &mut Vec<f32>) {
-        out.extend(state.iter().map(|x| x * self.state_scale));
-        out.extend(action.iter().map(|x| x * self.action_scale));
+    /// The scaled keys of queries `states` `[n, state_dim]`, `actions` `[n, action_dim]`:
+    /// `[n, state_dim + action_dim]`.
+    pub fn keys(&self, states: &[f32], actions: &[f32]) -> Vec<f32> {
+        let n = states.len() / self.state_dim;
+        let mut keys = Vec::with_capacity(n * (self.state_dim + self.action_dim));
+        for i in 0..n {
+            let s = &states[i * self.state_dim..(i + 1) * self.state_dim];
+            let a = &actions[i * self.action_dim..(i + 1) * self.action_dim];
+            keys.extend(s.iter().map(|x| x * self.state_scale));
+            keys.extend(a.iter().map(|x| x * self.action_scale));
+        }
+        keys
+    }
+
+    /// Replaces the key index (the same keys, as [`keys`](Self::keys) scales them).
+    pub fn set_index(&mut self, index: Box<dyn NearestTracks>) {
+        assert_eq!(
+            index.len(),
+            self.len(),
+            "an index over the simulator's keys"
+        );
+        self.index = index;
+    }
+
+    /// The `k` nearest keys of each query, nearest first.
+    pub fn neighbours(&self, states: &[f32], actions: &[f32]) -> Vec<Vec<index::Neighbour>> {
+        self.index
+            .search_batch(&self.keys(states, actions), self.cfg.k)
     }
 
     /// Responses to a batch of queries: `states` `[n, state_dim]`, `actions` `[n, action_dim]`.
     pub fn respond(&self, states: &[f32], actions: &[f32]) -> Vec<Response> {
-        let n = states.len() / self.state_dim;
-        let mut keys = Vec::with_capacity(n * (self.state_dim + self.action_dim));
-        for i in 0..n {
-            self.key(
-                &states[i * self.state_dim..(i + 1) * self.state_dim],
-                &actions[i * self.action_dim..(i + 1) * self.action_dim],
-                &mut keys,
-            );
-        }
-        let found = self.index.search_batch(&keys, self.cfg.k);
+        let found = self.neighbours(states, actions);
         found
             .iter()
             .map(|nb| {

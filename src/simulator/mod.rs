@@ -3,6 +3,7 @@
 //! reference study); episodes of 15 recommendations from real starting histories; the `Policy`
 //! trait, the baselines, and the evaluator that scores any policy.
 
+pub mod bench;
 pub mod classifier;
 pub mod config;
 pub mod episode;

@@ -1,0 +1,132 @@
+//! `segue bench simulator`: simulator steps per second and key-lookup recall against exact
+//! search, on the keys of a real sample and encoder (the training split's transitions are the
+//! keys, held-out transitions the queries). `--export` writes the scaled keys and queries in
+//! the raw f32 format of bench/ann, so `bench/ann/peers.py` measures FAISS on the same keys.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::data::Split;
+use crate::encoder::Encoder;
+use crate::encoder::train::EncodeError;
+use crate::songs::hnsw::{Hnsw, HnswConfig};
+use crate::songs::index::{IndexKind, NearestTracks, Neighbour, recall_at};
+
+use super::config::SimulatorConfig;
+use super::memory::{Simulator, encode_transitions, transitions};
+
+/// One measured backend.
+#[derive(Clone, Debug, Serialize)]
+pub struct SimBenchRow {
+    pub backend: String,
+    pub keys: usize,
+    pub dim: usize,
+    pub queries: usize,
+    pub ef_search: Option<usize>,
+    pub build_s: f64,
+    /// Simulated steps (queries answered through `Simulator::respond`) per second, one thread.
+    pub steps_per_s: f64,
+    /// Share of the exact k nearest keys that the backend found.
+    pub recall_at_k: f64,
+}
+
+/// An HNSW graph searched with a given beam, shared between views.
+struct EfView(Arc<Hnsw>, usize);
+
+impl NearestTracks for EfView {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn search(&self, query: &[f32], k: usize) -> Vec<Neighbour> {
+        self.0.search_ef(query, k, self.1)
+    }
+}
+
+/// Runs the benchmark; with `export`, writes `PREFIX.base.f32` and `PREFIX.query.f32` first.
+pub fn run(
+    sample_dir: &Path,
+    encoder_dir: &Path,
+    cfg: &SimulatorConfig,
+    max_queries: usize,
+    efs: &[usize],
+    export: Option<&str>,
+) -> Result<Vec<SimBenchRow>, EncodeError> {
+    let encoder = Encoder::load(encoder_dir)?;
+    let s = crate::data::load_sample_dir(sample_dir)?;
+    let exact_cfg = SimulatorConfig {
+        index: IndexKind::Exact,
+        ..cfg.clone()
+    };
+    let t0 = Instant::now();
+    let mut sim = Simulator::build(&s.sample, Split::Train, &encoder, &exact_cfg);
+    let encode_s = t0.elapsed().as_secs_f64();
+    let mut held_out = transitions(&s.sample, Split::Test, encoder.model.steps);
+    held_out.truncate(max_queries);
+    let (qs, qa) = encode_transitions(&encoder, &held_out);
+    let train = transitions(&s.sample, Split::Train, encoder.model.steps);
+    let (ks, ka) = encode_transitions(&encoder, &train);
+    let keys = sim.keys(&ks, &ka);
+    let dim = sim.state_dim + sim.action_dim;
+    if let Some(prefix) = export {
+        for (suffix, v) in [("base", &keys), ("query", &sim.keys(&qs, &qa))] {
+            let path = format!("{prefix}.{suffix}.f32");
+            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            crate::output::write_atomic(Path::new(&path), &bytes).map_err(|e| EncodeError::Io {
+                path: path.into(),
+                source: e,
+            })?;
+        }
+    }
+    tracing::info!(
+        "{} keys of dimension {dim} encoded in {encode_s:.1} s; {} queries",
+        sim.len(),
+        held_out.len()
+    );
+    let mut rows = Vec::new();
+    let time = |sim: &Simulator| {
+        let t = Instant::now();
+        let r = sim.respond(&qs, &qa);
+        assert_eq!(r.len(), held_out.len());
+        held_out.len() as f64 / t.elapsed().as_secs_f64().max(1e-9)
+    };
+    let truth = sim.neighbours(&qs, &qa);
+    rows.push(SimBenchRow {
+        backend: "exact (batched sgemm)".into(),
+        keys: sim.len(),
+        dim,
+        queries: held_out.len(),
+        ef_search: None,
+        build_s: 0.0,
+        steps_per_s: time(&sim),
+        recall_at_k: 1.0,
+    });
+    let hcfg = HnswConfig::default();
+    let t = Instant::now();
+    let graph = Arc::new(Hnsw::build(keys, dim, &hcfg));
+    let build_s = t.elapsed().as_secs_f64();
+    for &ef in efs {
+        sim.set_index(Box::new(EfView(graph.clone(), ef)));
+        let steps_per_s = time(&sim);
+        let got = sim.neighbours(&qs, &qa);
+        rows.push(SimBenchRow {
+            backend: format!(
+                "hnsw (M {}, ef_construction {})",
+                hcfg.m, hcfg.ef_construction
+            ),
+            keys: sim.len(),
+            dim,
+            queries: held_out.len(),
+            ef_search: Some(ef),
+            build_s,
+            steps_per_s,
+            recall_at_k: recall_at(&truth, &got, cfg.k),
+        });
+    }
+    Ok(rows)
+}
