@@ -53,7 +53,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EncodeError + '_ {
 pub struct RunConfig {
     pub segue_version: String,
     pub sample: PathBuf,
-    /// The song space the histories are made of.
+    /// The song space the histories are made of: relative paths are inside the run folder.
     pub songs: PathBuf,
     pub encoder: EncoderConfig,
     pub input_transform: InputTransform,
@@ -192,14 +192,19 @@ pub fn run_encode(
 ) -> Result<Outcome> {
     cfg.validate().map_err(EncodeError::Config)?;
     prepare_folder(out, opts)?;
-    let songs_dir = match songs {
-        Some(d) => d.to_path_buf(),
+    // A song space built into the run folder is recorded relative to it, so the run folder
+    // can move; one given with --songs is recorded as an absolute path.
+    let (songs_dir, songs_recorded) = match songs {
+        Some(d) => {
+            let abs = std::fs::canonicalize(d).map_err(io(d))?;
+            (abs.clone(), abs)
+        }
         None => {
             let d = out.join(files::SONGS);
             if !d.join("songs.json").is_file() {
                 space::run_songs(sample_dir, songs_cfg, &d, true)?;
             }
-            d
+            (d, PathBuf::from(files::SONGS))
         }
     };
     let (_, song_space) = space::load(&songs_dir)?;
@@ -217,7 +222,7 @@ pub fn run_encode(
     let run_cfg = RunConfig {
         segue_version: env!("CARGO_PKG_VERSION").into(),
         sample: sample_dir.to_path_buf(),
-        songs: songs_dir.clone(),
+        songs: songs_recorded,
         encoder: cfg.clone(),
         input_transform: songs.transform,
         song_dim: songs.dim,
@@ -721,7 +726,8 @@ impl Encoder {
         let text = std::fs::read_to_string(&config_path).map_err(io(&config_path))?;
         let config: RunConfig = serde_json::from_str(&text)
             .map_err(|e| EncodeError::Run(format!("{}: {e}", config_path.display())))?;
-        let (_, space) = space::load(&config.songs)?;
+        // A relative song-space path is inside the run folder.
+        let (_, space) = space::load(&run.join(&config.songs))?;
         let songs = SongInputs::new(&space);
         let device = config
             .encoder
