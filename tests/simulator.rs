@@ -14,25 +14,7 @@ fn real_sample_fidelity_and_random_policy() {
         return;
     };
     // A small, quickly trained encoder is enough to give the simulator its states.
-    let cfg = dir.path().join("enc.toml");
-    std::fs::write(
-        &cfg,
-        "[encoder]\nhidden = 32\nlatent = 16\nmax_epochs = 3\n",
-    )
-    .unwrap();
-    let run = dir.path().join("enc");
-    let o = segue(&[
-        "encode",
-        "--structure",
-        "a",
-        "--sample",
-        s.to_str().unwrap(),
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let run = small_encoder(dir.path(), &s, 3);
     let sim = SimulatorConfig {
         episodes: 400,
         ..Default::default()
@@ -83,25 +65,7 @@ fn synthetic_world_simulator_ranks_baselines_like_the_true_model() {
             "100",
         ],
     );
-    let cfg = dir.path().join("enc.toml");
-    std::fs::write(
-        &cfg,
-        "[encoder]\nhidden = 32\nlatent = 16\nmax_epochs = 5\n",
-    )
-    .unwrap();
-    let run = dir.path().join("enc");
-    let o = segue(&[
-        "encode",
-        "--structure",
-        "a",
-        "--sample",
-        s.to_str().unwrap(),
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let run = small_encoder(dir.path(), &s, 5);
     let r = run_simulate(
         &s,
         &run,

@@ -9,21 +9,10 @@ use segue::songs::space::{self, SongSource, SongsConfig, run_songs};
 
 #[test]
 fn learned_embeddings_beat_popularity_on_the_real_sample() {
-    let Some(log) = real_sample() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let s = dir.path().join("s");
-    let o = segue(&[
-        "sample",
-        "--logs",
-        log.to_str().unwrap(),
-        "--records",
-        "80019",
-        "--seed",
-        "1",
-        "--out",
-        s.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let Some(s) = sample_real_rows(dir.path()) else {
+        return;
+    };
     let m = run_songs(
         &s,
         &SongsConfig::default(),

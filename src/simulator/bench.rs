@@ -64,13 +64,13 @@ pub fn run(
         ..cfg.clone()
     };
     let t0 = Instant::now();
-    let mut sim = Simulator::build(&s.sample, Split::Train, &encoder, &exact_cfg);
+    let train = transitions(&s.sample, Split::Train, encoder.model.steps);
+    let (ks, ka) = encode_transitions(&encoder, &train);
+    let mut sim = Simulator::from_encoded(&train, &ks, &ka, &encoder, &exact_cfg);
     let encode_s = t0.elapsed().as_secs_f64();
     let mut held_out = transitions(&s.sample, Split::Test, encoder.model.steps);
     held_out.truncate(max_queries);
     let (qs, qa) = encode_transitions(&encoder, &held_out);
-    let train = transitions(&s.sample, Split::Train, encoder.model.steps);
-    let (ks, ka) = encode_transitions(&encoder, &train);
     let keys = sim.keys(&ks, &ka);
     let dim = sim.state_dim + sim.action_dim;
     if let Some(prefix) = export {

@@ -105,11 +105,23 @@ impl Simulator {
     ) -> Simulator {
         let trans = transitions(sample, split, encoder.model.steps);
         let (states, actions) = encode_transitions(encoder, &trans);
+        Simulator::from_encoded(&trans, &states, &actions, encoder, cfg)
+    }
+
+    /// Builds the simulator of transitions already encoded by [`encode_transitions`], for
+    /// callers that need the keys themselves too.
+    pub fn from_encoded(
+        trans: &[Transition],
+        states: &[f32],
+        actions: &[f32],
+        encoder: &Encoder,
+        cfg: &SimulatorConfig,
+    ) -> Simulator {
         let levels: Vec<u8> = trans.iter().map(|t| t.level).collect();
         Simulator::from_keys(
-            &states,
+            states,
             encoder.model.latent,
-            &actions,
+            actions,
             encoder.songs.dim,
             levels,
             cfg,

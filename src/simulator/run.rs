@@ -54,7 +54,12 @@ pub fn run_simulate(
             sample_dir.display()
         )));
     }
-    let train_sim = Simulator::build(sample, Split::Train, &encoder, cfg);
+    // The training transitions are encoded once: they are the training simulator's keys, the
+    // logged policy's index and the skip classifier's data.
+    let train_trans = transitions(sample, Split::Train, encoder.model.steps);
+    let (train_states, train_actions) = encode_transitions(&encoder, &train_trans);
+    let train_sim =
+        Simulator::from_encoded(&train_trans, &train_states, &train_actions, &encoder, cfg);
     // Fidelity: the training simulator against held-out transitions it never indexed.
     let test_trans = transitions(sample, Split::Test, encoder.model.steps);
     let (states, actions) = encode_transitions(&encoder, &test_trans);
@@ -66,8 +71,6 @@ pub fn run_simulate(
 
     // Baselines: evaluated in the held-out simulator, from held-out starts.
     let test_sim = Simulator::build(sample, Split::Test, &encoder, cfg);
-    let train_trans = transitions(sample, Split::Train, encoder.model.steps);
-    let (train_states, train_actions) = encode_transitions(&encoder, &train_trans);
     let start = starts(sample, Split::Test, cfg.start_steps, cfg.episodes, cfg.seed);
     if start.is_empty() {
         return Err(EncodeError::Run(format!(

@@ -179,3 +179,28 @@ pub fn synthetic_sample(dir: &Path, synth_args: &[&str]) -> (PathBuf, PathBuf, S
     assert!(o.status.success(), "{}", stderr(&o));
     (w, s, out)
 }
+
+/// Trains a small structure-A encoder (hidden 32, latent 16, `epochs` epochs) on `sample` into
+/// `dir/enc` through the binary; returns the run folder.
+pub fn small_encoder(dir: &Path, sample: &Path, epochs: usize) -> PathBuf {
+    let cfg = dir.join("enc.toml");
+    std::fs::write(
+        &cfg,
+        format!("[encoder]\nhidden = 32\nlatent = 16\nmax_epochs = {epochs}\n"),
+    )
+    .unwrap();
+    let run = dir.join("enc");
+    let o = segue(&[
+        "encode",
+        "--structure",
+        "a",
+        "--sample",
+        sample.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    run
+}
