@@ -4,6 +4,7 @@
 //! (song space, history encoders, simulator, agent, evaluation, serving) build on its samples.
 //! [`synth`] generates worlds with a known user model to test every stage against the truth.
 
+pub mod agent;
 pub mod data;
 pub mod encoder;
 pub mod output;

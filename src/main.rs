@@ -41,9 +41,87 @@ enum Command {
     Encode(EncodeArgs),
     /// Build the user simulator from the logs: its fidelity on held-out transitions, and the baselines' scores.
     Simulate(SimulateArgs),
+    /// Train a DDPG or TD3 agent in the training split's simulator and score it in the held-out one.
+    Train(TrainArgs),
+    /// Score trained agents and the baselines in the held-out simulator, several seeds (and under the true model of a synthetic world).
+    Eval(EvalArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// `segue train` run folders (all on the same sample and encoder).
+    #[arg(long, num_args = 1..)]
+    runs: Vec<PathBuf>,
+    /// The sample (default: the runs' sample).
+    #[arg(long)]
+    sample: Option<PathBuf>,
+    /// The encoder run (default: the runs' encoder).
+    #[arg(long)]
+    encoder: Option<PathBuf>,
+    /// A TOML run config whose [simulator] table replaces the runs' simulator settings.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Evaluation seeds, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5")]
+    seeds: Vec<u64>,
+    /// Episodes per policy and seed.
+    #[arg(long, default_value_t = 200)]
+    episodes: usize,
+    /// Leave the baselines out.
+    #[arg(long)]
+    no_baselines: bool,
+    /// A synthetic world's folder (from `segue synth`): adds each policy's exact score under the true model and the oracle ceilings.
+    #[arg(long)]
+    world: Option<PathBuf>,
+    /// Write the report here as JSON.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// The algorithm (overrides the config's agent.algo).
+    #[arg(long, value_enum)]
+    algo: Option<segue::agent::Algo>,
+    /// A sample folder written by `segue sample`.
+    #[arg(long)]
+    sample: PathBuf,
+    /// A finished `segue encode` run on that sample.
+    #[arg(long)]
+    encoder: PathBuf,
+    /// The run folder to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// A TOML run config ([agent] and [simulator] tables); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Seed of the agent (networks, exploration, episodes).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Training rounds.
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Wolpertinger candidates re-ranked by the critic (1: the nearest track).
+    #[arg(long)]
+    candidates: Option<usize>,
+    /// Replace an existing run folder.
+    #[arg(long)]
+    force: bool,
+    /// Continue the run in --out from its checkpoint.
+    #[arg(long, conflicts_with = "force")]
+    resume: bool,
+    /// Stop after this many rounds (resume later with --resume).
+    #[arg(long)]
+    stop_after: Option<usize>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -332,6 +410,111 @@ struct ConfigFile {
     songs: segue::songs::space::SongsConfig,
     encoder: segue::encoder::EncoderConfig,
     simulator: segue::simulator::SimulatorConfig,
+    agent: segue::agent::AgentConfig,
+}
+
+fn eval_cmd(a: EvalArgs) -> Result<()> {
+    use segue::agent::eval::{EvalOptions, run_eval};
+    let sim = match &a.config {
+        Some(_) => Some(read_config(a.config.as_ref())?.simulator),
+        None => None,
+    };
+    set_threads(1);
+    let opts = EvalOptions {
+        seeds: a.seeds.clone(),
+        episodes: a.episodes,
+        baselines: !a.no_baselines,
+        world: a.world.clone(),
+    };
+    let r = run_eval(
+        &a.runs,
+        a.sample.as_deref(),
+        a.encoder.as_deref(),
+        sim.as_ref(),
+        &opts,
+    )?;
+    if let Some(p) = &a.out {
+        let text = serde_json::to_string_pretty(&r)? + "\n";
+        segue::output::write_atomic(p, text.as_bytes())
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    print!("{}", segue::agent::eval::table(&r));
+    Ok(())
+}
+
+fn train(a: TrainArgs, progress: bool) -> Result<()> {
+    use segue::agent::train::{Outcome, TrainOptions, run_train};
+    let file = read_config(a.config.as_ref())?;
+    let mut cfg = file.agent;
+    if let Some(v) = a.algo {
+        cfg.algo = v;
+    }
+    if let Some(v) = a.seed {
+        cfg.seed = v;
+    }
+    if let Some(v) = a.rounds {
+        cfg.rounds = v;
+    }
+    if let Some(v) = a.candidates {
+        cfg.candidates = v;
+    }
+    set_threads(cfg.threads);
+    let opts = TrainOptions {
+        force: a.force,
+        resume: a.resume,
+        stop_after: a.stop_after,
+        progress,
+    };
+    let r = match run_train(&a.sample, &a.encoder, &cfg, &file.simulator, &a.out, &opts)? {
+        Outcome::Paused { rounds_done } => {
+            println!(
+                "paused after {rounds_done} of {} rounds; continue with --resume",
+                cfg.rounds
+            );
+            return Ok(());
+        }
+        Outcome::Finished(r) => r,
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!(
+        "{}: {} rounds, {} transitions, {} updates in {:.1} s ({:.0} updates/s)",
+        r.algo, r.rounds, r.transitions, r.updates, r.train_seconds, r.updates_per_s
+    );
+    println!(
+        "\nscore out of {} ({} episodes, mean ± 95% CI):",
+        file.simulator.horizon, file.simulator.episodes
+    );
+    println!(
+        "  {:<48} {:>6} {:>7} {:>10} {:>10} {:>8}",
+        "policy", "mean", "±95%", "not-skip", "uncovered", "tracks"
+    );
+    let rows = [
+        Some(("held-out simulator", &r.heldout)),
+        r.heldout_nearest
+            .as_ref()
+            .map(|e| ("held-out simulator", e)),
+        Some(("training simulator", &r.train_sim)),
+    ];
+    for (sim, e) in rows.into_iter().flatten() {
+        println!(
+            "  {:<48} {:>6.2} {:>7.2} {:>10.4} {:>10.4} {:>8}",
+            format!("{} in {sim}", e.policy),
+            e.mean,
+            e.ci95,
+            e.not_skip_rate,
+            e.uncovered,
+            e.distinct_tracks
+        );
+    }
+    println!("wrote {}", a.out.display());
+    Ok(())
 }
 
 fn simulate(a: SimulateArgs) -> Result<()> {
@@ -863,6 +1046,8 @@ fn main() -> ExitCode {
         Command::Songs(a) => songs(a),
         Command::Encode(a) => encode(a, progress),
         Command::Simulate(a) => simulate(a),
+        Command::Train(a) => train(a, progress),
+        Command::Eval(a) => eval_cmd(a),
         Command::Bench(BenchCommand::Ann(a)) => bench_ann(a),
         Command::Bench(BenchCommand::Encoder(a)) => bench_encoder(a),
         Command::Bench(BenchCommand::Simulator(a)) => bench_simulator(a),

@@ -13,6 +13,7 @@ use crate::songs::index::{self, IndexKind, NearestTracks};
 use super::policy::{Observation, Policy, anchor};
 
 /// `[state ‖ song] → hidden (relu) → 1` logistic model.
+#[derive(Clone)]
 pub struct SkipClassifier {
     params: Params,
     l1: Linear,

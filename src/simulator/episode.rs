@@ -10,14 +10,40 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Sample, Split};
 use crate::encoder::Encoder;
+use crate::encoder::data::SongInputs;
 use crate::rng::Rng;
 
 use super::config::ResponseMode;
 use super::memory::Simulator;
 use super::policy::{Observation, Policy};
 
-/// The starting histories of episodes: the first `steps` plays of `n` sessions of `split`
-/// (with at least `steps` plays), drawn with replacement under `seed`.
+/// The sessions that start episodes: `n` sessions of `split` with at least `steps` plays (their
+/// indices in `sample.sessions`), drawn with replacement under `seed`.
+pub fn start_sessions(
+    sample: &Sample,
+    split: Split,
+    steps: usize,
+    n: usize,
+    seed: u64,
+) -> Vec<usize> {
+    let pool: Vec<usize> = sample
+        .sessions
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.split == split && s.len as usize >= steps)
+        .map(|(i, _)| i)
+        .collect();
+    if pool.is_empty() {
+        return Vec::new();
+    }
+    let mut rng = Rng::stream(seed, &[0x0053_5441_5254]); // "START"
+    (0..n)
+        .map(|_| pool[rng.below(pool.len() as u64) as usize])
+        .collect()
+}
+
+/// The starting histories of episodes: the first `steps` plays of the sessions
+/// [`start_sessions`] draws.
 pub fn starts(
     sample: &Sample,
     split: Split,
@@ -25,23 +51,14 @@ pub fn starts(
     n: usize,
     seed: u64,
 ) -> Vec<Vec<(u32, u8)>> {
-    let pool: Vec<Vec<(u32, u8)>> = sample
-        .sessions_in(split)
-        .map(|s| sample.rows_of(s))
-        .filter(|rows| rows.len() >= steps)
-        .map(|rows| {
-            rows[..steps]
+    start_sessions(sample, split, steps, n, seed)
+        .into_iter()
+        .map(|i| {
+            sample.rows_of(&sample.sessions[i])[..steps]
                 .iter()
                 .map(|r| (r.track, r.flags.response_level()))
                 .collect()
         })
-        .collect();
-    if pool.is_empty() {
-        return Vec::new();
-    }
-    let mut rng = Rng::stream(seed, &[0x0053_5441_5254]); // "START"
-    (0..n)
-        .map(|_| pool[rng.below(pool.len() as u64) as usize].clone())
         .collect()
 }
 
@@ -61,6 +78,11 @@ pub struct Evaluation {
     pub uncovered: f64,
     /// Distinct tracks recommended over all episodes.
     pub distinct_tracks: usize,
+    /// Mean pairwise distance (L2, in the encoder's song inputs) between the tracks recommended
+    /// within an episode, averaged over episodes.
+    pub diversity: f64,
+    /// Share of recommendations that repeat a track recommended earlier in the same episode.
+    pub repeats: f64,
 }
 
 /// Mean and 95% half-width of `x`.
@@ -77,62 +99,96 @@ pub fn mean_ci(x: &[f64]) -> (f64, f64) {
     (m, 1.96 * (var / n).sqrt())
 }
 
-/// Runs `policy` from every starting history side by side, `horizon` steps each. Episode `i`
-/// draws its responses from its own stream of `seed`, so scores do not depend on batching and
-/// two policies face the same draws wherever their recommendations agree.
-pub fn evaluate(
-    sim: &Simulator,
-    encoder: &Encoder,
-    policy: &mut dyn Policy,
-    starts: &[Vec<(u32, u8)>],
-    seed: u64,
-) -> Evaluation {
-    let cfg = &sim.cfg;
-    let rewards = cfg.reward.values();
-    let n = starts.len();
-    let mut histories: Vec<Vec<(u32, u8)>> = starts.to_vec();
-    let mut excluded: Vec<Vec<u32>> = histories
-        .iter()
-        .map(|h| {
-            let mut e: Vec<u32> = if cfg.exclude_played {
-                h.iter().map(|x| x.0).collect()
-            } else {
-                Vec::new()
-            };
-            e.sort_unstable();
-            e.dedup();
-            e
-        })
-        .collect();
-    let mut rngs: Vec<Rng> = (0..n)
-        .map(|i| Rng::stream(seed, &[0x4550, i as u64]))
-        .collect();
-    let mut policy_rng = Rng::stream(seed, &[0x0050_4f4c]);
-    let mut scores = vec![0.0; n];
-    let (mut not_skipped, mut uncovered, mut steps) = (0u64, 0u64, 0u64);
-    let mut recommended = std::collections::HashSet::new();
-    let latent = encoder.model.latent;
-    for _ in 0..cfg.horizon {
-        let states = encoder.encode(&histories);
-        let obs: Vec<Observation> = (0..n)
-            .map(|i| Observation {
-                state: &states[i * latent..(i + 1) * latent],
-                history: &histories[i],
-                excluded: &excluded[i],
+/// The response of one simulated step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Step {
+    pub reward: f64,
+    pub level: u8,
+    pub covered: bool,
+}
+
+/// Episodes running side by side in a simulator: each one's history (the last `keep` plays),
+/// the tracks it may no longer be recommended, its response stream and its score so far.
+pub struct Episodes {
+    pub histories: Vec<Vec<(u32, u8)>>,
+    pub excluded: Vec<Vec<u32>>,
+    pub scores: Vec<f64>,
+    rngs: Vec<Rng>,
+    keep: usize,
+    exclude_played: bool,
+}
+
+impl Episodes {
+    /// Episodes from `starts`; episode `i` draws its responses from stream `[0x4550, i]` of
+    /// `seed`, so scores do not depend on batching and two policies face the same draws
+    /// wherever their recommendations agree.
+    pub fn new(starts: &[Vec<(u32, u8)>], sim: &Simulator, keep: usize, seed: u64) -> Episodes {
+        let exclude_played = sim.cfg.exclude_played;
+        let excluded = starts
+            .iter()
+            .map(|h| {
+                let mut e: Vec<u32> = if exclude_played {
+                    h.iter().map(|x| x.0).collect()
+                } else {
+                    Vec::new()
+                };
+                e.sort_unstable();
+                e.dedup();
+                e
             })
             .collect();
-        let actions = policy.act(&obs, &mut policy_rng);
-        drop(obs);
+        Episodes {
+            histories: starts.to_vec(),
+            excluded,
+            scores: vec![0.0; starts.len()],
+            rngs: (0..starts.len())
+                .map(|i| Rng::stream(seed, &[0x4550, i as u64]))
+                .collect(),
+            keep,
+            exclude_played,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.histories.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.histories.is_empty()
+    }
+
+    /// What the policy sees, given the encoded `states` `[n, latent]` of the histories.
+    pub fn observations<'a>(&'a self, states: &'a [f32]) -> Vec<Observation<'a>> {
+        let latent = states.len() / self.len().max(1);
+        (0..self.len())
+            .map(|i| Observation {
+                state: &states[i * latent..(i + 1) * latent],
+                history: &self.histories[i],
+                excluded: &self.excluded[i],
+            })
+            .collect()
+    }
+
+    /// Plays `actions` (one track per episode) in `sim` from the encoded `states`: draws (or
+    /// takes the expectation of) each response, adds the reward, and advances the history.
+    pub fn step(
+        &mut self,
+        sim: &Simulator,
+        songs: &SongInputs,
+        states: &[f32],
+        actions: &[u32],
+    ) -> Vec<Step> {
+        let rewards = sim.cfg.reward.values();
         let action_vecs: Vec<f32> = actions
             .iter()
-            .flat_map(|&t| encoder.songs.song(t).iter().copied())
+            .flat_map(|&t| songs.song(t).iter().copied())
             .collect();
-        let responses = sim.respond(&states, &action_vecs);
-        for i in 0..n {
-            let r = &responses[i];
-            let (level, reward) = match cfg.mode {
+        let responses = sim.respond(states, &action_vecs);
+        let mut out = Vec::with_capacity(actions.len());
+        for (i, r) in responses.iter().enumerate() {
+            let (level, reward) = match sim.cfg.mode {
                 ResponseMode::Stochastic => {
-                    let l = rngs[i].pick(&r.probs);
+                    let l = self.rngs[i].pick(&r.probs);
                     (l as u8, rewards[l])
                 }
                 ResponseMode::Expected => {
@@ -142,31 +198,102 @@ pub fn evaluate(
                     (l as u8, (0..4).map(|j| r.probs[j] * rewards[j]).sum())
                 }
             };
-            scores[i] += reward;
-            not_skipped += (level == 3) as u64;
-            uncovered += (!r.covered) as u64;
-            steps += 1;
-            recommended.insert(actions[i]);
-            histories[i].push((actions[i], level));
-            let keep = encoder.model.steps;
-            let extra = histories[i].len().saturating_sub(keep);
-            histories[i].drain(..extra);
-            if cfg.exclude_played
-                && let Err(pos) = excluded[i].binary_search(&actions[i])
+            self.scores[i] += reward;
+            let h = &mut self.histories[i];
+            h.push((actions[i], level));
+            let extra = h.len().saturating_sub(self.keep);
+            h.drain(..extra);
+            if self.exclude_played
+                && let Err(pos) = self.excluded[i].binary_search(&actions[i])
             {
-                excluded[i].insert(pos, actions[i]);
+                self.excluded[i].insert(pos, actions[i]);
             }
+            out.push(Step {
+                reward,
+                level,
+                covered: r.covered,
+            });
+        }
+        out
+    }
+}
+
+/// Runs `policy` from every starting history side by side, `horizon` steps each (see
+/// [`Episodes::new`] for the response streams).
+pub fn evaluate(
+    sim: &Simulator,
+    encoder: &Encoder,
+    policy: &mut dyn Policy,
+    starts: &[Vec<(u32, u8)>],
+    seed: u64,
+) -> Evaluation {
+    let mut eps = Episodes::new(starts, sim, encoder.model.steps, seed);
+    let mut policy_rng = Rng::stream(seed, &[0x0050_4f4c]);
+    let (mut not_skipped, mut uncovered, mut steps) = (0u64, 0u64, 0u64);
+    let mut recommended = std::collections::HashSet::new();
+    let mut per_episode: Vec<Vec<u32>> = vec![Vec::new(); starts.len()];
+    for _ in 0..sim.cfg.horizon {
+        let states = encoder.encode(&eps.histories);
+        let actions = policy.act(&eps.observations(&states), &mut policy_rng);
+        for (step, &a) in eps
+            .step(sim, &encoder.songs, &states, &actions)
+            .iter()
+            .zip(&actions)
+        {
+            not_skipped += (step.level == 3) as u64;
+            uncovered += (!step.covered) as u64;
+            steps += 1;
+            recommended.insert(a);
+        }
+        for (list, &a) in per_episode.iter_mut().zip(&actions) {
+            list.push(a);
         }
     }
+    let (diversity, repeats) = diversity(&per_episode, &encoder.songs);
+    let scores = eps.scores;
     let (mean, ci95) = mean_ci(&scores);
     Evaluation {
         policy: policy.name(),
-        episodes: n,
+        episodes: starts.len(),
         scores,
         mean,
         ci95,
         not_skip_rate: not_skipped as f64 / steps.max(1) as f64,
         uncovered: uncovered as f64 / steps.max(1) as f64,
         distinct_tracks: recommended.len(),
+        diversity,
+        repeats,
     }
+}
+
+/// Mean pairwise song distance within each list (averaged over lists) and the share of
+/// entries repeating an earlier entry of their list.
+pub fn diversity(lists: &[Vec<u32>], songs: &SongInputs) -> (f64, f64) {
+    let (mut div, mut n_lists, mut repeats, mut total) = (0.0, 0usize, 0usize, 0usize);
+    for l in lists {
+        total += l.len();
+        repeats += (0..l.len()).filter(|&i| l[..i].contains(&l[i])).count();
+        if l.len() < 2 {
+            continue;
+        }
+        let (mut sum, mut pairs) = (0.0, 0usize);
+        for i in 0..l.len() {
+            for j in i + 1..l.len() {
+                let d: f64 = songs
+                    .song(l[i])
+                    .iter()
+                    .zip(songs.song(l[j]))
+                    .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+                    .sum();
+                sum += d.sqrt();
+                pairs += 1;
+            }
+        }
+        div += sum / pairs as f64;
+        n_lists += 1;
+    }
+    (
+        div / n_lists.max(1) as f64,
+        repeats as f64 / total.max(1) as f64,
+    )
 }

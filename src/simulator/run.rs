@@ -13,7 +13,7 @@ use super::classifier::{GreedyPolicy, SkipClassifier};
 use super::config::SimulatorConfig;
 use super::episode::{Evaluation, evaluate, starts};
 use super::fidelity::{Fidelity, fidelity};
-use super::memory::{Simulator, encode_transitions, transitions};
+use super::memory::{Simulator, Transition, encode_transitions, transitions};
 use super::policy::{ContentPolicy, LoggedPolicy, Policy, PopularityPolicy, RandomPolicy};
 
 /// What `segue simulate` reports.
@@ -79,34 +79,16 @@ pub fn run_simulate(
             cfg.start_steps
         )));
     }
-    let train_y: Vec<bool> = train_trans.iter().map(|t| t.level == 3).collect();
-    let clf = SkipClassifier::train(
-        &train_states,
-        encoder.model.latent,
+    let (clf, mut policies) = baselines(
+        sample.tracks.len(),
+        &encoder,
+        &train_trans,
+        train_states,
         &train_actions,
-        encoder.songs.dim,
-        &train_y,
-        64,
-        3,
         cfg.seed,
     );
     let clf_p = clf.predict(&states, &actions);
     let clf_fid = fidelity(&clf_p, &vec![true; clf_p.len()], &y, train_sim.base_rate[3]);
-    let popularity = PopularityPolicy::new(&train_trans, sample.tracks.len());
-    let popular: Vec<u32> = popularity.ranked.iter().take(200).copied().collect();
-    let mut policies: Vec<Box<dyn Policy>> = vec![
-        Box::new(RandomPolicy {
-            tracks: sample.tracks.len() as u32,
-        }),
-        Box::new(popularity),
-        Box::new(LoggedPolicy::new(
-            train_states,
-            encoder.model.latent,
-            &train_trans,
-        )),
-        Box::new(ContentPolicy::new(&encoder.songs)),
-        Box::new(GreedyPolicy::new(clf, popular, 50, &encoder.songs)),
-    ];
     let baselines = policies
         .iter_mut()
         .map(|p| evaluate(&test_sim, &encoder, p.as_mut(), &start, cfg.seed))
@@ -121,4 +103,44 @@ pub fn run_simulate(
         baselines,
         seconds: t0.elapsed().as_secs_f64(),
     })
+}
+
+/// The baselines, in report order: random, popularity, logged, content and the one-step greedy
+/// policy, whose skip classifier (trained on the training transitions) is returned too.
+pub fn baselines(
+    tracks: usize,
+    encoder: &Encoder,
+    train_trans: &[Transition],
+    train_states: Vec<f32>,
+    train_actions: &[f32],
+    seed: u64,
+) -> (SkipClassifier, Vec<Box<dyn Policy>>) {
+    let train_y: Vec<bool> = train_trans.iter().map(|t| t.level == 3).collect();
+    let clf = SkipClassifier::train(
+        &train_states,
+        encoder.model.latent,
+        train_actions,
+        encoder.songs.dim,
+        &train_y,
+        64,
+        3,
+        seed,
+    );
+    let popularity = PopularityPolicy::new(train_trans, tracks);
+    let popular: Vec<u32> = popularity.ranked.iter().take(200).copied().collect();
+    let greedy = GreedyPolicy::new(clf.clone(), popular, 50, &encoder.songs);
+    let policies: Vec<Box<dyn Policy>> = vec![
+        Box::new(RandomPolicy {
+            tracks: tracks as u32,
+        }),
+        Box::new(popularity),
+        Box::new(LoggedPolicy::new(
+            train_states,
+            encoder.model.latent,
+            train_trans,
+        )),
+        Box::new(ContentPolicy::new(&encoder.songs)),
+        Box::new(greedy),
+    ];
+    (clf, policies)
 }

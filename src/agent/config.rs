@@ -1,0 +1,171 @@
+//! Configuration of the agent (the `[agent]` table of a run config).
+
+use serde::{Deserialize, Serialize};
+
+use crate::songs::index::IndexKind;
+
+/// The actor-critic algorithm.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Algo {
+    /// Deep deterministic policy gradient (Lillicrap et al. 2016).
+    Ddpg,
+    /// Twin delayed DDPG (Fujimoto et al. 2018): twin critics, target-policy smoothing, delayed
+    /// actor and target updates.
+    Td3,
+}
+
+impl Algo {
+    pub fn name(self) -> &'static str {
+        match self {
+            Algo::Ddpg => "ddpg",
+            Algo::Td3 => "td3",
+        }
+    }
+}
+
+/// Exploration noise added to the actor's proto-action while collecting experience.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum NoiseKind {
+    /// Independent N(0, σ²) per coordinate and step.
+    Gaussian,
+    /// Ornstein-Uhlenbeck: dx = θ(−x)dt + σ dW per episode, temporally correlated (the DDPG
+    /// paper's choice); reset at the start of every episode.
+    OrnsteinUhlenbeck,
+}
+
+/// Settings of the agent and its training.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentConfig {
+    pub algo: Algo,
+    /// Width of the two hidden layers of the actor and of each critic.
+    pub hidden: usize,
+    /// Discount of future rewards. The 15-step end of an episode is a truncation: the last
+    /// transition bootstraps from the state after it like every other.
+    pub gamma: f64,
+    /// Polyak rate of the target networks: θ' ← τθ + (1 − τ)θ'.
+    pub tau: f64,
+    pub actor_lr: f64,
+    pub critic_lr: f64,
+    /// Transitions per update.
+    pub batch: usize,
+    /// Replay buffer capacity (oldest transitions are overwritten).
+    pub buffer: usize,
+    pub noise: NoiseKind,
+    /// Standard deviation of the exploration noise, in the actor's [−1, 1] action units.
+    pub noise_sigma: f64,
+    /// Mean reversion of the Ornstein-Uhlenbeck noise.
+    pub ou_theta: f64,
+    /// Transitions collected with uniformly random tracks before learning starts.
+    pub warmup: usize,
+    /// Put the training split's logged transitions (the simulator's own keys: the history, the
+    /// track played, the response and the history after it) into the replay buffer before
+    /// training, as demonstrations of real behaviour. They stay in the buffer until the ring
+    /// overwrites them.
+    pub logged_transitions: bool,
+    /// Episodes run side by side in the training simulator (one round).
+    pub envs: usize,
+    /// Training rounds: each runs `envs` episodes of `horizon` steps.
+    pub rounds: usize,
+    /// Gradient updates after each step of a round (of `envs` transitions).
+    pub updates_per_step: usize,
+    /// Candidate tracks nearest to the proto-action, re-ranked by the critic (Wolpertinger,
+    /// Dulac-Arnold et al. 2015); 1 plays the nearest track.
+    pub candidates: usize,
+    /// The index of the tracks that proto-actions are mapped through.
+    pub index: IndexKind,
+    /// TD3: standard deviation and clip of the target-policy smoothing noise.
+    pub policy_noise: f64,
+    pub noise_clip: f64,
+    /// TD3: critic updates per actor (and target) update.
+    pub policy_delay: usize,
+    /// Held-out evaluation every this many rounds (0: only at the end).
+    pub eval_every: usize,
+    /// Episodes of each held-out evaluation during training.
+    pub eval_episodes: usize,
+    pub seed: u64,
+    /// Threads of the tensor kernels (0: every core).
+    pub threads: usize,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            algo: Algo::Ddpg,
+            hidden: 256,
+            gamma: 0.9,
+            tau: 0.01,
+            actor_lr: 1e-4,
+            critic_lr: 1e-3,
+            batch: 256,
+            buffer: 100_000,
+            noise: NoiseKind::Gaussian,
+            noise_sigma: 0.3,
+            ou_theta: 0.15,
+            warmup: 2_000,
+            logged_transitions: true,
+            envs: 32,
+            rounds: 60,
+            updates_per_step: 8,
+            candidates: 16,
+            index: IndexKind::Exact,
+            policy_noise: 0.2,
+            noise_clip: 0.5,
+            policy_delay: 2,
+            eval_every: 10,
+            eval_episodes: 200,
+            seed: 1,
+            threads: 1,
+        }
+    }
+}
+
+impl AgentConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("hidden", self.hidden),
+            ("batch", self.batch),
+            ("buffer", self.buffer),
+            ("envs", self.envs),
+            ("rounds", self.rounds),
+            ("candidates", self.candidates),
+            ("policy_delay", self.policy_delay),
+            ("eval_episodes", self.eval_episodes),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(format!("agent.{name} must be at least 1"));
+            }
+        }
+        if self.buffer < self.batch {
+            return Err(format!(
+                "agent.buffer ({}) must hold at least one batch ({})",
+                self.buffer, self.batch
+            ));
+        }
+        if !(0.0..1.0).contains(&self.gamma) {
+            return Err(format!("agent.gamma must be in [0, 1), got {}", self.gamma));
+        }
+        if !(self.tau > 0.0 && self.tau <= 1.0) {
+            return Err(format!("agent.tau must be in (0, 1], got {}", self.tau));
+        }
+        for (name, v) in [("actor_lr", self.actor_lr), ("critic_lr", self.critic_lr)] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!("agent.{name} must be positive, got {v}"));
+            }
+        }
+        for (name, v) in [
+            ("noise_sigma", self.noise_sigma),
+            ("ou_theta", self.ou_theta),
+            ("policy_noise", self.policy_noise),
+            ("noise_clip", self.noise_clip),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("agent.{name} must be ≥ 0, got {v}"));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,420 @@
+//! `segue eval`: every policy × seed in the held-out simulator — the baselines and the agents
+//! of one or more `segue train` runs — and, for a synthetic world, every policy's exact score
+//! under the true model beside the oracle ceilings.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::policy::AgentPolicy;
+use super::train::{Setup, TrainConfig, load_agent};
+use crate::data::Split;
+use crate::encoder::train::EncodeError;
+use crate::simulator::episode::{Evaluation, evaluate};
+use crate::simulator::run::baselines;
+use crate::simulator::truth::{TrueScore, oracles, true_evaluate, true_starts};
+use crate::simulator::{Policy, SimulatorConfig};
+
+type Result<T> = std::result::Result<T, EncodeError>;
+
+/// What to evaluate.
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    /// Evaluation seeds: each draws its own starting histories and responses.
+    pub seeds: Vec<u64>,
+    /// Episodes per policy and seed.
+    pub episodes: usize,
+    /// Include the simulator's baselines.
+    pub baselines: bool,
+    /// A synthetic world's folder (`world.json`, `world.bin`): adds true-model scores.
+    pub world: Option<PathBuf>,
+}
+
+/// One policy over every run and seed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PolicyRow {
+    pub policy: String,
+    pub learned: bool,
+    /// Training runs (1 for a baseline) and run × seed cells.
+    pub runs: usize,
+    pub cells: usize,
+    pub episodes: usize,
+    /// Mean score out of the horizon, and the 95% interval's half-width over cells (Student t
+    /// on the cell means: it counts the spread between training seeds and between evaluation
+    /// seeds, each cell's episodes averaged first).
+    pub mean: f64,
+    pub ci95: f64,
+    pub not_skip_rate: f64,
+    pub uncovered: f64,
+    pub diversity: f64,
+    pub repeats: f64,
+    /// Distinct tracks recommended per cell, averaged.
+    pub distinct_tracks: f64,
+    /// Learned policies: the score in the training split's simulator from training starts
+    /// (the gap to `mean` is how much the policy overfits the simulator it learned in).
+    pub train_sim_mean: Option<f64>,
+    /// Synthetic worlds: the exact expected score under the true model.
+    pub true_mean: Option<f64>,
+    pub true_ci95: Option<f64>,
+}
+
+/// What `segue eval` reports.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EvalReport {
+    pub sample: PathBuf,
+    pub encoder: PathBuf,
+    pub runs: Vec<PathBuf>,
+    pub seeds: Vec<u64>,
+    pub episodes: usize,
+    pub horizon: usize,
+    /// Not-skip rate of the held-out simulator's keys: random scores about horizon × this.
+    pub test_not_skip_rate: f64,
+    pub rows: Vec<PolicyRow>,
+    /// Synthetic worlds: the oracle ceilings under the true model.
+    pub oracles: Vec<TrueScore>,
+    pub seconds: f64,
+}
+
+/// Student t quantile t(0.975, df), df ≥ 1 (normal beyond 30).
+pub fn t975(df: usize) -> f64 {
+    const T: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    if df == 0 {
+        f64::NAN
+    } else {
+        T.get(df - 1).copied().unwrap_or(1.96)
+    }
+}
+
+/// Mean and Student-t 95% half-width of `x`; with one value, `fallback` as the half-width.
+pub fn mean_ci_t(x: &[f64], fallback: f64) -> (f64, f64) {
+    let n = x.len();
+    let m = x.iter().sum::<f64>() / n.max(1) as f64;
+    if n < 2 {
+        return (m, fallback);
+    }
+    let var = x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1) as f64;
+    (m, t975(n - 1) * (var / n as f64).sqrt())
+}
+
+struct Cells {
+    name: String,
+    learned: bool,
+    runs: usize,
+    evals: Vec<Evaluation>,
+    train: Vec<f64>,
+    truth: Vec<TrueScore>,
+}
+
+impl Cells {
+    fn row(&self) -> PolicyRow {
+        let means: Vec<f64> = self.evals.iter().map(|e| e.mean).collect();
+        let (mean, ci95) = mean_ci_t(&means, self.evals.first().map_or(f64::NAN, |e| e.ci95));
+        let avg = |f: &dyn Fn(&Evaluation) -> f64| {
+            self.evals.iter().map(f).sum::<f64>() / self.evals.len().max(1) as f64
+        };
+        let (true_mean, true_ci95) = if self.truth.is_empty() {
+            (None, None)
+        } else {
+            let m: Vec<f64> = self.truth.iter().map(|t| t.mean).collect();
+            let (a, b) = mean_ci_t(&m, self.truth[0].ci95);
+            (Some(a), Some(b))
+        };
+        PolicyRow {
+            policy: self.name.clone(),
+            learned: self.learned,
+            runs: self.runs,
+            cells: self.evals.len(),
+            episodes: self.evals.iter().map(|e| e.episodes).sum(),
+            mean,
+            ci95,
+            not_skip_rate: avg(&|e| e.not_skip_rate),
+            uncovered: avg(&|e| e.uncovered),
+            diversity: avg(&|e| e.diversity),
+            repeats: avg(&|e| e.repeats),
+            distinct_tracks: avg(&|e| e.distinct_tracks as f64),
+            train_sim_mean: (!self.train.is_empty())
+                .then(|| self.train.iter().sum::<f64>() / self.train.len() as f64),
+            true_mean,
+            true_ci95,
+        }
+    }
+}
+
+/// Evaluates the agents of `runs` (all trained on the same sample and encoder) and the
+/// baselines. Without runs, `sample`, `encoder` and `sim` say what to evaluate the baselines on.
+pub fn run_eval(
+    runs: &[PathBuf],
+    sample: Option<&Path>,
+    encoder: Option<&Path>,
+    sim: Option<&SimulatorConfig>,
+    opts: &EvalOptions,
+) -> Result<EvalReport> {
+    let t0 = Instant::now();
+    if opts.seeds.is_empty() || opts.episodes == 0 {
+        return Err(EncodeError::Config(
+            "eval needs at least one seed and one episode".into(),
+        ));
+    }
+    let mut agents = Vec::new();
+    for r in runs {
+        agents.push(load_agent(r)?);
+    }
+    let first: Option<&TrainConfig> = agents.first().map(|a| &a.1);
+    let sample_dir = match (sample, first) {
+        (Some(s), _) => s.to_path_buf(),
+        (None, Some(c)) => c.sample.clone(),
+        (None, None) => return Err(EncodeError::Config("give --runs or --sample".into())),
+    };
+    let encoder_dir = match (encoder, first) {
+        (Some(e), _) => e.to_path_buf(),
+        (None, Some(c)) => c.encoder.clone(),
+        (None, None) => return Err(EncodeError::Config("give --runs or --encoder".into())),
+    };
+    let sim_cfg = match (sim, first) {
+        (Some(s), _) => s.clone(),
+        (None, Some(c)) => c.simulator.clone(),
+        (None, None) => SimulatorConfig::default(),
+    };
+    for ((_, c), r) in agents.iter().zip(runs) {
+        let same =
+            |a: &Path, b: &Path| std::fs::canonicalize(a).ok() == std::fs::canonicalize(b).ok();
+        if !same(&c.sample, &sample_dir) || !same(&c.encoder, &encoder_dir) {
+            return Err(EncodeError::Run(format!(
+                "{} was trained on {} with the encoder {}, not {} and {}",
+                r.display(),
+                c.sample.display(),
+                c.encoder.display(),
+                sample_dir.display(),
+                encoder_dir.display()
+            )));
+        }
+    }
+    let agent_cfg = first.map(|c| c.agent.clone()).unwrap_or_default();
+    let setup = Setup::load(&sample_dir, &encoder_dir, &sim_cfg, &agent_cfg)?;
+    let enc = &setup.encoder;
+    let world = match &opts.world {
+        Some(w) => Some(crate::synth::saved::load(w).map_err(|e| EncodeError::Run(e.to_string()))?),
+        None => None,
+    };
+    let mut cells: Vec<Cells> = Vec::new();
+    let mut base: Vec<Box<dyn Policy>> = Vec::new();
+    if opts.baselines {
+        let actions: Vec<f32> = setup
+            .train_trans
+            .iter()
+            .flat_map(|t| enc.songs.song(t.track).iter().copied())
+            .collect();
+        base = baselines(
+            setup.sample.tracks.len(),
+            enc,
+            &setup.train_trans,
+            setup.train_states.clone(),
+            &actions,
+            sim_cfg.seed,
+        )
+        .1;
+    }
+    for p in &base {
+        cells.push(Cells {
+            name: p.name(),
+            learned: false,
+            runs: 1,
+            evals: Vec::new(),
+            train: Vec::new(),
+            truth: Vec::new(),
+        });
+    }
+    // Learned policies, grouped by name (the algorithm, with or without re-ranking).
+    let mut learned: Vec<(usize, usize, usize)> = Vec::new(); // (agent, candidates, cell)
+    for (ai, (agent, _)) in agents.iter().enumerate() {
+        let mut ks = vec![agent.cfg.candidates];
+        if agent.cfg.candidates > 1 {
+            ks.push(1);
+        }
+        for k in ks {
+            let name = policy_name(agent.cfg.algo.name(), k, agent.cfg.candidates);
+            let ci = match cells.iter().position(|c| c.name == name) {
+                Some(i) => {
+                    cells[i].runs += 1;
+                    i
+                }
+                None => {
+                    cells.push(Cells {
+                        name,
+                        learned: true,
+                        runs: 1,
+                        evals: Vec::new(),
+                        train: Vec::new(),
+                        truth: Vec::new(),
+                    });
+                    cells.len() - 1
+                }
+            };
+            learned.push((ai, k, ci));
+        }
+    }
+    let mut oracle_cells: Vec<Vec<TrueScore>> = vec![Vec::new(); 2];
+    for &seed in &opts.seeds {
+        let test_starts = setup.starts(Split::Test, opts.episodes, seed)?;
+        let train_starts = setup.starts(Split::Train, opts.episodes, seed)?;
+        let truth = match &world {
+            Some(w) => Some(
+                true_starts(w, &setup.sample, sim_cfg.start_steps, opts.episodes, seed)
+                    .map_err(EncodeError::Run)?,
+            ),
+            None => None,
+        };
+        for (p, c) in base.iter_mut().zip(cells.iter_mut()) {
+            c.evals.push(evaluate(
+                &setup.test_sim,
+                enc,
+                p.as_mut(),
+                &test_starts,
+                seed,
+            ));
+            if let (Some(w), Some(t)) = (&world, &truth) {
+                c.truth.push(true_evaluate(
+                    w,
+                    enc,
+                    p.as_mut(),
+                    t,
+                    sim_cfg.horizon,
+                    sim_cfg.exclude_played,
+                    seed,
+                ));
+            }
+        }
+        for &(ai, k, ci) in &learned {
+            let agent = &agents[ai].0;
+            let mut p = AgentPolicy {
+                name: cells[ci].name.clone(),
+                agent,
+                space: &setup.space,
+                candidates: k,
+            };
+            let e = evaluate(&setup.test_sim, enc, &mut p, &test_starts, seed);
+            let tr = evaluate(&setup.train_sim, enc, &mut p, &train_starts, seed);
+            cells[ci].evals.push(e);
+            cells[ci].train.push(tr.mean);
+            if let (Some(w), Some(t)) = (&world, &truth) {
+                cells[ci].truth.push(true_evaluate(
+                    w,
+                    enc,
+                    &mut p,
+                    t,
+                    sim_cfg.horizon,
+                    sim_cfg.exclude_played,
+                    seed,
+                ));
+            }
+        }
+        if let (Some(w), Some(t)) = (&world, &truth) {
+            for (o, s) in oracle_cells.iter_mut().zip(oracles(w, t, sim_cfg.horizon)) {
+                o.push(s);
+            }
+        }
+    }
+    let oracles: Vec<TrueScore> = oracle_cells
+        .iter()
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let m: Vec<f64> = o.iter().map(|t| t.mean).collect();
+            let (mean, ci95) = mean_ci_t(&m, o[0].ci95);
+            TrueScore {
+                policy: o[0].policy.clone(),
+                episodes: o.iter().map(|t| t.episodes).sum(),
+                mean,
+                ci95,
+            }
+        })
+        .collect();
+    Ok(EvalReport {
+        sample: sample_dir,
+        encoder: encoder_dir,
+        runs: runs.to_vec(),
+        seeds: opts.seeds.clone(),
+        episodes: opts.episodes,
+        horizon: sim_cfg.horizon,
+        test_not_skip_rate: setup.test_sim.base_rate[3],
+        rows: cells.iter().map(Cells::row).collect(),
+        oracles,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// The name of a learned policy: the algorithm, `+ nearest` without critic re-ranking.
+pub fn policy_name(algo: &str, k: usize, trained_k: usize) -> String {
+    if k == 1 && trained_k > 1 {
+        format!("{algo} (nearest)")
+    } else if k > 1 {
+        format!("{algo}+wolpertinger")
+    } else {
+        algo.to_string()
+    }
+}
+
+/// The report as a text table (what `segue eval` prints).
+pub fn table(r: &EvalReport) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let truth = r.rows.iter().any(|x| x.true_mean.is_some());
+    let _ = writeln!(
+        o,
+        "held-out simulator: {} seeds × {} episodes of {} steps; random ≈ {} × {:.4} = {:.2}",
+        r.seeds.len(),
+        r.episodes,
+        r.horizon,
+        r.horizon,
+        r.test_not_skip_rate,
+        r.horizon as f64 * r.test_not_skip_rate
+    );
+    let _ = write!(
+        o,
+        "  {:<22} {:>6} {:>6} {:>9} {:>9} {:>9} {:>7} {:>8} {:>9}",
+        "policy",
+        "mean",
+        "±95%",
+        "not-skip",
+        "uncovered",
+        "diversity",
+        "repeats",
+        "tracks",
+        "train-sim"
+    );
+    if truth {
+        let _ = write!(o, " {:>7} {:>6}", "true", "±95%");
+    }
+    o.push('\n');
+    for x in &r.rows {
+        let _ = write!(
+            o,
+            "  {:<22} {:>6.2} {:>6.2} {:>9.4} {:>9.4} {:>9.3} {:>7.3} {:>8.0} {:>9}",
+            x.policy,
+            x.mean,
+            x.ci95,
+            x.not_skip_rate,
+            x.uncovered,
+            x.diversity,
+            x.repeats,
+            x.distinct_tracks,
+            x.train_sim_mean.map_or("-".into(), |v| format!("{v:.2}"))
+        );
+        if let (Some(m), Some(c)) = (x.true_mean, x.true_ci95) {
+            let _ = write!(o, " {m:>7.2} {c:>6.2}");
+        }
+        o.push('\n');
+    }
+    for t in &r.oracles {
+        let _ = writeln!(
+            o,
+            "  {:<22} true model: {:.2} ± {:.2} (the ceiling)",
+            t.policy, t.mean, t.ci95
+        );
+    }
+    o
+}

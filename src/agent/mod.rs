@@ -1,0 +1,14 @@
+//! Stage 5, the agent: DDPG (Lillicrap et al. 2016) and TD3 (Fujimoto et al. 2018) with a
+//! continuous action in song space, mapped to real tracks by nearest neighbour or by
+//! Wolpertinger re-ranking (Dulac-Arnold et al. 2015); trained in the training split's
+//! simulator, evaluated in the held-out split's.
+
+pub mod config;
+pub mod eval;
+pub mod nets;
+pub mod policy;
+pub mod replay;
+pub mod train;
+
+pub use config::{AgentConfig, Algo, NoiseKind};
+pub use nets::Agent;

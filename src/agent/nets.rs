@@ -1,0 +1,662 @@
+//! The actor, the critics and the DDPG / TD3 update, on burn tensors through the same
+//! [`Params`] sets as the encoders (weights drawn from our seeded RNG, Adam moments stored under
+//! the parameters' names).
+//!
+//! Observations: the encoder's latent state, standardised per coordinate with the mean and
+//! standard deviation of the training transitions' states. Actions: points of song space
+//! mapped per coordinate to [−1, 1] by the catalogue's range; the actor ends in tanh, so its
+//! proto-action always lies inside the range of real tracks. Rewards are the simulator's, as
+//! they are (1 for a track not skipped).
+
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::config::{AgentConfig, Algo};
+use crate::encoder::nn::{Adam, Linear, P, Params, tanh, to_vec};
+use crate::rng::Rng;
+
+/// A dense layer whose weights are drawn from U(−a, a): the DDPG paper's initialisation of the
+/// output layers (a = 3·10⁻³), so that initial actions and values are near zero.
+fn small_linear(p: &mut Params, name: &str, d_in: usize, d_out: usize, rng: &mut Rng) -> Linear {
+    let a = 3e-3;
+    let w = (0..d_in * d_out)
+        .map(|_| ((2.0 * rng.f64() - 1.0) * a) as f32)
+        .collect();
+    Linear {
+        w: p.add(&format!("{name}.w"), d_in, d_out, w),
+        b: p.bias(&format!("{name}.b"), d_out, 0.0),
+    }
+}
+
+/// μ(s): `state → hidden (relu) → hidden (relu) → action (tanh)`.
+#[derive(Clone, Copy, Debug)]
+pub struct Actor {
+    l1: Linear,
+    l2: Linear,
+    out: Linear,
+}
+
+impl Actor {
+    fn new(p: &mut Params, dims: (usize, usize, usize), rng: &mut Rng) -> Actor {
+        let (s, h, a) = dims;
+        Actor {
+            l1: Linear::new(p, "actor.l1", s, h, rng),
+            l2: Linear::new(p, "actor.l2", h, h, rng),
+            out: small_linear(p, "actor.out", h, a, rng),
+        }
+    }
+
+    pub fn forward(&self, p: &[Tensor<2>], s: Tensor<2>) -> Tensor<2> {
+        let h = relu(self.l1.forward(p, s));
+        let h = relu(self.l2.forward(p, h));
+        tanh(self.out.forward(p, h))
+    }
+}
+
+/// Q(s, a): `[state ‖ action] → hidden (relu) → hidden (relu) → 1`. The first layer is kept as
+/// two matrices, `s·Ws + a·Wa + b`, so no concatenation is needed and the state's part can be
+/// shared by many candidate actions.
+#[derive(Clone, Copy, Debug)]
+pub struct QNet {
+    ws: P,
+    wa: P,
+    b1: P,
+    l2: Linear,
+    out: Linear,
+}
+
+impl QNet {
+    fn new(p: &mut Params, name: &str, dims: (usize, usize, usize), rng: &mut Rng) -> QNet {
+        let (s, h, a) = dims;
+        // Glorot bound of the whole first layer, fan-in s + a.
+        let bound = (6.0 / (s + a + h) as f64).sqrt();
+        let mut draw = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| ((2.0 * rng.f64() - 1.0) * bound) as f32)
+                .collect()
+        };
+        let ws = p.add(&format!("{name}.l1.ws"), s, h, draw(s * h));
+        let wa = p.add(&format!("{name}.l1.wa"), a, h, draw(a * h));
+        let b1 = p.bias(&format!("{name}.l1.b"), h, 0.0);
+        QNet {
+            ws,
+            wa,
+            b1,
+            l2: Linear::new(p, &format!("{name}.l2"), h, h, rng),
+            out: small_linear(p, &format!("{name}.out"), h, 1, rng),
+        }
+    }
+
+    /// `[n, 1]` values of `s` `[n, state]` and `a` `[n, action]`.
+    pub fn forward(&self, p: &[Tensor<2>], s: Tensor<2>, a: Tensor<2>) -> Tensor<2> {
+        let h = s.matmul(p[self.ws.0].clone()) + a.matmul(p[self.wa.0].clone());
+        self.head(p, h + p[self.b1.0].clone())
+    }
+
+    fn head(&self, p: &[Tensor<2>], pre: Tensor<2>) -> Tensor<2> {
+        let h = relu(self.l2.forward(p, relu(pre)));
+        self.out.forward(p, h)
+    }
+}
+
+/// Maps proto-actions to the actions the policy would really play (the real tracks they
+/// select), so that the critic's targets never bootstrap from points of song space where no
+/// track lies and the critic has never been trained: without it the actor drives the target
+/// action to the corners of the cube and the critic's extrapolation there feeds on itself
+/// (Q grew to 10⁹ on the real sample, where no return exceeds 1 / (1 − γ) = 10).
+pub trait Projection {
+    /// `obs` `[n, state]` standardised next states, `protos` `[n, action]` → `[n, action]`.
+    fn project(&self, agent: &Agent, obs: &[f32], protos: &[f32]) -> Vec<f32>;
+}
+
+/// A minibatch of transitions, row-major: states and next states `[n, state]` (standardised),
+/// actions `[n, action]` (in [−1, 1]), rewards `[n]`.
+#[derive(Clone, Debug, Default)]
+pub struct Minibatch {
+    pub s: Vec<f32>,
+    pub a: Vec<f32>,
+    pub r: Vec<f32>,
+    pub s2: Vec<f32>,
+}
+
+/// What one update measured.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UpdateStats {
+    pub critic_loss: f64,
+    pub q_mean: f64,
+    /// −mean Q(s, μ(s)) when the actor was updated.
+    pub actor_loss: Option<f64>,
+}
+
+/// The learner: actor, critic(s), their targets and optimisers.
+#[derive(Clone, Debug)]
+pub struct Agent {
+    pub cfg: AgentConfig,
+    pub state_dim: usize,
+    pub action_dim: usize,
+    pub actor_net: Actor,
+    /// One critic for DDPG, two for TD3 (in one parameter set, one optimiser).
+    pub q_nets: Vec<QNet>,
+    pub actor: Params,
+    pub actor_target: Params,
+    pub critic: Params,
+    pub critic_target: Params,
+    pub actor_opt: Adam,
+    pub critic_opt: Adam,
+    /// Critic updates made so far.
+    pub updates: u64,
+    /// Standardisation of the encoder's states.
+    pub obs_mean: Vec<f32>,
+    pub obs_std: Vec<f32>,
+}
+
+fn tensor(v: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(v, [rows, cols]), device)
+}
+
+impl Agent {
+    /// A fresh agent with weights drawn from `cfg.seed`.
+    pub fn new(cfg: &AgentConfig, state_dim: usize, action_dim: usize, device: &Device) -> Agent {
+        let mut rng = Rng::stream(cfg.seed, &[0x4147_454e_54]); // "AGENT"
+        let dims = (state_dim, cfg.hidden, action_dim);
+        let mut actor = Params::new(device);
+        let actor_net = Actor::new(&mut actor, dims, &mut rng);
+        let mut critic = Params::new(device);
+        let n_q = match cfg.algo {
+            Algo::Ddpg => 1,
+            Algo::Td3 => 2,
+        };
+        let q_nets = (0..n_q)
+            .map(|i| QNet::new(&mut critic, &format!("q{}", i + 1), dims, &mut rng))
+            .collect();
+        Agent {
+            actor_opt: Adam::new(&actor, cfg.actor_lr),
+            critic_opt: Adam::new(&critic, cfg.critic_lr),
+            actor_target: actor.clone(),
+            critic_target: critic.clone(),
+            cfg: cfg.clone(),
+            state_dim,
+            action_dim,
+            actor_net,
+            q_nets,
+            actor,
+            critic,
+            updates: 0,
+            obs_mean: vec![0.0; state_dim],
+            obs_std: vec![1.0; state_dim],
+        }
+    }
+
+    pub fn device(&self) -> Device {
+        self.actor.device.clone()
+    }
+
+    /// Sets the standardisation from the training transitions' states `[n, state]`.
+    pub fn fit_observations(&mut self, states: &[f32]) {
+        let d = self.state_dim;
+        let n = (states.len() / d).max(1) as f64;
+        let mut mean = vec![0.0f64; d];
+        for row in states.chunks_exact(d) {
+            for (m, x) in mean.iter_mut().zip(row) {
+                *m += *x as f64 / n;
+            }
+        }
+        let mut var = vec![0.0f64; d];
+        for row in states.chunks_exact(d) {
+            for ((v, m), x) in var.iter_mut().zip(&mean).zip(row) {
+                *v += (*x as f64 - m).powi(2) / n;
+            }
+        }
+        self.obs_mean = mean.iter().map(|&m| m as f32).collect();
+        // A floor keeps constant coordinates from blowing up.
+        self.obs_std = var.iter().map(|&v| v.sqrt().max(1e-3) as f32).collect();
+    }
+
+    /// Standardised copies of encoder states `[n, state]`.
+    pub fn observe(&self, states: &[f32]) -> Vec<f32> {
+        states
+            .chunks_exact(self.state_dim)
+            .flat_map(|row| {
+                row.iter()
+                    .zip(self.obs_mean.iter().zip(&self.obs_std))
+                    .map(|(x, (m, s))| (x - m) / s)
+            })
+            .collect()
+    }
+
+    /// Proto-actions μ(s) of standardised states `[n, state]`: `[n, action]` in [−1, 1].
+    pub fn act(&self, obs: &[f32]) -> Vec<f32> {
+        let n = obs.len() / self.state_dim;
+        let s = tensor(obs.to_vec(), n, self.state_dim, &self.device());
+        to_vec(&self.actor_net.forward(&self.actor.values, s))
+    }
+
+    /// Q₁(s, a) of standardised states `[n, state]` and actions `[n, action]`.
+    pub fn value(&self, obs: &[f32], actions: &[f32]) -> Vec<f32> {
+        let n = obs.len() / self.state_dim;
+        let dev = self.device();
+        let s = tensor(obs.to_vec(), n, self.state_dim, &dev);
+        let a = tensor(actions.to_vec(), n, self.action_dim, &dev);
+        to_vec(&self.q_nets[0].forward(&self.critic.values, s, a))
+    }
+
+    /// Q₁ of `k` candidate actions per state: `obs` `[n, state]`, `actions` `[n·k, action]`
+    /// (the candidates of state i in rows i·k .. (i+1)·k). The state's part of the first layer
+    /// is computed once per state.
+    pub fn value_candidates(&self, obs: &[f32], actions: &[f32], k: usize) -> Vec<f32> {
+        let n = obs.len() / self.state_dim;
+        let dev = self.device();
+        let p = &self.critic.values;
+        let q = &self.q_nets[0];
+        let s = tensor(obs.to_vec(), n, self.state_dim, &dev);
+        let a = tensor(actions.to_vec(), n * k, self.action_dim, &dev);
+        let hs = s.matmul(p[q.ws.0].clone()); // [n, h]
+        let h = self.cfg.hidden;
+        let hs = hs.reshape([n, 1, h]).repeat_dim(1, k).reshape([n * k, h]);
+        let pre = hs + a.matmul(p[q.wa.0].clone()) + p[q.b1.0].clone();
+        to_vec(&q.head(p, pre))
+    }
+
+    /// The bootstrapped targets y = r + γ·Q'(s', a') of a minibatch (`[n]`), with a' = μ'(s')
+    /// (DDPG) or a' = clip(μ'(s') + clip(ε, −c, c), −1, 1), ε ~ N(0, σ̃²), and the smaller of
+    /// the twin target critics (TD3); a' is then replaced by the real action it selects when a
+    /// `projection` is given. No transition is terminal: the 15-step end is a truncation.
+    pub fn targets(
+        &self,
+        b: &Minibatch,
+        rng: &mut Rng,
+        projection: Option<&dyn Projection>,
+    ) -> Tensor<2> {
+        let n = b.r.len();
+        let dev = self.device();
+        let s2 = tensor(b.s2.clone(), n, self.state_dim, &dev);
+        let mut a2 = self
+            .actor_net
+            .forward(&self.actor_target.values, s2.clone());
+        if self.cfg.algo == Algo::Td3 {
+            let c = self.cfg.noise_clip;
+            let eps: Vec<f32> = (0..n * self.action_dim)
+                .map(|_| (rng.normal() * self.cfg.policy_noise).clamp(-c, c) as f32)
+                .collect();
+            a2 = (a2 + tensor(eps, n, self.action_dim, &dev)).clamp(-1.0, 1.0);
+        }
+        if let Some(p) = projection {
+            let real = p.project(self, &b.s2, &to_vec(&a2));
+            a2 = tensor(real, n, self.action_dim, &dev);
+        }
+        let p = &self.critic_target.values;
+        let mut q2 = self.q_nets[0].forward(p, s2.clone(), a2.clone());
+        for q in &self.q_nets[1..] {
+            q2 = q2.min_pair(q.forward(p, s2.clone(), a2.clone()));
+        }
+        tensor(b.r.clone(), n, 1, &dev) + q2 * self.cfg.gamma
+    }
+
+    /// One update: the critic(s) towards the targets; the actor along ∇ₐQ₁ and the targets by
+    /// Polyak averaging — every update for DDPG, every `policy_delay` updates for TD3.
+    pub fn update(
+        &mut self,
+        b: &Minibatch,
+        rng: &mut Rng,
+        projection: Option<&dyn Projection>,
+    ) -> UpdateStats {
+        let n = b.r.len();
+        let dev = self.device();
+        let y = self.targets(b, rng, projection);
+        let s = tensor(b.s.clone(), n, self.state_dim, &dev);
+        let a = tensor(b.a.clone(), n, self.action_dim, &dev);
+        let leaves = self.critic.leaves();
+        let mut loss: Option<Tensor<1>> = None;
+        let mut q_first = None;
+        for q in &self.q_nets {
+            let v = q.forward(&leaves, s.clone(), a.clone());
+            let l = (v.clone() - y.clone()).square().mean();
+            if q_first.is_none() {
+                q_first = Some(v);
+            }
+            loss = Some(match loss {
+                None => l,
+                Some(acc) => acc + l,
+            });
+        }
+        let loss = loss.expect("at least one critic");
+        let critic_loss = to_vec(&loss)[0] as f64;
+        let q_mean = to_vec(&q_first.expect("a critic").detach().mean())[0] as f64;
+        self.critic_opt.update(&mut self.critic, &leaves, &loss);
+        self.updates += 1;
+        let delay = match self.cfg.algo {
+            Algo::Ddpg => 1,
+            Algo::Td3 => self.cfg.policy_delay as u64,
+        };
+        let mut actor_loss = None;
+        if self.updates % delay == 0 {
+            // The critic's weights enter as constants: the gradient flows to the actor only.
+            let leaves = self.actor.leaves();
+            let mu = self.actor_net.forward(&leaves, s.clone());
+            let l = self.q_nets[0].forward(&self.critic.values, s, mu).mean() * -1.0;
+            actor_loss = Some(to_vec(&l)[0] as f64);
+            self.actor_opt.update(&mut self.actor, &leaves, &l);
+            soft_update(&mut self.actor_target, &self.actor, self.cfg.tau);
+            soft_update(&mut self.critic_target, &self.critic, self.cfg.tau);
+        }
+        UpdateStats {
+            critic_loss,
+            q_mean,
+            actor_loss,
+        }
+    }
+
+    /// Every tensor of the agent under a unique name: the networks, their targets (`target.`),
+    /// the optimisers' moments (`adam.actor.m.…`) and the observation standardisation.
+    pub fn export(&self, with_training_state: bool) -> Vec<crate::encoder::store::Named> {
+        let mut out = self.actor.export();
+        out.extend(self.critic.export());
+        out.push((
+            "obs.mean".into(),
+            [1, self.state_dim],
+            self.obs_mean.clone(),
+        ));
+        out.push(("obs.std".into(), [1, self.state_dim], self.obs_std.clone()));
+        if with_training_state {
+            for (prefix, p) in [
+                ("target.", &self.actor_target),
+                ("target.", &self.critic_target),
+            ] {
+                out.extend(
+                    p.export()
+                        .into_iter()
+                        .map(|(n, s, v)| (format!("{prefix}{n}"), s, v)),
+                );
+            }
+            for (name, p, opt) in [
+                ("actor", &self.actor, &self.actor_opt),
+                ("critic", &self.critic, &self.critic_opt),
+            ] {
+                for (i, n) in p.names.iter().enumerate() {
+                    let d = p.values[i].dims();
+                    out.push((format!("adam.{name}.m.{n}"), d, to_vec(&opt.m[i])));
+                    out.push((format!("adam.{name}.v.{n}"), d, to_vec(&opt.v[i])));
+                }
+            }
+        }
+        out
+    }
+
+    /// Loads what [`export`](Self::export) wrote; `with_training_state` also restores the
+    /// targets and the optimisers (whose step counts come from `adam_steps`).
+    pub fn import(
+        &mut self,
+        t: &[crate::encoder::store::Named],
+        with_training_state: bool,
+        adam_steps: (u64, u64),
+    ) -> Result<(), String> {
+        self.actor.import(t)?;
+        self.critic.import(t)?;
+        let get = |name: &str| -> Result<Vec<f32>, String> {
+            t.iter()
+                .find(|x| x.0 == name)
+                .map(|x| x.2.clone())
+                .ok_or_else(|| format!("missing tensor {name}"))
+        };
+        self.obs_mean = get("obs.mean")?;
+        self.obs_std = get("obs.std")?;
+        if self.obs_mean.len() != self.state_dim || self.obs_std.len() != self.state_dim {
+            return Err(format!(
+                "obs.mean/obs.std: expected {} values",
+                self.state_dim
+            ));
+        }
+        if !with_training_state {
+            self.actor_target = self.actor.clone();
+            self.critic_target = self.critic.clone();
+            return Ok(());
+        }
+        let strip = |prefix: &str| -> Vec<crate::encoder::store::Named> {
+            t.iter()
+                .filter_map(|(n, s, v)| {
+                    n.strip_prefix(prefix)
+                        .map(|n| (n.to_string(), *s, v.clone()))
+                })
+                .collect()
+        };
+        let targets = strip("target.");
+        self.actor_target.import(&targets)?;
+        self.critic_target.import(&targets)?;
+        let dev = self.device();
+        for (name, p, opt, step) in [
+            ("actor", &self.actor, &mut self.actor_opt, adam_steps.0),
+            ("critic", &self.critic, &mut self.critic_opt, adam_steps.1),
+        ] {
+            let m = strip(&format!("adam.{name}.m."));
+            let v = strip(&format!("adam.{name}.v."));
+            for (i, n) in p.names.iter().enumerate() {
+                let find = |set: &[crate::encoder::store::Named]| {
+                    set.iter()
+                        .find(|x| &x.0 == n)
+                        .map(|x| tensor(x.2.clone(), x.1[0], x.1[1], &dev))
+                        .ok_or_else(|| format!("missing optimizer moment of {n}"))
+                };
+                opt.m[i] = find(&m)?;
+                opt.v[i] = find(&v)?;
+            }
+            opt.step = step;
+        }
+        Ok(())
+    }
+}
+
+/// θ' ← τθ + (1 − τ)θ' for every parameter.
+pub fn soft_update(target: &mut Params, online: &Params, tau: f64) {
+    for (t, o) in target.values.iter_mut().zip(&online.values) {
+        *t = t.clone() * (1.0 - tau) + o.clone() * tau;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(p: &mut Params, name: &str, v: Vec<f32>) {
+        let i = p.find(name).unwrap().0;
+        let d = p.values[i].dims();
+        p.values[i] = tensor(v, d[0], d[1], &p.device.clone());
+    }
+
+    /// A 1-d state, 1-d action, 1-unit agent whose target networks are set by hand.
+    fn tiny(algo: Algo) -> Agent {
+        let cfg = AgentConfig {
+            algo,
+            hidden: 1,
+            gamma: 0.5,
+            tau: 0.1,
+            policy_noise: 0.0,
+            ..Default::default()
+        };
+        let mut a = Agent::new(&cfg, 1, 1, &Device::flex());
+        // μ'(s) = tanh(relu(relu(s·1)·1)·w_out), w_out = 0.5.
+        let t = &mut a.actor_target;
+        for n in ["actor.l1.w", "actor.l2.w"] {
+            set(t, n, vec![1.0]);
+        }
+        set(t, "actor.out.w", vec![0.5]);
+        // Q'_i(s, a) = relu(relu(2s + 3a + 0.1)·1)·w_i + 0.25, w1 = 1, w2 = 0.5.
+        let t = &mut a.critic_target;
+        for q in ["q1", "q2"].iter().take(a.q_nets.len()) {
+            set(t, &format!("{q}.l1.ws"), vec![2.0]);
+            set(t, &format!("{q}.l1.wa"), vec![3.0]);
+            set(t, &format!("{q}.l1.b"), vec![0.1]);
+            set(t, &format!("{q}.l2.w"), vec![1.0]);
+            set(t, &format!("{q}.out.b"), vec![0.25]);
+        }
+        set(t, "q1.out.w", vec![1.0]);
+        if a.q_nets.len() > 1 {
+            set(t, "q2.out.w", vec![0.5]);
+        }
+        a
+    }
+
+    #[test]
+    fn targets_match_hand_computation() {
+        // s' = 1: a' = tanh(0.5) = 0.462117; pre = 2 + 3·0.462117 + 0.1 = 3.486352;
+        // Q'₁ = 3.486352 + 0.25 = 3.736352; y = r + 0.5·Q'₁ = 1 + 1.868176 = 2.868176.
+        let b = Minibatch {
+            s: vec![0.0],
+            a: vec![0.0],
+            r: vec![1.0],
+            s2: vec![1.0],
+        };
+        let a = tiny(Algo::Ddpg);
+        let y = to_vec(&a.targets(&b, &mut Rng::new(1), None))[0];
+        assert!((y - 2.868176).abs() < 1e-5, "{y}");
+        // TD3 without smoothing noise takes the smaller twin: Q'₂ = 3.486352·0.5 + 0.25 =
+        // 1.993176; y = 1 + 0.5·1.993176 = 1.996588.
+        let a = tiny(Algo::Td3);
+        let y = to_vec(&a.targets(&b, &mut Rng::new(1), None))[0];
+        assert!((y - 1.996588).abs() < 1e-5, "{y}");
+    }
+
+    #[test]
+    fn smoothing_noise_is_clipped() {
+        // σ̃ huge, clip 0.1: a' ∈ [0.462 − 0.1, 0.462 + 0.1], so y stays within
+        // 1 + 0.5·(0.5·(2.1 + 3a') + 0.25) for those bounds.
+        let mut a = tiny(Algo::Td3);
+        a.cfg.policy_noise = 100.0;
+        a.cfg.noise_clip = 0.1;
+        let b = Minibatch {
+            s: vec![0.0; 64],
+            a: vec![0.0; 64],
+            r: vec![1.0; 64],
+            s2: vec![1.0; 64],
+        };
+        let y = to_vec(&a.targets(&b, &mut Rng::new(3), None));
+        let bound = |ap: f32| 1.0 + 0.5 * (0.5 * (2.1 + 3.0 * ap) + 0.25);
+        let (lo, hi) = (bound(0.462117 - 0.1), bound(0.462117 + 0.1));
+        assert!(y.iter().all(|&v| v >= lo - 1e-5 && v <= hi + 1e-5), "{y:?}");
+        assert!(
+            y.iter().any(|&v| (v - lo).abs() < 1e-5),
+            "clipped at the low end"
+        );
+    }
+
+    #[test]
+    fn soft_update_by_hand() {
+        let dev = Device::flex();
+        let mut online = Params::new(&dev);
+        online.add("w", 1, 2, vec![1.0, -1.0]);
+        let mut target = Params::new(&dev);
+        target.add("w", 1, 2, vec![0.0, 1.0]);
+        soft_update(&mut target, &online, 0.1);
+        let v = to_vec(&target.values[0]);
+        assert!(
+            (v[0] - 0.1).abs() < 1e-7 && (v[1] - 0.8).abs() < 1e-7,
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn updates_reduce_the_critic_loss_and_td3_delays_the_actor() {
+        // A fixed batch with reward = first state coordinate: the critic's loss must fall.
+        for algo in [Algo::Ddpg, Algo::Td3] {
+            let cfg = AgentConfig {
+                algo,
+                hidden: 16,
+                critic_lr: 1e-2,
+                ..Default::default()
+            };
+            let mut a = Agent::new(&cfg, 3, 2, &Device::flex());
+            let mut rng = Rng::new(4);
+            let n = 32;
+            let v = |rng: &mut Rng, k: usize| -> Vec<f32> {
+                (0..k).map(|_| rng.normal() as f32).collect()
+            };
+            let s = v(&mut rng, n * 3);
+            let b = Minibatch {
+                r: s.chunks(3).map(|x| x[0]).collect(),
+                s,
+                a: v(&mut rng, n * 2).iter().map(|x| x.tanh()).collect(),
+                s2: v(&mut rng, n * 3),
+            };
+            let first = a.update(&b, &mut rng, None);
+            let mut last = first;
+            let mut actor_updates = first.actor_loss.is_some() as usize;
+            for _ in 0..99 {
+                last = a.update(&b, &mut rng, None);
+                actor_updates += last.actor_loss.is_some() as usize;
+            }
+            assert!(
+                last.critic_loss < 0.5 * first.critic_loss,
+                "{algo:?}: {first:?} → {last:?}"
+            );
+            let expected = if algo == Algo::Td3 { 50 } else { 100 };
+            assert_eq!(actor_updates, expected, "{algo:?}");
+        }
+    }
+
+    #[test]
+    fn export_import_round_trip_gives_identical_actions_and_values() {
+        let cfg = AgentConfig {
+            algo: Algo::Td3,
+            hidden: 8,
+            ..Default::default()
+        };
+        let dev = Device::flex();
+        let mut a = Agent::new(&cfg, 4, 3, &dev);
+        a.fit_observations(&[0.0, 1.0, 2.0, 3.0, 2.0, 3.0, 4.0, 5.0]);
+        let mut rng = Rng::new(2);
+        let b = Minibatch {
+            s: (0..16).map(|i| i as f32 * 0.1).collect(),
+            a: vec![0.1; 12],
+            r: vec![1.0; 4],
+            s2: (0..16).map(|i| i as f32 * -0.1).collect(),
+        };
+        for _ in 0..3 {
+            a.update(&b, &mut rng, None);
+        }
+        let tensors = a.export(true);
+        let mut fresh = Agent::new(
+            &AgentConfig {
+                seed: 99,
+                ..cfg.clone()
+            },
+            4,
+            3,
+            &dev,
+        );
+        fresh
+            .import(&tensors, true, (a.actor_opt.step, a.critic_opt.step))
+            .unwrap();
+        let obs = a.observe(&[0.5, 0.5, 0.5, 0.5]);
+        assert_eq!(a.act(&obs), fresh.act(&obs));
+        assert_eq!(
+            a.value(&obs, &[0.2, 0.2, 0.2]),
+            fresh.value(&obs, &[0.2, 0.2, 0.2])
+        );
+        // Training continues identically.
+        fresh.updates = a.updates;
+        let (mut r1, mut r2) = (Rng::new(7), Rng::new(7));
+        let (x, y) = (a.update(&b, &mut r1, None), fresh.update(&b, &mut r2, None));
+        assert_eq!(x.critic_loss, y.critic_loss);
+        assert_eq!(a.act(&obs), fresh.act(&obs));
+    }
+
+    #[test]
+    fn candidate_values_equal_one_by_one_values() {
+        let cfg = AgentConfig {
+            hidden: 8,
+            ..Default::default()
+        };
+        let a = Agent::new(&cfg, 2, 2, &Device::flex());
+        let obs = [0.3, -0.2, 1.0, 0.5];
+        let cands = [
+            0.1, 0.2, -0.3, 0.4, 0.5, 0.6, -0.7, -0.8, 0.9, 0.0, 0.1, 0.1,
+        ];
+        let many = a.value_candidates(&obs, &cands, 3);
+        let mut one = Vec::new();
+        for i in 0..6 {
+            one.extend(a.value(&obs[(i / 3) * 2..(i / 3) * 2 + 2], &cands[i * 2..i * 2 + 2]));
+        }
+        for (x, y) in many.iter().zip(&one) {
+            assert!((x - y).abs() < 1e-6, "{many:?} {one:?}");
+        }
+    }
+}

@@ -1,0 +1,668 @@
+//! `segue train`: trains a DDPG or TD3 agent in the simulator of the training split and
+//! evaluates it in the simulator of the held-out split.
+//!
+//! A round runs `envs` episodes side by side in the training simulator, `horizon` steps each,
+//! with `updates_per_step` updates after every step once `warmup` transitions (played with
+//! uniformly random tracks) are in the replay buffer. Everything random in a round (its
+//! starting histories, responses, exploration noise and minibatches) is drawn from streams of
+//! the seed and the round's number, so a checkpoint at a round's end (networks, targets, Adam
+//! moments, replay buffer and its position) resumes exactly.
+//!
+//! The run folder holds `config.json` (written first), `metrics.jsonl` (one line per round),
+//! `checkpoint.safetensors`, then `weights.safetensors` (actor, critics, observation
+//! standardisation, with the config in its metadata), `report.json` and `curves.png`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::config::{AgentConfig, NoiseKind};
+use super::nets::Agent;
+use super::policy::{ActionSpace, AgentPolicy};
+use super::replay::Replay;
+use crate::data::{Sample, Split};
+use crate::encoder::Encoder;
+use crate::encoder::store;
+use crate::encoder::train::EncodeError;
+use crate::rng::Rng;
+use crate::simulator::episode::{Episodes, Evaluation, evaluate, starts};
+use crate::simulator::memory::{Transition, encode_transitions, transitions};
+use crate::simulator::{Simulator, SimulatorConfig};
+
+type Result<T> = std::result::Result<T, EncodeError>;
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EncodeError + '_ {
+    move |source| EncodeError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub mod files {
+    pub const CONFIG: &str = "config.json";
+    pub const METRICS: &str = "metrics.jsonl";
+    pub const CHECKPOINT: &str = "checkpoint.safetensors";
+    pub const WEIGHTS: &str = "weights.safetensors";
+    pub const REPORT: &str = "report.json";
+    pub const PLOT: &str = "curves.png";
+}
+
+/// What `config.json` records: everything that determines the run.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrainConfig {
+    pub segue_version: String,
+    pub sample: PathBuf,
+    pub encoder: PathBuf,
+    pub agent: AgentConfig,
+    pub simulator: SimulatorConfig,
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RoundRecord {
+    pub round: usize,
+    pub transitions: u64,
+    pub updates: u64,
+    /// Mean score of the round's training episodes (with exploration), out of the horizon.
+    pub train_score: f64,
+    pub critic_loss: Option<f64>,
+    pub q_mean: Option<f64>,
+    pub actor_loss: Option<f64>,
+    /// Greedy score in the held-out simulator, on the rounds that evaluate.
+    pub heldout_score: Option<f64>,
+    pub heldout_ci95: Option<f64>,
+    /// Training seconds so far (evaluations excluded).
+    pub seconds: f64,
+}
+
+/// Where the loop stands; saved in the checkpoint's metadata.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+struct LoopState {
+    round: usize,
+    updates: u64,
+    actor_steps: u64,
+    critic_steps: u64,
+    replay_pos: usize,
+    replay_pushed: u64,
+    seconds: f64,
+    history: Vec<RoundRecord>,
+}
+
+/// What `segue train` reports (also `report.json`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrainReport {
+    pub algo: String,
+    pub rounds: usize,
+    pub transitions: u64,
+    pub updates: u64,
+    pub train_seconds: f64,
+    /// Updates per second over the run, environment steps and evaluations excluded.
+    pub updates_per_s: f64,
+    /// The trained policy in the held-out simulator from held-out starts (`simulator.episodes`).
+    pub heldout: Evaluation,
+    /// The same with the nearest track only (no critic re-ranking), when candidates > 1.
+    pub heldout_nearest: Option<Evaluation>,
+    /// The trained policy in the training simulator from training starts: the gap to
+    /// `heldout` is how much the policy overfits the simulator it learned in.
+    pub train_sim: Evaluation,
+}
+
+/// How a call of [`run_train`] ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Finished(Box<TrainReport>),
+    /// Stopped after `stop_after` rounds; `--resume` continues.
+    Paused {
+        rounds_done: usize,
+    },
+}
+
+/// Options of one invocation (not part of the run's config).
+#[derive(Clone, Debug, Default)]
+pub struct TrainOptions {
+    pub force: bool,
+    pub resume: bool,
+    pub stop_after: Option<usize>,
+    pub progress: bool,
+}
+
+/// The simulators and data an agent trains and is evaluated in.
+pub struct Setup {
+    pub encoder: Encoder,
+    pub sample: Sample,
+    pub train_trans: Vec<Transition>,
+    /// The training transitions' encoded states `[n, latent]`.
+    pub train_states: Vec<f32>,
+    pub train_sim: Simulator,
+    pub test_sim: Simulator,
+    pub space: ActionSpace,
+}
+
+impl Setup {
+    pub fn load(
+        sample_dir: &Path,
+        encoder_dir: &Path,
+        sim: &SimulatorConfig,
+        agent: &AgentConfig,
+    ) -> Result<Setup> {
+        let encoder = Encoder::load(encoder_dir)?;
+        let sample = crate::data::load_sample_dir(sample_dir)?.sample;
+        if encoder.songs.values.len() != sample.tracks.len() * encoder.songs.dim {
+            return Err(EncodeError::Run(format!(
+                "the encoder in {} was trained on another sample than {}",
+                encoder_dir.display(),
+                sample_dir.display()
+            )));
+        }
+        let steps = encoder.model.steps;
+        let train_trans = transitions(&sample, Split::Train, steps);
+        let (train_states, train_actions) = encode_transitions(&encoder, &train_trans);
+        let train_sim =
+            Simulator::from_encoded(&train_trans, &train_states, &train_actions, &encoder, sim);
+        let test_sim = Simulator::build(&sample, Split::Test, &encoder, sim);
+        for (name, s) in [("training", &train_sim), ("test", &test_sim)] {
+            if s.is_empty() {
+                return Err(EncodeError::Run(format!(
+                    "the {name} split of {} has no transitions",
+                    sample_dir.display()
+                )));
+            }
+        }
+        let space = ActionSpace::new(&encoder.songs, &agent.index);
+        Ok(Setup {
+            encoder,
+            sample,
+            train_trans,
+            train_states,
+            train_sim,
+            test_sim,
+            space,
+        })
+    }
+
+    /// Starting histories of `split` under `seed`; an error when no session is long enough.
+    pub fn starts(&self, split: Split, n: usize, seed: u64) -> Result<Vec<Vec<(u32, u8)>>> {
+        let s = starts(&self.sample, split, self.train_sim.cfg.start_steps, n, seed);
+        if s.is_empty() {
+            return Err(EncodeError::Run(format!(
+                "no {split:?} session has {} plays to start an episode",
+                self.train_sim.cfg.start_steps
+            )));
+        }
+        Ok(s)
+    }
+}
+
+/// Stream labels of a round.
+const ROUND: u64 = 0x524f_554e_44;
+const STARTS: u64 = 1;
+const NOISE: u64 = 2;
+const MINIBATCH: u64 = 3;
+const RESPONSES: u64 = 4;
+
+/// Trains (or resumes) an agent run in `out`.
+pub fn run_train(
+    sample_dir: &Path,
+    encoder_dir: &Path,
+    cfg: &AgentConfig,
+    sim_cfg: &SimulatorConfig,
+    out: &Path,
+    opts: &TrainOptions,
+) -> Result<Outcome> {
+    cfg.validate().map_err(EncodeError::Config)?;
+    sim_cfg.validate().map_err(EncodeError::Config)?;
+    prepare_folder(out, opts)?;
+    let run_cfg = TrainConfig {
+        segue_version: env!("CARGO_PKG_VERSION").into(),
+        sample: std::fs::canonicalize(sample_dir).map_err(io(sample_dir))?,
+        encoder: std::fs::canonicalize(encoder_dir).map_err(io(encoder_dir))?,
+        agent: cfg.clone(),
+        simulator: sim_cfg.clone(),
+    };
+    let config_path = out.join(files::CONFIG);
+    if opts.resume {
+        let text = std::fs::read_to_string(&config_path).map_err(io(&config_path))?;
+        let saved: TrainConfig = serde_json::from_str(&text)
+            .map_err(|e| EncodeError::Run(format!("{}: {e}", config_path.display())))?;
+        if saved != run_cfg {
+            return Err(EncodeError::Run(format!(
+                "{} was made with another config or input; resume with the same ones or start anew with --force",
+                config_path.display()
+            )));
+        }
+    } else {
+        write_json(&config_path, &run_cfg)?;
+    }
+    let setup = Setup::load(sample_dir, encoder_dir, sim_cfg, cfg)?;
+    let device = setup
+        .encoder
+        .config
+        .encoder
+        .backend
+        .device()
+        .map_err(EncodeError::Config)?;
+    let mut agent = Agent::new(
+        cfg,
+        setup.encoder.model.latent,
+        setup.encoder.songs.dim,
+        &device,
+    );
+    agent.fit_observations(&setup.train_states);
+    let mut replay = Replay::new(cfg.buffer, agent.state_dim, agent.action_dim);
+    let mut state = LoopState {
+        round: 0,
+        updates: 0,
+        actor_steps: 0,
+        critic_steps: 0,
+        replay_pos: 0,
+        replay_pushed: 0,
+        seconds: 0.0,
+        history: Vec::new(),
+    };
+    let ckpt = out.join(files::CHECKPOINT);
+    if opts.resume {
+        state = load_checkpoint(&ckpt, &mut agent, &mut replay)?;
+    } else if cfg.logged_transitions {
+        prefill(&setup, &agent, &mut replay);
+    }
+    let eval_starts = setup.starts(Split::Test, cfg.eval_episodes, sim_cfg.seed)?;
+    let bar = if opts.progress {
+        indicatif::ProgressBar::new(cfg.rounds as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} rounds {msg} ({elapsed}, eta {eta})",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(cfg.algo.name());
+    bar.set_position(state.round as u64);
+    let mut rounds_run = 0;
+    while state.round < cfg.rounds {
+        if opts.stop_after.is_some_and(|n| rounds_run >= n) {
+            save_checkpoint(&ckpt, &agent, &replay, &state)?;
+            bar.finish_and_clear();
+            return Ok(Outcome::Paused {
+                rounds_done: state.round,
+            });
+        }
+        let t0 = Instant::now();
+        let mut rec = run_round(&setup, &mut agent, &mut replay, state.round)?;
+        state.seconds += t0.elapsed().as_secs_f64();
+        rec.seconds = state.seconds;
+        state.round += 1;
+        rounds_run += 1;
+        let last = state.round == cfg.rounds;
+        if last || (cfg.eval_every > 0 && state.round % cfg.eval_every == 0) {
+            let mut policy = AgentPolicy {
+                name: super::eval::policy_name(cfg.algo.name(), cfg.candidates, cfg.candidates),
+                agent: &agent,
+                space: &setup.space,
+                candidates: cfg.candidates,
+            };
+            let e = evaluate(
+                &setup.test_sim,
+                &setup.encoder,
+                &mut policy,
+                &eval_starts,
+                sim_cfg.seed,
+            );
+            rec.heldout_score = Some(e.mean);
+            rec.heldout_ci95 = Some(e.ci95);
+        }
+        bar.set_message(format!(
+            "train {:.2}{}",
+            rec.train_score,
+            rec.heldout_score
+                .map_or(String::new(), |h| format!(", held-out {h:.2}"))
+        ));
+        bar.inc(1);
+        state.updates = agent.updates;
+        state.actor_steps = agent.actor_opt.step;
+        state.critic_steps = agent.critic_opt.step;
+        state.replay_pos = replay.pos;
+        state.replay_pushed = replay.pushed;
+        state.history.push(rec);
+        write_metrics(out, &state.history)?;
+        if last || (cfg.eval_every > 0 && state.round % cfg.eval_every == 0) {
+            save_checkpoint(&ckpt, &agent, &replay, &state)?;
+        }
+    }
+    bar.finish_and_clear();
+    finish(&setup, &agent, &state, &run_cfg, out).map(|r| Outcome::Finished(Box::new(r)))
+}
+
+/// Pushes the training split's logged transitions into the replay buffer: state, the played
+/// track as an action, its reward under the simulator's reward, and the history after it.
+fn prefill(setup: &Setup, agent: &Agent, replay: &mut Replay) {
+    let enc = &setup.encoder;
+    let rewards = setup.train_sim.cfg.reward.values();
+    let keep = enc.model.steps;
+    let next: Vec<Vec<(u32, u8)>> = setup
+        .train_trans
+        .iter()
+        .map(|t| {
+            let mut h = t.history.clone();
+            h.push((t.track, t.level));
+            let extra = h.len().saturating_sub(keep);
+            h.drain(..extra);
+            h
+        })
+        .collect();
+    let s = agent.observe(&setup.train_states);
+    let s2 = agent.observe(&enc.encode(&next));
+    let sd = agent.state_dim;
+    for (i, t) in setup.train_trans.iter().enumerate() {
+        replay.push(
+            &s[i * sd..(i + 1) * sd],
+            setup.space.track(t.track),
+            rewards[t.level as usize] as f32,
+            &s2[i * sd..(i + 1) * sd],
+        );
+    }
+}
+
+/// One round: `envs` training episodes with exploration, learning as they go.
+fn run_round(
+    setup: &Setup,
+    agent: &mut Agent,
+    replay: &mut Replay,
+    round: usize,
+) -> Result<RoundRecord> {
+    let cfg = agent.cfg.clone();
+    let sim = &setup.train_sim;
+    let enc = &setup.encoder;
+    let seed = Rng::derive(cfg.seed, &[ROUND, round as u64]);
+    let start = setup.starts(Split::Train, cfg.envs, Rng::derive(seed, &[STARTS]))?;
+    let n = start.len();
+    let mut eps = Episodes::new(
+        &start,
+        sim,
+        enc.model.steps,
+        Rng::derive(seed, &[RESPONSES]),
+    );
+    let mut noise_rng = Rng::stream(seed, &[NOISE]);
+    let mut batch_rng = Rng::stream(seed, &[MINIBATCH]);
+    let ad = agent.action_dim;
+    let mut ou = vec![0.0f64; n * ad];
+    let tracks = setup.space.len() as u64;
+    let (mut closs, mut qsum, mut aloss, mut nupd, mut nact) = (0.0, 0.0, 0.0, 0u64, 0u64);
+    let mut states = enc.encode(&eps.histories);
+    let mut obs = agent.observe(&states);
+    // Warm-up counts transitions collected in the simulator, after the logged ones.
+    let logged = if cfg.logged_transitions {
+        setup.train_trans.len() as u64
+    } else {
+        0
+    };
+    let warm = logged + cfg.warmup as u64;
+    for _ in 0..sim.cfg.horizon {
+        let actions: Vec<u32> = if replay.pushed < warm {
+            (0..n)
+                .map(|i| {
+                    loop {
+                        let t = noise_rng.below(tracks) as u32;
+                        let ex = &eps.excluded[i];
+                        if ex.binary_search(&t).is_err() || ex.len() as u64 >= tracks {
+                            break t;
+                        }
+                    }
+                })
+                .collect()
+        } else {
+            let mut protos = agent.act(&obs);
+            for (j, p) in protos.iter_mut().enumerate() {
+                let e = match cfg.noise {
+                    NoiseKind::Gaussian => cfg.noise_sigma * noise_rng.normal(),
+                    NoiseKind::OrnsteinUhlenbeck => {
+                        ou[j] += -cfg.ou_theta * ou[j] + cfg.noise_sigma * noise_rng.normal();
+                        ou[j]
+                    }
+                };
+                *p = (*p + e as f32).clamp(-1.0, 1.0);
+            }
+            let excluded: Vec<&[u32]> = eps.excluded.iter().map(|e| e.as_slice()).collect();
+            setup
+                .space
+                .choose(agent, &obs, &protos, cfg.candidates, &excluded)
+        };
+        let steps = eps.step(sim, &enc.songs, &states, &actions);
+        states = enc.encode(&eps.histories);
+        let next = agent.observe(&states);
+        let sd = agent.state_dim;
+        for i in 0..n {
+            replay.push(
+                &obs[i * sd..(i + 1) * sd],
+                setup.space.track(actions[i]),
+                steps[i].reward as f32,
+                &next[i * sd..(i + 1) * sd],
+            );
+        }
+        obs = next;
+        if replay.pushed >= warm && replay.len >= cfg.batch {
+            for _ in 0..cfg.updates_per_step {
+                let b = replay.sample(cfg.batch, &mut batch_rng);
+                let u = agent.update(&b, &mut batch_rng, Some(&setup.space));
+                closs += u.critic_loss;
+                qsum += u.q_mean;
+                nupd += 1;
+                if let Some(a) = u.actor_loss {
+                    aloss += a;
+                    nact += 1;
+                }
+            }
+        }
+    }
+    let mean = |x: f64, n: u64| (n > 0).then(|| x / n as f64);
+    Ok(RoundRecord {
+        round,
+        transitions: replay.pushed,
+        updates: agent.updates,
+        train_score: eps.scores.iter().sum::<f64>() / n as f64,
+        critic_loss: mean(closs, nupd),
+        q_mean: mean(qsum, nupd),
+        actor_loss: mean(aloss, nact),
+        heldout_score: None,
+        heldout_ci95: None,
+        seconds: 0.0,
+    })
+}
+
+fn finish(
+    setup: &Setup,
+    agent: &Agent,
+    state: &LoopState,
+    run_cfg: &TrainConfig,
+    out: &Path,
+) -> Result<TrainReport> {
+    let cfg = &agent.cfg;
+    let sim_cfg = &run_cfg.simulator;
+    let meta = BTreeMap::from([
+        (
+            "train".to_string(),
+            serde_json::to_string(run_cfg).expect("config serialises"),
+        ),
+        (
+            "segue_version".to_string(),
+            env!("CARGO_PKG_VERSION").into(),
+        ),
+    ]);
+    let weights = out.join(files::WEIGHTS);
+    store::save(&weights, &agent.export(false), &meta).map_err(io(&weights))?;
+    let test_starts = setup.starts(Split::Test, sim_cfg.episodes, sim_cfg.seed)?;
+    let train_starts = setup.starts(Split::Train, sim_cfg.episodes, sim_cfg.seed)?;
+    let policy = |k: usize| AgentPolicy {
+        name: super::eval::policy_name(cfg.algo.name(), k, cfg.candidates),
+        agent,
+        space: &setup.space,
+        candidates: k,
+    };
+    let enc = &setup.encoder;
+    let heldout = evaluate(
+        &setup.test_sim,
+        enc,
+        &mut policy(cfg.candidates),
+        &test_starts,
+        sim_cfg.seed,
+    );
+    let heldout_nearest = (cfg.candidates > 1).then(|| {
+        evaluate(
+            &setup.test_sim,
+            enc,
+            &mut policy(1),
+            &test_starts,
+            sim_cfg.seed,
+        )
+    });
+    let train_sim = evaluate(
+        &setup.train_sim,
+        enc,
+        &mut policy(cfg.candidates),
+        &train_starts,
+        sim_cfg.seed,
+    );
+    let report = TrainReport {
+        algo: cfg.algo.name().into(),
+        rounds: state.round,
+        transitions: state.replay_pushed,
+        updates: state.updates,
+        train_seconds: state.seconds,
+        updates_per_s: state.updates as f64 / state.seconds.max(1e-9),
+        heldout,
+        heldout_nearest,
+        train_sim,
+    };
+    write_json(&out.join(files::REPORT), &report)?;
+    if let Err(e) = plot_curves(&out.join(files::PLOT), &state.history, cfg.algo.name()) {
+        tracing::warn!("{}: no plot: {e}", out.join(files::PLOT).display());
+    }
+    Ok(report)
+}
+
+/// Learning curves: the training episodes' score per round and the held-out score.
+pub fn plot_curves(
+    path: &Path,
+    history: &[RoundRecord],
+    name: &str,
+) -> std::result::Result<(), String> {
+    use crate::plot::{Series, lines};
+    let train = Series {
+        name: format!("{name}: training episodes (with exploration)"),
+        points: history
+            .iter()
+            .map(|r| ((r.round + 1) as f64, r.train_score))
+            .collect(),
+    };
+    let heldout = Series {
+        name: format!("{name}: held-out simulator (greedy)"),
+        points: history
+            .iter()
+            .filter_map(|r| r.heldout_score.map(|h| ((r.round + 1) as f64, h)))
+            .collect(),
+    };
+    lines(
+        path,
+        "Learning curves",
+        "round",
+        "score out of 15",
+        &[train, heldout],
+    )
+}
+
+fn prepare_folder(out: &Path, opts: &TrainOptions) -> Result<()> {
+    if opts.resume {
+        if !out.join(files::CHECKPOINT).is_file() {
+            return Err(EncodeError::Run(format!(
+                "{} has no {} to resume from",
+                out.display(),
+                files::CHECKPOINT
+            )));
+        }
+        return Ok(());
+    }
+    if out.exists() {
+        if !opts.force {
+            return Err(EncodeError::Run(format!(
+                "{} exists: pass --force to replace it or --resume to continue it",
+                out.display()
+            )));
+        }
+        std::fs::remove_dir_all(out).map_err(io(out))?;
+    }
+    std::fs::create_dir_all(out).map_err(io(out))
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).expect("serialisable") + "\n";
+    crate::output::write_atomic(path, text.as_bytes()).map_err(io(path))
+}
+
+fn write_metrics(out: &Path, history: &[RoundRecord]) -> Result<()> {
+    let lines: String = history
+        .iter()
+        .map(|r| serde_json::to_string(r).expect("records serialise") + "\n")
+        .collect();
+    let p = out.join(files::METRICS);
+    crate::output::write_atomic(&p, lines.as_bytes()).map_err(io(&p))
+}
+
+fn save_checkpoint(path: &Path, agent: &Agent, replay: &Replay, state: &LoopState) -> Result<()> {
+    let mut tensors = agent.export(true);
+    tensors.extend(replay.export());
+    let meta = BTreeMap::from([(
+        "loop".to_string(),
+        serde_json::to_string(state).expect("state serialises"),
+    )]);
+    store::save(path, &tensors, &meta).map_err(io(path))
+}
+
+fn load_checkpoint(path: &Path, agent: &mut Agent, replay: &mut Replay) -> Result<LoopState> {
+    let bad = |e: String| EncodeError::Run(format!("{}: {e}", path.display()));
+    let (tensors, meta) = store::load(path).map_err(EncodeError::Run)?;
+    let state: LoopState = meta
+        .get("loop")
+        .ok_or_else(|| bad("no loop state in the metadata".into()))
+        .and_then(|s| serde_json::from_str(s).map_err(|e| bad(e.to_string())))?;
+    agent
+        .import(&tensors, true, (state.actor_steps, state.critic_steps))
+        .map_err(bad)?;
+    agent.updates = state.updates;
+    replay
+        .import(&tensors, state.replay_pos, state.replay_pushed)
+        .map_err(bad)?;
+    Ok(state)
+}
+
+/// A trained agent loaded from a finished run folder, with its config.
+pub fn load_agent(run: &Path) -> Result<(Agent, TrainConfig)> {
+    let config_path = run.join(files::CONFIG);
+    let text = std::fs::read_to_string(&config_path).map_err(io(&config_path))?;
+    let cfg: TrainConfig = serde_json::from_str(&text)
+        .map_err(|e| EncodeError::Run(format!("{}: {e}", config_path.display())))?;
+    let weights = run.join(files::WEIGHTS);
+    let (tensors, _) = store::load(&weights).map_err(EncodeError::Run)?;
+    let get_dim = |name: &str, axis: usize| {
+        tensors
+            .iter()
+            .find(|t| t.0 == name)
+            .map(|t| t.1[axis])
+            .ok_or_else(|| EncodeError::Run(format!("{}: no {name}", weights.display())))
+    };
+    let state_dim = get_dim("obs.mean", 1)?;
+    let action_dim = get_dim("q1.l1.wa", 0)?;
+    let mut agent = Agent::new(
+        &cfg.agent,
+        state_dim,
+        action_dim,
+        &burn::tensor::Device::flex(),
+    );
+    agent
+        .import(&tensors, false, (0, 0))
+        .map_err(|e| EncodeError::Run(format!("{}: {e}", weights.display())))?;
+    Ok((agent, cfg))
+}

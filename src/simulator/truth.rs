@@ -1,0 +1,179 @@
+//! Scores under the true model of a synthetic world: any [`Policy`] played against the hidden
+//! users of held-out sessions, its reward each step the exact probability that the user hears
+//! the track out, and the oracle ceilings (the greedy oracle and a beam-search planner that
+//! know the user's hidden taste and state).
+//!
+//! Episodes start from the same sessions as the simulator's ([`start_sessions`] with the same
+//! seed), so a policy's true and simulated scores are measured on the same starting histories.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Sample, Split};
+use crate::encoder::Encoder;
+use crate::rng::Rng;
+use crate::synth::model::{User, UserState};
+use crate::synth::saved::SavedWorld;
+
+use super::episode::{mean_ci, start_sessions};
+use super::policy::{Observation, Policy};
+
+/// A policy's exact expected score under the true model.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrueScore {
+    pub policy: String,
+    pub episodes: usize,
+    pub mean: f64,
+    pub ci95: f64,
+}
+
+/// The hidden users and their states after the starting plays.
+pub struct TrueStarts {
+    pub users: Vec<User>,
+    pub states: Vec<UserState>,
+    pub histories: Vec<Vec<(u32, u8)>>,
+    /// The world model's index of each sample track.
+    pub world_track: Vec<u32>,
+}
+
+/// Episode starts of held-out sessions under `seed` (as the simulator draws them), with each
+/// session's hidden user and state.
+pub fn true_starts(
+    world: &SavedWorld,
+    sample: &Sample,
+    steps: usize,
+    n: usize,
+    seed: u64,
+) -> Result<TrueStarts, String> {
+    let world_track: Vec<u32> = sample
+        .tracks
+        .iter()
+        .map(|id| {
+            world
+                .track(id)
+                .ok_or_else(|| format!("track {id} of the sample is not in the world model"))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut out = TrueStarts {
+        users: Vec::new(),
+        states: Vec::new(),
+        histories: Vec::new(),
+        world_track,
+    };
+    for i in start_sessions(sample, Split::Test, steps, n, seed) {
+        let s = &sample.sessions[i];
+        let user = *world
+            .user(&s.id)
+            .ok_or_else(|| format!("session {} of the sample is not in the world model", s.id))?;
+        let mut state = world.model.start(&user);
+        let rows = &sample.rows_of(s)[..steps];
+        for r in rows {
+            world
+                .model
+                .advance(&mut state, out.world_track[r.track as usize]);
+        }
+        out.users.push(user);
+        out.states.push(state);
+        out.histories.push(
+            rows.iter()
+                .map(|r| (r.track, r.flags.response_level()))
+                .collect(),
+        );
+    }
+    Ok(out)
+}
+
+/// Plays `policy` against the true model for `horizon` steps from `starts`: the reward of a
+/// step is the exact not-skip probability of the track; the response the history records is
+/// drawn from the model with episode `i`'s stream of `seed`.
+pub fn true_evaluate(
+    world: &SavedWorld,
+    encoder: &Encoder,
+    policy: &mut dyn Policy,
+    starts: &TrueStarts,
+    horizon: usize,
+    exclude_played: bool,
+    seed: u64,
+) -> TrueScore {
+    let m = &world.model;
+    let n = starts.users.len();
+    let mut states = starts.states.clone();
+    let mut histories = starts.histories.clone();
+    let mut excluded: Vec<Vec<u32>> = histories
+        .iter()
+        .map(|h| {
+            let mut e: Vec<u32> = if exclude_played {
+                h.iter().map(|x| x.0).collect()
+            } else {
+                Vec::new()
+            };
+            e.sort_unstable();
+            e.dedup();
+            e
+        })
+        .collect();
+    let mut rngs: Vec<Rng> = (0..n)
+        .map(|i| Rng::stream(seed, &[0x5452_5545, i as u64])) // "TRUE"
+        .collect();
+    let mut policy_rng = Rng::stream(seed, &[0x0050_4f4c]);
+    let mut scores = vec![0.0; n];
+    for _ in 0..horizon {
+        let latent = encoder.encode(&histories);
+        let dim = encoder.model.latent;
+        let obs: Vec<Observation> = (0..n)
+            .map(|i| Observation {
+                state: &latent[i * dim..(i + 1) * dim],
+                history: &histories[i],
+                excluded: &excluded[i],
+            })
+            .collect();
+        let actions = policy.act(&obs, &mut policy_rng);
+        drop(obs);
+        for i in 0..n {
+            let t = actions[i];
+            let wt = starts.world_track[t as usize];
+            let z = m.engagement(&starts.users[i], &states[i], wt);
+            scores[i] += m.not_skip(z);
+            let level = m.level_from_uniform(z, rngs[i].f64());
+            m.advance(&mut states[i], wt);
+            histories[i].push((t, level));
+            let extra = histories[i].len().saturating_sub(encoder.model.steps);
+            histories[i].drain(..extra);
+            if exclude_played && let Err(p) = excluded[i].binary_search(&t) {
+                excluded[i].insert(p, t);
+            }
+        }
+    }
+    let (mean, ci95) = mean_ci(&scores);
+    TrueScore {
+        policy: policy.name(),
+        episodes: n,
+        mean,
+        ci95,
+    }
+}
+
+/// The ceilings: the greedy oracle (the track with the highest not-skip probability now, every
+/// step) and a beam-search planner (beam 8), both over the whole catalogue and knowing each
+/// user's hidden taste and state.
+pub fn oracles(world: &SavedWorld, starts: &TrueStarts, horizon: usize) -> [TrueScore; 2] {
+    let m = &world.model;
+    let pool: Vec<u32> = (0..m.tracks.len() as u32).collect();
+    let (mut greedy, mut planner) = (Vec::new(), Vec::new());
+    for (u, s) in starts.users.iter().zip(&starts.states) {
+        greedy.push(m.greedy(u, s, &pool, horizon).expected);
+        planner.push(m.plan(u, s, &pool, horizon, 8, 8).expected);
+    }
+    let score = |name: &str, x: &[f64]| {
+        let (mean, ci95) = mean_ci(x);
+        TrueScore {
+            policy: name.into(),
+            episodes: x.len(),
+            mean,
+            ci95,
+        }
+    };
+    [
+        score("greedy oracle", &greedy),
+        score("planner (beam 8)", &planner),
+    ]
+}
