@@ -150,6 +150,67 @@ enum BenchCommand {
     Encoder(BenchEncoderArgs),
     /// Simulator steps per second and key-lookup recall, exact against HNSW (bench/ann/peers.py for FAISS).
     Simulator(BenchSimulatorArgs),
+    /// DDPG / TD3 updates per second on random transitions (bench/agent/torch_ddpg.py runs the same in PyTorch).
+    Agent(BenchAgentArgs),
+}
+
+#[derive(Args)]
+struct BenchAgentArgs {
+    #[arg(long, value_enum, default_value = "ddpg")]
+    algo: segue::agent::Algo,
+    #[arg(long, default_value_t = 96)]
+    state_dim: usize,
+    #[arg(long, default_value_t = 32)]
+    action_dim: usize,
+    #[arg(long, default_value_t = 256)]
+    hidden: usize,
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Threads of the tensor kernels.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Seconds to measure (after 20 warm-up updates).
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Print one JSON line.
+    #[arg(long)]
+    json: bool,
+}
+
+fn bench_agent(a: BenchAgentArgs) -> Result<()> {
+    set_threads(a.threads);
+    let r = segue::agent::bench::bench_agent(
+        a.algo,
+        a.state_dim,
+        a.action_dim,
+        a.hidden,
+        a.batch,
+        a.threads,
+        a.seconds,
+    );
+    if a.json {
+        println!("{}", serde_json::to_string(&r)?);
+        return Ok(());
+    }
+    let parts: Vec<String> = r
+        .breakdown
+        .iter()
+        .map(|(n, x)| format!("{n} {:.1}%", 100.0 * x))
+        .collect();
+    println!(
+        "segue (burn flex) {}: {} threads, batch {}, hidden {}, state {}, action {}: {:.1} updates/s ({} in {:.1} s); {}",
+        r.algo,
+        r.threads,
+        r.batch,
+        r.hidden,
+        r.state_dim,
+        r.action_dim,
+        r.updates_per_s,
+        r.updates,
+        r.seconds,
+        parts.join(", ")
+    );
+    Ok(())
 }
 
 #[derive(Args)]
@@ -1051,6 +1112,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Ann(a)) => bench_ann(a),
         Command::Bench(BenchCommand::Encoder(a)) => bench_encoder(a),
         Command::Bench(BenchCommand::Simulator(a)) => bench_simulator(a),
+        Command::Bench(BenchCommand::Agent(a)) => bench_agent(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,7 @@
 //! Wolpertinger re-ranking (Dulac-Arnold et al. 2015); trained in the training split's
 //! simulator, evaluated in the held-out split's.
 
+pub mod bench;
 pub mod config;
 pub mod eval;
 pub mod nets;

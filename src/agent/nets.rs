@@ -300,9 +300,35 @@ impl Agent {
         rng: &mut Rng,
         projection: Option<&dyn Projection>,
     ) -> UpdateStats {
+        let y = self.targets(b, rng, projection);
+        let (critic_loss, q_mean) = self.critic_step(b, y);
+        let mut actor_loss = None;
+        if self.actor_due() {
+            actor_loss = Some(self.actor_step(b));
+            self.soft_update_targets();
+        }
+        UpdateStats {
+            critic_loss,
+            q_mean,
+            actor_loss,
+        }
+    }
+
+    /// Whether the update just made by [`critic_step`](Self::critic_step) also updates the
+    /// actor and the targets.
+    pub fn actor_due(&self) -> bool {
+        let delay = match self.cfg.algo {
+            Algo::Ddpg => 1,
+            Algo::Td3 => self.cfg.policy_delay as u64,
+        };
+        self.updates % delay == 0
+    }
+
+    /// One Adam step of the critic(s) towards the targets `y` `[n, 1]`: the summed mean squared
+    /// errors. Returns the loss and the mean Q₁ before the step.
+    pub fn critic_step(&mut self, b: &Minibatch, y: Tensor<2>) -> (f64, f64) {
         let n = b.r.len();
         let dev = self.device();
-        let y = self.targets(b, rng, projection);
         let s = tensor(b.s.clone(), n, self.state_dim, &dev);
         let a = tensor(b.a.clone(), n, self.action_dim, &dev);
         let leaves = self.critic.leaves();
@@ -324,26 +350,27 @@ impl Agent {
         let q_mean = to_vec(&q_first.expect("a critic").detach().mean())[0] as f64;
         self.critic_opt.update(&mut self.critic, &leaves, &loss);
         self.updates += 1;
-        let delay = match self.cfg.algo {
-            Algo::Ddpg => 1,
-            Algo::Td3 => self.cfg.policy_delay as u64,
-        };
-        let mut actor_loss = None;
-        if self.updates % delay == 0 {
-            // The critic's weights enter as constants: the gradient flows to the actor only.
-            let leaves = self.actor.leaves();
-            let mu = self.actor_net.forward(&leaves, s.clone());
-            let l = self.q_nets[0].forward(&self.critic.values, s, mu).mean() * -1.0;
-            actor_loss = Some(to_vec(&l)[0] as f64);
-            self.actor_opt.update(&mut self.actor, &leaves, &l);
-            soft_update(&mut self.actor_target, &self.actor, self.cfg.tau);
-            soft_update(&mut self.critic_target, &self.critic, self.cfg.tau);
-        }
-        UpdateStats {
-            critic_loss,
-            q_mean,
-            actor_loss,
-        }
+        (critic_loss, q_mean)
+    }
+
+    /// One Adam step of the actor on −mean Q₁(s, μ(s)). The critic's weights enter as
+    /// constants: the gradient flows to the actor only (no critic weight gradients are
+    /// computed). Returns the loss.
+    pub fn actor_step(&mut self, b: &Minibatch) -> f64 {
+        let n = b.r.len();
+        let s = tensor(b.s.clone(), n, self.state_dim, &self.device());
+        let leaves = self.actor.leaves();
+        let mu = self.actor_net.forward(&leaves, s.clone());
+        let l = self.q_nets[0].forward(&self.critic.values, s, mu).mean() * -1.0;
+        let loss = to_vec(&l)[0] as f64;
+        self.actor_opt.update(&mut self.actor, &leaves, &l);
+        loss
+    }
+
+    /// Polyak averaging of both target networks.
+    pub fn soft_update_targets(&mut self) {
+        soft_update(&mut self.actor_target, &self.actor, self.cfg.tau);
+        soft_update(&mut self.critic_target, &self.critic, self.cfg.tau);
     }
 
     /// Every tensor of the agent under a unique name: the networks, their targets (`target.`),

@@ -1,0 +1,234 @@
+//! The agent end to end on a small synthetic world: `segue train` writes its run folder, a run
+//! interrupted and resumed ends exactly where an uninterrupted one does, and `segue eval`
+//! scores the agents and the baselines in the held-out simulator and under the true model.
+
+mod common;
+use common::*;
+
+use std::path::Path;
+
+const AGENT: &str = "[agent]
+hidden = 32
+batch = 64
+buffer = 20000
+envs = 16
+rounds = 4
+updates_per_step = 2
+warmup = 100
+candidates = 4
+eval_every = 2
+eval_episodes = 20
+
+[simulator]
+episodes = 40
+";
+
+fn train(sample: &Path, enc: &Path, cfg: &Path, out: &Path, extra: &[&str]) -> String {
+    let mut a = vec![
+        "train",
+        "--sample",
+        sample.to_str().unwrap(),
+        "--encoder",
+        enc.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    a.extend_from_slice(extra);
+    let o = segue(&a);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+}
+
+#[test]
+fn train_resume_and_eval_on_a_synthetic_world() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (world, s, _) = synthetic_sample(
+        d,
+        &[
+            "--sessions",
+            "600",
+            "--tracks",
+            "400",
+            "--files",
+            "2",
+            "--seed",
+            "3",
+            "--reference-users",
+            "20",
+        ],
+    );
+    let enc = small_encoder(d, &s, 2);
+    let cfg = d.join("agent.toml");
+    std::fs::write(&cfg, AGENT).unwrap();
+
+    // Uninterrupted TD3 run.
+    let full = d.join("full");
+    let text = train(&s, &enc, &cfg, &full, &["--algo", "td3"]);
+    assert!(
+        text.contains("td3+wolpertinger in held-out simulator"),
+        "{text}"
+    );
+    for f in [
+        "config.json",
+        "metrics.jsonl",
+        "checkpoint.safetensors",
+        "weights.safetensors",
+        "report.json",
+        "curves.png",
+    ] {
+        assert!(full.join(f).is_file(), "{f} missing");
+    }
+    let metrics = std::fs::read_to_string(full.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 4);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(full.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["heldout"]["episodes"], 40);
+    assert!(report["updates"].as_u64().unwrap() > 0);
+
+    // Interrupted after 1 round (before the first checkpoint of eval_every), then after 3,
+    // resumed: identical weights and metrics.
+    let part = d.join("part");
+    let text = train(
+        &s,
+        &enc,
+        &cfg,
+        &part,
+        &["--algo", "td3", "--stop-after", "1"],
+    );
+    assert!(text.contains("paused after 1 of 4 rounds"), "{text}");
+    let text = train(
+        &s,
+        &enc,
+        &cfg,
+        &part,
+        &["--algo", "td3", "--resume", "--stop-after", "2"],
+    );
+    assert!(text.contains("paused after 3 of 4 rounds"), "{text}");
+    train(&s, &enc, &cfg, &part, &["--algo", "td3", "--resume"]);
+    let read = |p: &Path, f: &str| std::fs::read(p.join(f)).unwrap();
+    assert!(read(&full, "weights.safetensors") == read(&part, "weights.safetensors"));
+    let strip_seconds = |t: String| -> Vec<serde_json::Value> {
+        t.lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut().unwrap().remove("seconds");
+                v
+            })
+            .collect()
+    };
+    assert_eq!(
+        strip_seconds(metrics),
+        strip_seconds(std::fs::read_to_string(part.join("metrics.jsonl")).unwrap())
+    );
+
+    // A config change is refused on resume; an existing folder needs --force.
+    let o = segue(&[
+        "train",
+        "--sample",
+        s.to_str().unwrap(),
+        "--encoder",
+        enc.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        part.to_str().unwrap(),
+        "--resume",
+        "--algo",
+        "ddpg",
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("another config"),
+        "{}",
+        stderr(&o)
+    );
+    let o = segue(&[
+        "train",
+        "--sample",
+        s.to_str().unwrap(),
+        "--encoder",
+        enc.to_str().unwrap(),
+        "--out",
+        full.to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("--force"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A DDPG run, then eval over both runs and the baselines, with the true model.
+    let ddpg = d.join("ddpg");
+    train(
+        &s,
+        &enc,
+        &cfg,
+        &ddpg,
+        &["--algo", "ddpg", "--candidates", "1"],
+    );
+    let out = d.join("eval.json");
+    let o = segue(&[
+        "eval",
+        "--runs",
+        full.to_str().unwrap(),
+        ddpg.to_str().unwrap(),
+        "--seeds",
+        "1,2",
+        "--episodes",
+        "30",
+        "--world",
+        world.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = stdout(&o);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let rows = r["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|x| x["policy"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "random",
+            "popularity",
+            "logged",
+            "content",
+            "greedy",
+            "td3+wolpertinger",
+            "td3 (nearest)",
+            "ddpg"
+        ],
+        "{table}"
+    );
+    for x in rows {
+        assert_eq!(x["cells"], 2, "{x}");
+        assert_eq!(x["episodes"], 60, "{x}");
+        let (m, t) = (
+            x["mean"].as_f64().unwrap(),
+            x["true_mean"].as_f64().unwrap(),
+        );
+        assert!(
+            (0.0..=15.0).contains(&m) && (0.0..=15.0).contains(&t),
+            "{x}"
+        );
+        assert_eq!(
+            x["learned"].as_bool().unwrap(),
+            x["train_sim_mean"].is_number(),
+            "{x}"
+        );
+    }
+    let oracles = r["oracles"].as_array().unwrap();
+    assert_eq!(oracles.len(), 2);
+    let ceiling = oracles[1]["mean"].as_f64().unwrap();
+    // Nothing beats the planner that knows the hidden user, under the true model.
+    for x in rows {
+        assert!(
+            x["true_mean"].as_f64().unwrap() < ceiling + 1e-9,
+            "{x} vs {ceiling}"
+        );
+    }
+    assert!(table.contains("planner (beam 8)"), "{table}");
+}
