@@ -8,6 +8,7 @@ pub mod agent;
 pub mod data;
 pub mod encoder;
 pub mod output;
+pub mod pipeline;
 pub mod plot;
 pub mod rng;
 pub mod simulator;

@@ -45,9 +45,42 @@ enum Command {
     Train(TrainArgs),
     /// Score trained agents and the baselines in the held-out simulator, several seeds (and under the true model of a synthetic world).
     Eval(EvalArgs),
+    /// The whole pipeline on a synthetic world generated on the fly (no data needed): synth, sample, songs, encoder, simulator, DDPG and TD3, evaluation, report.
+    Demo(DemoArgs),
+    /// The whole pipeline on your logs, from a TOML run config: sample, songs, encoder, simulator, agents, evaluation, report.
+    Run(RunArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// The run folder (replaced on every run).
+    #[arg(long, default_value = "runs/demo")]
+    out: PathBuf,
+    /// Seed of the world and of every stage.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// A smaller demo (fewer sessions, rounds, seeds and episodes), for tests.
+    #[arg(long, hide = true)]
+    quick: bool,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The run config: [sample] (logs, tracks, records…), [songs], [encoder], [simulator], [agent], [pipeline].
+    #[arg(long)]
+    config: PathBuf,
+    /// The run folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Replace an existing run folder.
+    #[arg(long)]
+    force: bool,
+    /// A synthetic world's folder: score every policy under its true model too.
+    #[arg(long)]
+    world: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -472,6 +505,60 @@ struct ConfigFile {
     encoder: segue::encoder::EncoderConfig,
     simulator: segue::simulator::SimulatorConfig,
     agent: segue::agent::AgentConfig,
+}
+
+fn demo(a: DemoArgs, progress: bool) -> Result<()> {
+    let t = std::time::Instant::now();
+    let (synth_cfg, mut stages) = segue::pipeline::demo_config(a.seed, a.quick);
+    if a.out.exists() {
+        std::fs::remove_dir_all(&a.out)
+            .with_context(|| format!("replacing {}", a.out.display()))?;
+    }
+    let world = a.out.join("world");
+    segue::synth::run_synth(&synth_cfg, &world, true, false)?;
+    stages.sample.logs = vec![world.clone()];
+    stages.sample.tracks = vec![world.clone()];
+    set_threads(1);
+    let r = segue::pipeline::run_pipeline(&stages, &a.out, Some(&world), true, progress)?;
+    print_pipeline(&r, &a.out);
+    println!("demo wall time {:.1} s", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn run_cmd(a: RunArgs, progress: bool) -> Result<()> {
+    let text = std::fs::read_to_string(&a.config)
+        .with_context(|| format!("reading {}", a.config.display()))?;
+    let stages: segue::pipeline::Stages =
+        toml::from_str(&text).with_context(|| format!("parsing {}", a.config.display()))?;
+    set_threads(1);
+    let r = segue::pipeline::run_pipeline(&stages, &a.out, a.world.as_deref(), a.force, progress)?;
+    print_pipeline(&r, &a.out);
+    Ok(())
+}
+
+fn print_pipeline(r: &segue::pipeline::PipelineReport, out: &std::path::Path) {
+    print!(
+        "{}",
+        stats::table(&[("all input", &r.sample.input), ("sample", &r.sample.sample)])
+    );
+    let t = &r.encoder.test;
+    println!(
+        "\nencoder (structure {:?}): total MSE {:.4}, song MSE {:.4}, response accuracy {:.4} (reference study: 0.0111, -, 0.8889)",
+        r.encoder.structure, t.total_mse, t.song_mse, t.response_accuracy
+    );
+    let f = &r.fidelity;
+    println!(
+        "simulator fidelity: accuracy {:.4} (base {:.4}), AUC {:.4}, log-loss {:.4} (base {:.4})\n",
+        f.accuracy, f.base_accuracy, f.auc, f.log_loss, f.base_log_loss
+    );
+    print!("{}", segue::agent::eval::table(&r.eval));
+    let stages: Vec<String> = r
+        .seconds
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.1} s"))
+        .collect();
+    println!("\n{}", stages.join(", "));
+    println!("report: {}", out.join("report.md").display());
 }
 
 fn eval_cmd(a: EvalArgs) -> Result<()> {
@@ -1109,6 +1196,8 @@ fn main() -> ExitCode {
         Command::Simulate(a) => simulate(a),
         Command::Train(a) => train(a, progress),
         Command::Eval(a) => eval_cmd(a),
+        Command::Demo(a) => demo(a, progress),
+        Command::Run(a) => run_cmd(a, progress),
         Command::Bench(BenchCommand::Ann(a)) => bench_ann(a),
         Command::Bench(BenchCommand::Encoder(a)) => bench_encoder(a),
         Command::Bench(BenchCommand::Simulator(a)) => bench_simulator(a),

@@ -146,3 +146,83 @@ pub fn loss_curves(path: &Path, history: &[EpochRecord]) -> Result<(), String> {
     }
     lines(path, "encoder loss", "epoch", "loss", &series)
 }
+
+/// A bar per item with its 95% interval as an error bar, written atomically to `path`.
+pub fn bars(
+    path: &Path,
+    title: &str,
+    y_label: &str,
+    items: &[(String, f64, f64)],
+) -> Result<(), String> {
+    if !font() {
+        return Err("no TrueType font found (set SEGUE_FONT to a .ttf file)".into());
+    }
+    if items.is_empty() {
+        return Err("nothing to plot".into());
+    }
+    let top = items
+        .iter()
+        .map(|(_, m, c)| m + if c.is_finite() { *c } else { 0.0 })
+        .fold(0.0f64, f64::max)
+        * 1.1;
+    let n = items.len();
+    let tmp = path.with_extension("tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (900, 540)).into_drawing_area();
+        let e = |e: &dyn std::fmt::Display| e.to_string();
+        root.fill(&WHITE).map_err(|x| e(&x))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(14)
+            .x_label_area_size(60)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..n as f64, 0.0..top.max(1e-9))
+            .map_err(|x| e(&x))?;
+        let names: Vec<String> = items.iter().map(|i| i.0.clone()).collect();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n * 2 + 1)
+            .x_label_formatter(&|x| {
+                let i = x.floor() as usize;
+                if (x - i as f64 - 0.5).abs() < 1e-6 && i < names.len() {
+                    names[i].clone()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc(y_label)
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(|x| e(&x))?;
+        for (i, (_, m, c)) in items.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            let x = i as f64;
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(x + 0.15, 0.0), (x + 0.85, *m)],
+                    color.filled(),
+                )))
+                .map_err(|x| e(&x))?;
+            if c.is_finite() {
+                let (lo, hi) = (m - c, m + c);
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![(x + 0.5, lo), (x + 0.5, hi)],
+                        BLACK.stroke_width(2),
+                    )))
+                    .map_err(|x| e(&x))?;
+                for y in [lo, hi] {
+                    chart
+                        .draw_series(std::iter::once(PathElement::new(
+                            vec![(x + 0.4, y), (x + 0.6, y)],
+                            BLACK.stroke_width(2),
+                        )))
+                        .map_err(|x| e(&x))?;
+                }
+            }
+        }
+        root.present().map_err(|x| e(&x))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}

@@ -1,0 +1,527 @@
+//! The whole pipeline in one call — sample → song space → encoder → simulator → DDPG and TD3
+//! over several seeds → evaluation → report — for `segue run` (the user's logs) and
+//! `segue demo` (a synthetic world generated on the fly).
+//!
+//! The run folder: `sample/`, `encoder/` (with its song space), `agents/<algo>-<seed>/`,
+//! `eval.json`, `pipeline.json` (every figure of the report) and `report.md` with
+//! `scores.png` and `learning.png` beside it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::agent::eval::{EvalOptions, EvalReport, run_eval};
+use crate::agent::train::{RoundRecord, Setup, TrainOptions, TrainReport, run_train};
+use crate::agent::{AgentConfig, Algo};
+use crate::data::{SampleConfig, Split, run::SampleReport};
+use crate::encoder::EncoderConfig;
+use crate::encoder::train::{EncodeError, EncodeOptions, EncodeReport, Outcome, run_encode};
+use crate::simulator::SimulatorConfig;
+use crate::simulator::fidelity::{Fidelity, fidelity};
+use crate::simulator::memory::{encode_transitions, transitions};
+use crate::songs::space::SongsConfig;
+use crate::synth::SynthConfig;
+
+type Result<T> = std::result::Result<T, EncodeError>;
+
+/// The `[pipeline]` table: which agents to train and how to evaluate them.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    pub algos: Vec<Algo>,
+    /// Training seeds: one run per algorithm and seed.
+    pub seeds: Vec<u64>,
+    /// Evaluation seeds (starting histories and responses).
+    pub eval_seeds: Vec<u64>,
+    /// Episodes per policy and evaluation seed.
+    pub eval_episodes: usize,
+    /// Agents trained at once, each on one core (0: every core).
+    pub parallel: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            algos: vec![Algo::Ddpg, Algo::Td3],
+            seeds: vec![1, 2, 3, 4, 5],
+            eval_seeds: vec![1, 2, 3, 4, 5],
+            eval_episodes: 200,
+            parallel: 0,
+        }
+    }
+}
+
+/// Every stage's settings (the tables of a run config).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Stages {
+    pub sample: SampleConfig,
+    pub songs: SongsConfig,
+    pub encoder: EncoderConfig,
+    pub simulator: SimulatorConfig,
+    pub agent: AgentConfig,
+    pub pipeline: PipelineConfig,
+}
+
+/// One trained agent.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AgentRun {
+    pub algo: Algo,
+    pub seed: u64,
+    pub dir: PathBuf,
+    pub report: TrainReport,
+    pub curve: Vec<RoundRecord>,
+}
+
+/// Everything the report shows (`pipeline.json`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PipelineReport {
+    pub sample: SampleReport,
+    pub encoder: EncodeReport,
+    /// The training split's simulator on the held-out transitions.
+    pub fidelity: Fidelity,
+    pub agents: Vec<AgentRun>,
+    pub eval: EvalReport,
+    /// Wall seconds of each stage.
+    pub seconds: BTreeMap<String, f64>,
+    /// The synthetic world scored under its true model, if any.
+    pub world: Option<PathBuf>,
+}
+
+/// The demo's synthetic world and stage settings: small enough to run in about a minute on
+/// two cores. `quick` shrinks it further (for tests): fewer sessions, rounds, seeds, episodes.
+pub fn demo_config(seed: u64, quick: bool) -> (SynthConfig, Stages) {
+    let synth = SynthConfig {
+        sessions: if quick { 1_500 } else { 3_000 },
+        tracks: 800,
+        files: 2,
+        seed,
+        reference_users: 0,
+        ..Default::default()
+    };
+    let mut s = Stages::default();
+    s.sample.records = 1_000_000;
+    s.sample.seed = seed;
+    s.encoder.hidden = 32;
+    s.encoder.latent = 16;
+    s.encoder.max_epochs = 4;
+    s.encoder.seed = seed;
+    s.simulator.episodes = 200;
+    s.simulator.seed = seed;
+    s.agent.hidden = 64;
+    s.agent.batch = 64;
+    s.agent.buffer = 50_000;
+    s.agent.envs = 16;
+    s.agent.rounds = if quick { 12 } else { 40 };
+    s.agent.updates_per_step = 8;
+    s.agent.warmup = 200;
+    s.agent.candidates = 16;
+    s.agent.eval_every = 4;
+    s.agent.eval_episodes = 50;
+    let n = if quick { 2 } else { 5 };
+    s.pipeline.seeds = (seed..seed + n).collect();
+    s.pipeline.eval_seeds = (seed..seed + n).collect();
+    s.pipeline.eval_episodes = if quick { 60 } else { 100 };
+    (synth, s)
+}
+
+/// Runs every stage into `out` (replaced if it exists and `force`). `world`: the folder of a
+/// synthetic world whose true model scores the policies.
+pub fn run_pipeline(
+    stages: &Stages,
+    out: &Path,
+    world: Option<&Path>,
+    force: bool,
+    progress: bool,
+) -> Result<PipelineReport> {
+    let mut seconds = BTreeMap::new();
+    if out.exists() && !force {
+        return Err(EncodeError::Run(format!(
+            "{} exists: pass --force to replace it",
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(|source| EncodeError::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let lap = |name: &str, t: Instant, seconds: &mut BTreeMap<String, f64>| {
+        let s = t.elapsed().as_secs_f64();
+        tracing::info!("{name}: {s:.1} s");
+        seconds.insert(name.to_string(), s);
+    };
+
+    let t = Instant::now();
+    let sample_dir = out.join("sample");
+    let sample = crate::data::run_sample(&stages.sample, &sample_dir, true, progress)?;
+    lap("sample", t, &mut seconds);
+
+    let t = Instant::now();
+    let enc_dir = out.join("encoder");
+    let opts = EncodeOptions {
+        force: true,
+        progress,
+        ..Default::default()
+    };
+    let encoder = match run_encode(
+        &sample_dir,
+        None,
+        &stages.songs,
+        &stages.encoder,
+        &enc_dir,
+        &opts,
+    )? {
+        Outcome::Finished(r) => *r,
+        Outcome::Paused { .. } => unreachable!("no stop_after was given"),
+    };
+    lap("songs + encoder", t, &mut seconds);
+
+    let t = Instant::now();
+    let setup = Setup::load(&sample_dir, &enc_dir, &stages.simulator, &stages.agent)?;
+    let test = transitions(&setup.sample, Split::Test, setup.encoder.model.steps);
+    let (st, ac) = encode_transitions(&setup.encoder, &test);
+    let resp = setup.train_sim.respond(&st, &ac);
+    let fid = fidelity(
+        &resp.iter().map(|r| r.probs[3]).collect::<Vec<_>>(),
+        &resp.iter().map(|r| r.covered).collect::<Vec<_>>(),
+        &test.iter().map(|t| t.level == 3).collect::<Vec<_>>(),
+        setup.train_sim.base_rate[3],
+    );
+    drop(setup);
+    lap("simulator fidelity", t, &mut seconds);
+
+    let t = Instant::now();
+    let agents = train_agents(stages, &sample_dir, &enc_dir, &out.join("agents"), progress)?;
+    lap("agents", t, &mut seconds);
+
+    let t = Instant::now();
+    let runs: Vec<PathBuf> = agents.iter().map(|a| a.dir.clone()).collect();
+    let eval = run_eval(
+        &runs,
+        None,
+        None,
+        None,
+        &EvalOptions {
+            seeds: stages.pipeline.eval_seeds.clone(),
+            episodes: stages.pipeline.eval_episodes,
+            baselines: true,
+            world: world.map(Path::to_path_buf),
+        },
+    )?;
+    lap("evaluation", t, &mut seconds);
+
+    let report = PipelineReport {
+        sample,
+        encoder,
+        fidelity: fid,
+        agents,
+        eval,
+        seconds,
+        world: world.map(Path::to_path_buf),
+    };
+    write_report(out, &report)?;
+    Ok(report)
+}
+
+/// Trains one agent per algorithm and seed, `parallel` at a time, each in its own one-thread
+/// kernel pool.
+fn train_agents(
+    stages: &Stages,
+    sample: &Path,
+    encoder: &Path,
+    dir: &Path,
+    progress: bool,
+) -> Result<Vec<AgentRun>> {
+    let p = &stages.pipeline;
+    let jobs: Vec<(Algo, u64)> = p
+        .algos
+        .iter()
+        .flat_map(|&a| p.seeds.iter().map(move |&s| (a, s)))
+        .collect();
+    let workers = match p.parallel {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .clamp(1, jobs.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<(usize, Result<AgentRun>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(stages.agent.threads.max(1))
+                        .build()
+                        .expect("a thread pool");
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let Some(&(algo, seed)) = jobs.get(i) else {
+                            break;
+                        };
+                        let cfg = AgentConfig {
+                            algo,
+                            seed,
+                            ..stages.agent.clone()
+                        };
+                        let run = dir.join(format!("{}-{seed}", algo.name()));
+                        let opts = TrainOptions {
+                            force: true,
+                            progress: progress && workers == 1,
+                            ..Default::default()
+                        };
+                        let r = pool.install(|| {
+                            run_train(sample, encoder, &cfg, &stages.simulator, &run, &opts)
+                        });
+                        let r = r.and_then(|o| match o {
+                            crate::agent::train::Outcome::Finished(rep) => {
+                                let curve = read_curve(&run)?;
+                                tracing::info!(
+                                    "{} seed {seed}: held-out {:.2} ± {:.2}",
+                                    algo.name(),
+                                    rep.heldout.mean,
+                                    rep.heldout.ci95
+                                );
+                                Ok(AgentRun {
+                                    algo,
+                                    seed,
+                                    dir: run.clone(),
+                                    report: *rep,
+                                    curve,
+                                })
+                            }
+                            crate::agent::train::Outcome::Paused { .. } => {
+                                unreachable!("no stop_after was given")
+                            }
+                        });
+                        done.push((i, r));
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let mut results = results;
+    results.sort_by_key(|r| r.0);
+    results.into_iter().map(|r| r.1).collect()
+}
+
+fn read_curve(run: &Path) -> Result<Vec<RoundRecord>> {
+    let p = run.join(crate::agent::train::files::METRICS);
+    let text = std::fs::read_to_string(&p).map_err(|source| EncodeError::Io {
+        path: p.clone(),
+        source,
+    })?;
+    text.lines()
+        .map(|l| {
+            serde_json::from_str(l).map_err(|e| EncodeError::Run(format!("{}: {e}", p.display())))
+        })
+        .collect()
+}
+
+fn write_report(out: &Path, r: &PipelineReport) -> Result<()> {
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| EncodeError::Io { path: p, source }
+    };
+    let json = out.join("pipeline.json");
+    let text = serde_json::to_string_pretty(r).expect("serialisable") + "\n";
+    crate::output::write_atomic(&json, text.as_bytes()).map_err(io(&json))?;
+    let eval = out.join("eval.json");
+    let text = serde_json::to_string_pretty(&r.eval).expect("serialisable") + "\n";
+    crate::output::write_atomic(&eval, text.as_bytes()).map_err(io(&eval))?;
+    let mut figures = Vec::new();
+    match plots(out, r) {
+        Ok(f) => figures = f,
+        Err(e) => tracing::warn!("no plots: {e}"),
+    }
+    let md = out.join("report.md");
+    crate::output::write_atomic(&md, markdown(r, &figures).as_bytes()).map_err(io(&md))
+}
+
+/// `scores.png` (each policy's mean and interval) and `learning.png` (held-out score of
+/// every run by round).
+fn plots(out: &Path, r: &PipelineReport) -> std::result::Result<Vec<String>, String> {
+    use crate::plot::{Series, bars, lines};
+    let items: Vec<(String, f64, f64)> = r
+        .eval
+        .rows
+        .iter()
+        .map(|x| (x.policy.clone(), x.mean, x.ci95))
+        .collect();
+    bars(
+        &out.join("scores.png"),
+        "Score out of 15 in the held-out simulator (95% CI)",
+        "score",
+        &items,
+    )?;
+    let series: Vec<Series> = r
+        .agents
+        .iter()
+        .map(|a| Series {
+            name: format!("{} seed {}", a.algo.name(), a.seed),
+            points: a
+                .curve
+                .iter()
+                .filter_map(|c| c.heldout_score.map(|h| ((c.round + 1) as f64, h)))
+                .collect(),
+        })
+        .collect();
+    lines(
+        &out.join("learning.png"),
+        "Held-out score while training (greedy policy)",
+        "round",
+        "score out of 15",
+        &series,
+    )?;
+    Ok(vec!["scores.png".into(), "learning.png".into()])
+}
+
+fn markdown(r: &PipelineReport, figures: &[String]) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(o, "# segue report\n");
+    let total: f64 = r.seconds.values().sum();
+    let stages: Vec<String> = r
+        .seconds
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.1} s"))
+        .collect();
+    let _ = writeln!(o, "Wall time {total:.1} s: {}.\n", stages.join(", "));
+
+    let _ = writeln!(o, "## Scores\n");
+    let e = &r.eval;
+    let _ = writeln!(
+        o,
+        "Held-out simulator, {} evaluation seeds × {} episodes of {} steps; agents trained with \
+         seeds {:?}. Random should score about {} × the held-out not-skip rate {:.4} = {:.2}. \
+         The interval is Student's t over the run × seed cells.\n",
+        e.seeds.len(),
+        e.episodes,
+        e.horizon,
+        r.agents
+            .iter()
+            .map(|a| a.seed)
+            .collect::<std::collections::BTreeSet<_>>(),
+        e.horizon,
+        e.test_not_skip_rate,
+        e.horizon as f64 * e.test_not_skip_rate
+    );
+    let truth = e.rows.iter().any(|x| x.true_mean.is_some());
+    let _ = write!(
+        o,
+        "| policy | score | ±95% | not-skip rate | uncovered | diversity | repeats | tracks | training simulator |"
+    );
+    if truth {
+        let _ = write!(o, " true model | ±95% |");
+    }
+    let _ = write!(o, "\n|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    if truth {
+        let _ = write!(o, "---:|---:|");
+    }
+    o.push('\n');
+    for x in &e.rows {
+        let _ = write!(
+            o,
+            "| {} | {:.2} | {:.2} | {:.4} | {:.4} | {:.3} | {:.3} | {:.0} | {} |",
+            x.policy,
+            x.mean,
+            x.ci95,
+            x.not_skip_rate,
+            x.uncovered,
+            x.diversity,
+            x.repeats,
+            x.distinct_tracks,
+            x.train_sim_mean.map_or("".into(), |v| format!("{v:.2}"))
+        );
+        if let (Some(m), Some(c)) = (x.true_mean, x.true_ci95) {
+            let _ = write!(o, " {m:.2} | {c:.2} |");
+        }
+        o.push('\n');
+    }
+    for t in &e.oracles {
+        let _ = writeln!(
+            o,
+            "\nCeiling under the true model, {}: {:.2} ± {:.2}.",
+            t.policy, t.mean, t.ci95
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\n*diversity*: mean pairwise distance of the songs recommended within an episode; \
+         *repeats*: share of recommendations repeating one of the same episode; *tracks*: \
+         distinct tracks recommended per seed; *training simulator*: the learned policy's score \
+         in the simulator it was trained in (the gap to *score* is how much it overfits it).\n"
+    );
+    for f in figures {
+        let _ = writeln!(o, "![{f}]({f})\n");
+    }
+
+    let _ = writeln!(o, "## Sampling\n");
+    let _ = writeln!(
+        o,
+        "```\n{}```\n",
+        crate::data::stats::table(&[("all input", &r.sample.input), ("sample", &r.sample.sample)])
+    );
+    let _ = writeln!(
+        o,
+        "The reference study sampled 2,000,000 records from 300 of the 660 training files \
+         (60 GB of about 600 GB, ~125 million sessions).\n"
+    );
+
+    let _ = writeln!(o, "## History encoder\n");
+    let t = &r.encoder.test;
+    let _ = writeln!(
+        o,
+        "| | total MSE | song MSE | song layers MSE | response accuracy |\n|---|---:|---:|---:|---:|"
+    );
+    let _ = writeln!(
+        o,
+        "| reference study | 0.0111 | | 0.0018 | 0.8889 |\n| segue, structure {:?} | {:.4} | {:.4} | {} | {:.4} |\n",
+        r.encoder.structure,
+        t.total_mse,
+        t.song_mse,
+        t.song_layers_mse.map_or("".into(), |v| format!("{v:.4}")),
+        t.response_accuracy
+    );
+    let _ = writeln!(o, "![encoder loss](encoder/loss.png)\n");
+
+    let _ = writeln!(o, "## Simulator fidelity\n");
+    let f = &r.fidelity;
+    let _ = writeln!(
+        o,
+        "The training split's simulator on {} held-out transitions ({:.1}% covered): accuracy \
+         {:.4} (base rate {:.4}), AUC {:.4}, log-loss {:.4} (base rate {:.4}).\n",
+        f.transitions,
+        100.0 * f.covered,
+        f.accuracy,
+        f.base_accuracy,
+        f.auc,
+        f.log_loss,
+        f.base_log_loss
+    );
+    let _ = writeln!(o, "## Agents\n");
+    let _ = writeln!(
+        o,
+        "| run | held-out | ±95% | training simulator | updates | updates/s |\n|---|---:|---:|---:|---:|---:|"
+    );
+    for a in &r.agents {
+        let _ = writeln!(
+            o,
+            "| {}-{} | {:.2} | {:.2} | {:.2} | {} | {:.0} |",
+            a.algo.name(),
+            a.seed,
+            a.report.heldout.mean,
+            a.report.heldout.ci95,
+            a.report.train_sim.mean,
+            a.report.updates,
+            a.report.updates_per_s
+        );
+    }
+    o
+}
