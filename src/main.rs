@@ -632,8 +632,16 @@ fn train(a: TrainArgs, progress: bool) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{}: {} rounds, {} transitions, {} updates in {:.1} s ({:.0} updates/s)",
-        r.algo, r.rounds, r.transitions, r.updates, r.train_seconds, r.updates_per_s
+        "{}: {} rounds, {} transitions, {} updates in {:.1} s ({:.0} updates/s); kept the weights of round {}{}",
+        r.algo,
+        r.rounds,
+        r.transitions,
+        r.updates,
+        r.train_seconds,
+        r.updates_per_s,
+        r.kept_round + 1,
+        r.best_valid_score
+            .map_or(String::new(), |v| format!(" (validation score {v:.2})"))
     );
     println!(
         "\nscore out of {} ({} episodes, mean ± 95% CI):",

@@ -118,7 +118,7 @@ pub fn demo_config(seed: u64, quick: bool) -> (SynthConfig, Stages) {
     s.agent.updates_per_step = 8;
     s.agent.warmup = 200;
     s.agent.candidates = 16;
-    s.agent.eval_every = 4;
+    s.agent.eval_every = 2;
     s.agent.eval_episodes = 50;
     let n = if quick { 2 } else { 5 };
     s.pipeline.seeds = (seed..seed + n).collect();
@@ -368,13 +368,13 @@ fn plots(out: &Path, r: &PipelineReport) -> std::result::Result<Vec<String>, Str
             points: a
                 .curve
                 .iter()
-                .filter_map(|c| c.heldout_score.map(|h| ((c.round + 1) as f64, h)))
+                .filter_map(|c| c.valid_score.map(|h| ((c.round + 1) as f64, h)))
                 .collect(),
         })
         .collect();
     lines(
         &out.join("learning.png"),
-        "Held-out score while training (greedy policy)",
+        "Validation score while training (greedy policy)",
         "round",
         "score out of 15",
         &series,
@@ -508,17 +508,21 @@ fn markdown(r: &PipelineReport, figures: &[String]) -> String {
     let _ = writeln!(o, "## Agents\n");
     let _ = writeln!(
         o,
-        "| run | held-out | ±95% | training simulator | updates | updates/s |\n|---|---:|---:|---:|---:|---:|"
+        "| run | held-out | ±95% | training simulator | best validation | kept round | updates | updates/s |\n|---|---:|---:|---:|---:|---:|---:|---:|"
     );
     for a in &r.agents {
         let _ = writeln!(
             o,
-            "| {}-{} | {:.2} | {:.2} | {:.2} | {} | {:.0} |",
+            "| {}-{} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {:.0} |",
             a.algo.name(),
             a.seed,
             a.report.heldout.mean,
             a.report.heldout.ci95,
             a.report.train_sim.mean,
+            a.report
+                .best_valid_score
+                .map_or("".into(), |v| format!("{v:.2}")),
+            a.report.kept_round + 1,
             a.report.updates,
             a.report.updates_per_s
         );

@@ -81,10 +81,13 @@ pub struct AgentConfig {
     pub noise_clip: f64,
     /// TD3: critic updates per actor (and target) update.
     pub policy_delay: usize,
-    /// Held-out evaluation every this many rounds (0: only at the end).
+    /// Evaluation in the validation split's simulator every this many rounds (0: only at the
+    /// end).
     pub eval_every: usize,
-    /// Episodes of each held-out evaluation during training.
+    /// Episodes of each validation evaluation.
     pub eval_episodes: usize,
+    /// Keep the weights of the best validation score (early stopping) rather than the last.
+    pub select_best: bool,
     pub seed: u64,
     /// Threads of the tensor kernels (0: every core).
     pub threads: usize,
@@ -116,6 +119,7 @@ impl Default for AgentConfig {
             policy_delay: 2,
             eval_every: 10,
             eval_episodes: 200,
+            select_best: true,
             seed: 1,
             threads: 1,
         }

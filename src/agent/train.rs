@@ -70,9 +70,10 @@ pub struct RoundRecord {
     pub critic_loss: Option<f64>,
     pub q_mean: Option<f64>,
     pub actor_loss: Option<f64>,
-    /// Greedy score in the held-out simulator, on the rounds that evaluate.
-    pub heldout_score: Option<f64>,
-    pub heldout_ci95: Option<f64>,
+    /// Greedy score in the validation split's simulator, on the rounds that evaluate (the
+    /// score that selects the kept weights; the test split is never seen during training).
+    pub valid_score: Option<f64>,
+    pub valid_ci95: Option<f64>,
     /// Training seconds so far (evaluations excluded).
     pub seconds: f64,
 }
@@ -88,6 +89,9 @@ struct LoopState {
     replay_pushed: u64,
     seconds: f64,
     history: Vec<RoundRecord>,
+    /// The best validation score so far and the round that reached it.
+    best_score: Option<f64>,
+    best_round: Option<usize>,
 }
 
 /// What `segue train` reports (also `report.json`).
@@ -100,6 +104,9 @@ pub struct TrainReport {
     pub train_seconds: f64,
     /// Updates per second over the run, environment steps and evaluations excluded.
     pub updates_per_s: f64,
+    /// The round whose weights were kept (`select_best`), else the last.
+    pub kept_round: usize,
+    pub best_valid_score: Option<f64>,
     /// The trained policy in the held-out simulator from held-out starts (`simulator.episodes`).
     pub heldout: Evaluation,
     /// The same with the nearest track only (no critic re-ranking), when candidates > 1.
@@ -136,6 +143,7 @@ pub struct Setup {
     /// The training transitions' encoded states `[n, latent]`.
     pub train_states: Vec<f32>,
     pub train_sim: Simulator,
+    pub valid_sim: Simulator,
     pub test_sim: Simulator,
     pub space: ActionSpace,
 }
@@ -161,8 +169,13 @@ impl Setup {
         let (train_states, train_actions) = encode_transitions(&encoder, &train_trans);
         let train_sim =
             Simulator::from_encoded(&train_trans, &train_states, &train_actions, &encoder, sim);
+        let valid_sim = Simulator::build(&sample, Split::Validation, &encoder, sim);
         let test_sim = Simulator::build(&sample, Split::Test, &encoder, sim);
-        for (name, s) in [("training", &train_sim), ("test", &test_sim)] {
+        for (name, s) in [
+            ("training", &train_sim),
+            ("validation", &valid_sim),
+            ("test", &test_sim),
+        ] {
             if s.is_empty() {
                 return Err(EncodeError::Run(format!(
                     "the {name} split of {} has no transitions",
@@ -177,6 +190,7 @@ impl Setup {
             train_trans,
             train_states,
             train_sim,
+            valid_sim,
             test_sim,
             space,
         })
@@ -260,14 +274,18 @@ pub fn run_train(
         replay_pushed: 0,
         seconds: 0.0,
         history: Vec::new(),
+        best_score: None,
+        best_round: None,
     };
+    // The weights of the best validation score (actor, critic).
+    let mut best: Option<(Vec<burn::tensor::Tensor<2>>, Vec<burn::tensor::Tensor<2>>)> = None;
     let ckpt = out.join(files::CHECKPOINT);
     if opts.resume {
-        state = load_checkpoint(&ckpt, &mut agent, &mut replay)?;
+        (state, best) = load_checkpoint(&ckpt, &mut agent, &mut replay)?;
     } else if cfg.logged_transitions {
         prefill(&setup, &agent, &mut replay);
     }
-    let eval_starts = setup.starts(Split::Test, cfg.eval_episodes, sim_cfg.seed)?;
+    let eval_starts = setup.starts(Split::Validation, cfg.eval_episodes, sim_cfg.seed)?;
     let bar = if opts.progress {
         indicatif::ProgressBar::new(cfg.rounds as u64)
     } else {
@@ -285,7 +303,7 @@ pub fn run_train(
     let mut rounds_run = 0;
     while state.round < cfg.rounds {
         if opts.stop_after.is_some_and(|n| rounds_run >= n) {
-            save_checkpoint(&ckpt, &agent, &replay, &state)?;
+            save_checkpoint(&ckpt, &agent, &replay, &state, best.as_ref())?;
             bar.finish_and_clear();
             return Ok(Outcome::Paused {
                 rounds_done: state.round,
@@ -306,20 +324,25 @@ pub fn run_train(
                 candidates: cfg.candidates,
             };
             let e = evaluate(
-                &setup.test_sim,
+                &setup.valid_sim,
                 &setup.encoder,
                 &mut policy,
                 &eval_starts,
                 sim_cfg.seed,
             );
-            rec.heldout_score = Some(e.mean);
-            rec.heldout_ci95 = Some(e.ci95);
+            rec.valid_score = Some(e.mean);
+            rec.valid_ci95 = Some(e.ci95);
+            if state.best_score.is_none_or(|b| e.mean > b) {
+                state.best_score = Some(e.mean);
+                state.best_round = Some(state.round - 1);
+                best = Some((agent.actor.values.clone(), agent.critic.values.clone()));
+            }
         }
         bar.set_message(format!(
             "train {:.2}{}",
             rec.train_score,
-            rec.heldout_score
-                .map_or(String::new(), |h| format!(", held-out {h:.2}"))
+            rec.valid_score
+                .map_or(String::new(), |h| format!(", validation {h:.2}"))
         ));
         bar.inc(1);
         state.updates = agent.updates;
@@ -330,11 +353,20 @@ pub fn run_train(
         state.history.push(rec);
         write_metrics(out, &state.history)?;
         if last || (cfg.eval_every > 0 && state.round % cfg.eval_every == 0) {
-            save_checkpoint(&ckpt, &agent, &replay, &state)?;
+            save_checkpoint(&ckpt, &agent, &replay, &state, best.as_ref())?;
         }
     }
     bar.finish_and_clear();
-    finish(&setup, &agent, &state, &run_cfg, out).map(|r| Outcome::Finished(Box::new(r)))
+    let mut kept_round = state.round.saturating_sub(1);
+    if cfg.select_best
+        && let (Some((actor, critic)), Some(r)) = (best, state.best_round)
+    {
+        agent.actor.values = actor;
+        agent.critic.values = critic;
+        kept_round = r;
+    }
+    finish(&setup, &agent, &state, &run_cfg, out, kept_round)
+        .map(|r| Outcome::Finished(Box::new(r)))
 }
 
 /// Pushes the training split's logged transitions into the replay buffer: state, the played
@@ -467,8 +499,8 @@ fn run_round(
         critic_loss: mean(closs, nupd),
         q_mean: mean(qsum, nupd),
         actor_loss: mean(aloss, nact),
-        heldout_score: None,
-        heldout_ci95: None,
+        valid_score: None,
+        valid_ci95: None,
         seconds: 0.0,
     })
 }
@@ -479,6 +511,7 @@ fn finish(
     state: &LoopState,
     run_cfg: &TrainConfig,
     out: &Path,
+    kept_round: usize,
 ) -> Result<TrainReport> {
     let cfg = &agent.cfg;
     let sim_cfg = &run_cfg.simulator;
@@ -533,6 +566,8 @@ fn finish(
         updates: state.updates,
         train_seconds: state.seconds,
         updates_per_s: state.updates as f64 / state.seconds.max(1e-9),
+        kept_round,
+        best_valid_score: state.best_score,
         heldout,
         heldout_nearest,
         train_sim,
@@ -559,10 +594,10 @@ pub fn plot_curves(
             .collect(),
     };
     let heldout = Series {
-        name: format!("{name}: held-out simulator (greedy)"),
+        name: format!("{name}: validation simulator (greedy)"),
         points: history
             .iter()
-            .filter_map(|r| r.heldout_score.map(|h| ((r.round + 1) as f64, h)))
+            .filter_map(|r| r.valid_score.map(|h| ((r.round + 1) as f64, h)))
             .collect(),
     };
     lines(
@@ -611,9 +646,24 @@ fn write_metrics(out: &Path, history: &[RoundRecord]) -> Result<()> {
     crate::output::write_atomic(&p, lines.as_bytes()).map_err(io(&p))
 }
 
-fn save_checkpoint(path: &Path, agent: &Agent, replay: &Replay, state: &LoopState) -> Result<()> {
+type Best = (Vec<burn::tensor::Tensor<2>>, Vec<burn::tensor::Tensor<2>>);
+
+fn save_checkpoint(
+    path: &Path,
+    agent: &Agent,
+    replay: &Replay,
+    state: &LoopState,
+    best: Option<&Best>,
+) -> Result<()> {
     let mut tensors = agent.export(true);
     tensors.extend(replay.export());
+    if let Some((actor, critic)) = best {
+        for (p, values) in [(&agent.actor, actor), (&agent.critic, critic)] {
+            for (n, v) in p.names.iter().zip(values) {
+                tensors.push((format!("best.{n}"), v.dims(), crate::encoder::nn::to_vec(v)));
+            }
+        }
+    }
     let meta = BTreeMap::from([(
         "loop".to_string(),
         serde_json::to_string(state).expect("state serialises"),
@@ -621,7 +671,11 @@ fn save_checkpoint(path: &Path, agent: &Agent, replay: &Replay, state: &LoopStat
     store::save(path, &tensors, &meta).map_err(io(path))
 }
 
-fn load_checkpoint(path: &Path, agent: &mut Agent, replay: &mut Replay) -> Result<LoopState> {
+fn load_checkpoint(
+    path: &Path,
+    agent: &mut Agent,
+    replay: &mut Replay,
+) -> Result<(LoopState, Option<Best>)> {
     let bad = |e: String| EncodeError::Run(format!("{}: {e}", path.display()));
     let (tensors, meta) = store::load(path).map_err(EncodeError::Run)?;
     let state: LoopState = meta
@@ -635,7 +689,30 @@ fn load_checkpoint(path: &Path, agent: &mut Agent, replay: &mut Replay) -> Resul
     replay
         .import(&tensors, state.replay_pos, state.replay_pushed)
         .map_err(bad)?;
-    Ok(state)
+    let mut best = None;
+    if state.best_round.is_some() {
+        let dev = agent.device();
+        let take = |p: &crate::encoder::nn::Params| -> std::result::Result<Vec<_>, String> {
+            p.names
+                .iter()
+                .map(|n| {
+                    let (_, shape, v) = tensors
+                        .iter()
+                        .find(|t| t.0 == format!("best.{n}"))
+                        .ok_or_else(|| format!("missing best.{n}"))?;
+                    Ok(burn::tensor::Tensor::from_data(
+                        burn::tensor::TensorData::new(v.clone(), *shape),
+                        &dev,
+                    ))
+                })
+                .collect()
+        };
+        best = Some((
+            take(&agent.actor).map_err(bad)?,
+            take(&agent.critic).map_err(bad)?,
+        ));
+    }
+    Ok((state, best))
 }
 
 /// A trained agent loaded from a finished run folder, with its config.
