@@ -11,6 +11,7 @@ pub mod output;
 pub mod pipeline;
 pub mod plot;
 pub mod rng;
+pub mod serve;
 pub mod simulator;
 pub mod songs;
 pub mod synth;

@@ -49,9 +49,116 @@ enum Command {
     Demo(DemoArgs),
     /// The whole pipeline on your logs, from a TOML run config: sample, songs, encoder, simulator, agents, evaluation, report.
     Run(RunArgs),
+    /// The next tracks for a listening history, from a trained run.
+    Recommend(RecommendArgs),
+    /// Serve recommendations over HTTP (POST /v1/recommend, GET /v1/model, GET /healthz).
+    Serve(ServeArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Args)]
+struct RecommendArgs {
+    /// A finished `segue train` run.
+    #[arg(long)]
+    run: PathBuf,
+    /// The history: a JSON list of {track_id, response} or CSV rows in the log schema; - reads standard input.
+    #[arg(long)]
+    history: String,
+    /// Tracks to return.
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Allow tracks of the history.
+    #[arg(long)]
+    include_played: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// A finished `segue train` run.
+    #[arg(long)]
+    run: PathBuf,
+    /// Address to listen on (port 0: any free port; the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// Largest k a request may ask for.
+    #[arg(long, default_value_t = 100)]
+    max_k: usize,
+    /// Largest request body in bytes (413 beyond).
+    #[arg(long, default_value_t = 65536)]
+    body_limit: usize,
+    /// Track index of the action space: the run's (default), exact, or hnsw.
+    #[arg(long)]
+    index: Option<String>,
+    /// Worker threads of the server.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+}
+
+fn index_arg(s: Option<&str>) -> Result<Option<segue::songs::index::IndexKind>> {
+    use segue::songs::index::IndexKind;
+    Ok(match s {
+        None => None,
+        Some("exact") => Some(IndexKind::Exact),
+        Some("hnsw") => Some(IndexKind::Hnsw(Default::default())),
+        Some(o) => anyhow::bail!("--index: {o:?} is not exact or hnsw"),
+    })
+}
+
+fn recommend_cmd(a: RecommendArgs) -> Result<()> {
+    let text = if a.history == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .context("reading standard input")?;
+        s
+    } else {
+        std::fs::read_to_string(&a.history).with_context(|| format!("reading {}", a.history))?
+    };
+    let source = if a.history == "-" {
+        "standard input"
+    } else {
+        a.history.as_str()
+    };
+    let plays = segue::serve::read_history(&text, source).map_err(anyhow::Error::msg)?;
+    set_threads(1);
+    let rec = segue::serve::Recommender::load(&a.run, None, a.k.max(1))?;
+    let recs = rec.recommend(&plays, a.k, a.include_played)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&recs)?);
+        return Ok(());
+    }
+    println!(
+        "{:>3}  {:<40} {:>8} {:>9}",
+        "#", "track_id", "score", "distance"
+    );
+    for (i, r) in recs.iter().enumerate() {
+        println!(
+            "{:>3}  {:<40} {:>8.4} {:>9.4}",
+            i + 1,
+            r.track_id,
+            r.score,
+            r.distance
+        );
+    }
+    Ok(())
+}
+
+fn serve_cmd(a: ServeArgs) -> Result<()> {
+    set_threads(1);
+    let t = std::time::Instant::now();
+    let rec = segue::serve::Recommender::load(&a.run, index_arg(a.index.as_deref())?, a.max_k)?;
+    tracing::info!(
+        "loaded {} ({} tracks) in {:.1} s",
+        a.run.display(),
+        rec.catalogue(),
+        t.elapsed().as_secs_f64()
+    );
+    segue::serve::http::serve(std::sync::Arc::new(rec), &a.addr, a.body_limit, a.workers)
+        .with_context(|| format!("serving on {}", a.addr))
 }
 
 #[derive(Args)]
@@ -1205,6 +1312,8 @@ fn main() -> ExitCode {
         Command::Train(a) => train(a, progress),
         Command::Eval(a) => eval_cmd(a),
         Command::Demo(a) => demo(a, progress),
+        Command::Recommend(a) => recommend_cmd(a),
+        Command::Serve(a) => serve_cmd(a),
         Command::Run(a) => run_cmd(a, progress),
         Command::Bench(BenchCommand::Ann(a)) => bench_ann(a),
         Command::Bench(BenchCommand::Encoder(a)) => bench_encoder(a),

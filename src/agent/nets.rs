@@ -157,7 +157,7 @@ fn tensor(v: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
 impl Agent {
     /// A fresh agent with weights drawn from `cfg.seed`.
     pub fn new(cfg: &AgentConfig, state_dim: usize, action_dim: usize, device: &Device) -> Agent {
-        let mut rng = Rng::stream(cfg.seed, &[0x4147_454e_54]); // "AGENT"
+        let mut rng = Rng::stream(cfg.seed, &[0x0041_4745_4e54]); // "AGENT"
         let dims = (state_dim, cfg.hidden, action_dim);
         let mut actor = Params::new(device);
         let actor_net = Actor::new(&mut actor, dims, &mut rng);

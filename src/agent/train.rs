@@ -210,7 +210,7 @@ impl Setup {
 }
 
 /// Stream labels of a round.
-const ROUND: u64 = 0x524f_554e_44;
+const ROUND: u64 = 0x0052_4f55_4e44;
 const STARTS: u64 = 1;
 const NOISE: u64 = 2;
 const MINIBATCH: u64 = 3;

@@ -1,0 +1,171 @@
+//! The HTTP service: `POST /v1/recommend`, `GET /healthz`, `GET /v1/model`.
+//!
+//! Every error has one JSON shape, `{"error": {"status", "code", "message", "details"}}`:
+//! 400 for malformed JSON, a wrong type, an empty history, an unknown response level or a `k`
+//! out of range; 422 for unknown track ids (listed in `details`); 413 for a body over the
+//! limit; 404 and 405 for other paths and methods. Handlers validate everything they read, so
+//! no input reaches a panic, and messages name the request's fields, never server internals.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State, rejection::BytesRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{Play, Recommendation, Recommender, RequestError};
+
+/// `POST /v1/recommend` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendRequest {
+    pub history: Vec<Play>,
+    #[serde(default = "default_k")]
+    pub k: usize,
+    #[serde(default)]
+    pub include_played: bool,
+}
+
+fn default_k() -> usize {
+    10
+}
+
+/// `POST /v1/recommend` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecommendResponse {
+    pub recommendations: Vec<Recommendation>,
+}
+
+/// An error response.
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Vec<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {
+            "status": self.status.as_u16(),
+            "code": self.code,
+            "message": self.message,
+            "details": self.details,
+        }});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> ApiError {
+        let (status, code, details) = match &e {
+            RequestError::UnknownTracks(ids) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_tracks",
+                ids.clone(),
+            ),
+            RequestError::EmptyHistory => (StatusCode::BAD_REQUEST, "empty_history", vec![]),
+            RequestError::BadResponse { .. } => (StatusCode::BAD_REQUEST, "bad_response", vec![]),
+            RequestError::BadK { .. } => (StatusCode::BAD_REQUEST, "bad_k", vec![]),
+        };
+        ApiError {
+            status,
+            code,
+            message: e.to_string(),
+            details,
+        }
+    }
+}
+
+/// The service's routes over a loaded recommender; bodies over `body_limit` bytes get 413.
+pub fn router(rec: Arc<Recommender>, body_limit: usize) -> Router {
+    Router::new()
+        .route("/v1/recommend", post(recommend))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/v1/model", get(model))
+        .fallback(|| async {
+            ApiError {
+                status: StatusCode::NOT_FOUND,
+                code: "not_found",
+                message: "no such endpoint: POST /v1/recommend, GET /v1/model, GET /healthz".into(),
+                details: vec![],
+            }
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                code: "method_not_allowed",
+                message: "method not allowed on this endpoint".into(),
+                details: vec![],
+            }
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(rec)
+}
+
+async fn recommend(
+    State(rec): State<Arc<Recommender>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<RecommendResponse>, ApiError> {
+    let body = body.map_err(|e| {
+        let status = e.status();
+        ApiError {
+            status,
+            code: if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "body_too_large"
+            } else {
+                "bad_body"
+            },
+            message: e.body_text(),
+            details: vec![],
+        }
+    })?;
+    let req: RecommendRequest = serde_json::from_slice(&body).map_err(|e| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        code: "bad_json",
+        message: format!("invalid request body: {e}"),
+        details: vec![],
+    })?;
+    let recommendations = rec.recommend(&req.history, req.k, req.include_played)?;
+    Ok(Json(RecommendResponse { recommendations }))
+}
+
+async fn model(State(rec): State<Arc<Recommender>>) -> Json<serde_json::Value> {
+    Json(json!({
+        "run": rec.run,
+        "algo": rec.agent.cfg.algo.name(),
+        "catalogue": rec.catalogue(),
+        "state_dim": rec.agent.state_dim,
+        "action_dim": rec.agent.action_dim,
+        "max_k": rec.max_k,
+        "config": rec.config,
+    }))
+}
+
+/// Serves `router` on `addr` until Ctrl-C; prints the bound address first (`listening on …`).
+pub fn serve(
+    rec: Arc<Recommender>,
+    addr: &str,
+    body_limit: usize,
+    workers: usize,
+) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers.max(1))
+        .enable_io()
+        .build()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        println!("listening on {}", listener.local_addr()?);
+        use std::io::Write;
+        std::io::stdout().flush()?;
+        axum::serve(listener, router(rec, body_limit))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+    })
+}
