@@ -292,6 +292,71 @@ enum BenchCommand {
     Simulator(BenchSimulatorArgs),
     /// DDPG / TD3 updates per second on random transitions (bench/agent/torch_ddpg.py runs the same in PyTorch).
     Agent(BenchAgentArgs),
+    /// Load test of a running `segue serve` over loopback: requests/s, latency, server memory (bench/serve/run.sh).
+    Serve(BenchServeArgs),
+}
+
+#[derive(Args)]
+struct BenchServeArgs {
+    /// The server's address.
+    #[arg(long)]
+    addr: String,
+    /// The history to post (JSON list of plays or log CSV).
+    #[arg(long)]
+    history: PathBuf,
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// The server's pid: its resident memory before and after.
+    #[arg(long)]
+    pid: Option<u32>,
+    #[arg(long)]
+    json: bool,
+}
+
+fn bench_serve(a: BenchServeArgs) -> Result<()> {
+    let text = std::fs::read_to_string(&a.history)
+        .with_context(|| format!("reading {}", a.history.display()))?;
+    let plays = segue::serve::read_history(&text, &a.history.display().to_string())
+        .map_err(anyhow::Error::msg)?;
+    let body = serde_json::json!({"history": plays, "k": a.k}).to_string();
+    let r = segue::serve::load::run(
+        &a.addr,
+        "/v1/recommend",
+        &body,
+        a.connections,
+        a.seconds,
+        a.pid,
+    );
+    if a.json {
+        println!("{}", serde_json::to_string(&r)?);
+        return Ok(());
+    }
+    println!(
+        "{} connections, {:.1} s: {} requests ({} errors), {:.0} requests/s; round trip p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs; recommendation itself p50 {:.0} µs, p99 {:.0} µs",
+        r.connections,
+        r.seconds,
+        r.requests,
+        r.errors,
+        r.requests_per_s,
+        r.p50_us,
+        r.p99_us,
+        r.max_us,
+        r.server_p50_us,
+        r.server_p99_us
+    );
+    if let (Some(b), Some(e)) = (r.rss_before_kb, r.rss_after_kb) {
+        println!(
+            "server RSS {:.1} MB before, {:.1} MB after",
+            b as f64 / 1024.0,
+            e as f64 / 1024.0
+        );
+    }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -1319,6 +1384,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Encoder(a)) => bench_encoder(a),
         Command::Bench(BenchCommand::Simulator(a)) => bench_simulator(a),
         Command::Bench(BenchCommand::Agent(a)) => bench_agent(a),
+        Command::Bench(BenchCommand::Serve(a)) => bench_serve(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -332,7 +332,9 @@ pub fn run_train(
             );
             rec.valid_score = Some(e.mean);
             rec.valid_ci95 = Some(e.ci95);
-            if state.best_score.is_none_or(|b| e.mean > b) {
+            // Only weights that have learned compete: before the first update the actor is
+            // its initialisation (a near-constant proto-action at the centre of song space).
+            if agent.updates > 0 && state.best_score.is_none_or(|b| e.mean > b) {
                 state.best_score = Some(e.mean);
                 state.best_round = Some(state.round - 1);
                 best = Some((agent.actor.values.clone(), agent.critic.values.clone()));

@@ -107,10 +107,12 @@ pub fn router(rec: Arc<Recommender>, body_limit: usize) -> Router {
         .with_state(rec)
 }
 
+/// The recommendation itself (parsing, encoding, actor, search, critic), without the HTTP
+/// layer, goes back in a `server-timing: recommend;dur=<ms>` header.
 async fn recommend(
     State(rec): State<Arc<Recommender>>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<RecommendResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let body = body.map_err(|e| {
         let status = e.status();
         ApiError {
@@ -130,8 +132,14 @@ async fn recommend(
         message: format!("invalid request body: {e}"),
         details: vec![],
     })?;
+    let t = std::time::Instant::now();
     let recommendations = rec.recommend(&req.history, req.k, req.include_played)?;
-    Ok(Json(RecommendResponse { recommendations }))
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    let mut resp = Json(RecommendResponse { recommendations }).into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("recommend;dur={ms:.4}")) {
+        resp.headers_mut().insert("server-timing", v);
+    }
+    Ok(resp)
 }
 
 async fn model(State(rec): State<Arc<Recommender>>) -> Json<serde_json::Value> {

@@ -8,6 +8,7 @@
 //! are returned, best first: the first is the track the trained policy plays.
 
 pub mod http;
+pub mod load;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
