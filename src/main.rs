@@ -213,6 +213,10 @@ struct EvalArgs {
     /// Leave the baselines out.
     #[arg(long)]
     no_baselines: bool,
+    /// Only these policies, comma-separated: random, popularity, logged, content, greedy, and the
+    /// learned ones by a prefix of their names (ddpg, td3+wolpertinger, ...).
+    #[arg(long, value_delimiter = ',')]
+    policies: Vec<String>,
     /// A synthetic world's folder (from `segue synth`): adds each policy's exact score under the true model and the oracle ceilings.
     #[arg(long)]
     world: Option<PathBuf>,
@@ -745,6 +749,7 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
         episodes: a.episodes,
         baselines: !a.no_baselines,
         world: a.world.clone(),
+        policies: (!a.policies.is_empty()).then(|| a.policies.clone()),
     };
     let r = run_eval(
         &a.runs,

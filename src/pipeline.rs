@@ -208,6 +208,7 @@ pub fn run_pipeline(
             episodes: stages.pipeline.eval_episodes,
             baselines: true,
             world: world.map(Path::to_path_buf),
+            policies: None,
         },
     )?;
     lap("evaluation", t, &mut seconds);

@@ -231,4 +231,28 @@ fn train_resume_and_eval_on_a_synthetic_world() {
         );
     }
     assert!(table.contains("planner (beam 8)"), "{table}");
+
+    // --policies keeps the named baselines and the learned policies by prefix.
+    let o = segue(&[
+        "eval",
+        "--runs",
+        full.to_str().unwrap(),
+        ddpg.to_str().unwrap(),
+        "--seeds",
+        "1",
+        "--episodes",
+        "10",
+        "--policies",
+        "random,td3",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let names: Vec<&str> = r["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["policy"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["random", "td3+wolpertinger", "td3 (nearest)"]);
 }

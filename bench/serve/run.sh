@@ -17,7 +17,7 @@ if [ ! -f "$out/run/weights.safetensors" ]; then
   $seg --quiet sample --logs "$out/world" --tracks "$out/world" --records 3000000 --seed 1 --out "$out/sample" --force
   printf '[encoder]\nhidden = 32\nlatent = 16\nmax_epochs = 1\n' > "$out/enc.toml"
   $seg --quiet encode --structure a --sample "$out/sample" --config "$out/enc.toml" --out "$out/enc" --force
-  printf '[agent]\nrounds = 1\nenvs = 8\nupdates_per_step = 1\nwarmup = 0\nlogged_transitions = false\neval_every = 0\neval_episodes = 8\n[agent.index]\nkind = "hnsw"\n[simulator]\nepisodes = 8\n' > "$out/agent.toml"
+  printf '[agent]\nbatch = 64\nrounds = 1\nenvs = 8\nupdates_per_step = 1\nwarmup = 0\nlogged_transitions = false\neval_every = 0\neval_episodes = 8\n[agent.index]\nkind = "hnsw"\n[simulator]\nepisodes = 8\n' > "$out/agent.toml"
   $seg --quiet train --sample "$out/sample" --encoder "$out/enc" --config "$out/agent.toml" --out "$out/run" --force
 fi
 # A history: the first 5 plays of the sample's log.

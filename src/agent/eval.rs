@@ -29,6 +29,9 @@ pub struct EvalOptions {
     pub baselines: bool,
     /// A synthetic world's folder (`world.json`, `world.bin`): adds true-model scores.
     pub world: Option<PathBuf>,
+    /// Only these policies (baselines by name; learned ones by a prefix of theirs, such as
+    /// `td3`); None: all.
+    pub policies: Option<Vec<String>>,
 }
 
 /// One policy over every run and seed.
@@ -219,6 +222,12 @@ pub fn run_eval(
         )
         .1;
     }
+    let wanted = |name: &str| {
+        opts.policies
+            .as_ref()
+            .is_none_or(|ps| ps.iter().any(|p| name == p || name.starts_with(p.as_str())))
+    };
+    base.retain(|p| wanted(&p.name()));
     for p in &base {
         cells.push(Cells {
             name: p.name(),
@@ -238,6 +247,9 @@ pub fn run_eval(
         }
         for k in ks {
             let name = policy_name(agent.cfg.algo.name(), k, agent.cfg.candidates);
+            if !wanted(&name) {
+                continue;
+            }
             let ci = match cells.iter().position(|c| c.name == name) {
                 Some(i) => {
                     cells[i].runs += 1;
