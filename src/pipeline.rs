@@ -147,6 +147,14 @@ pub fn run_pipeline(
         path: out.to_path_buf(),
         source,
     })?;
+    // Runs of an earlier pipeline in this folder would mix with this one's.
+    let agents_dir = out.join("agents");
+    if agents_dir.exists() {
+        std::fs::remove_dir_all(&agents_dir).map_err(|source| EncodeError::Io {
+            path: agents_dir.clone(),
+            source,
+        })?;
+    }
     let lap = |name: &str, t: Instant, seconds: &mut BTreeMap<String, f64>| {
         let s = t.elapsed().as_secs_f64();
         tracing::info!("{name}: {s:.1} s");
