@@ -21,7 +21,7 @@ if [ ! -f "$out/run/weights.safetensors" ]; then
   $seg --quiet train --sample "$out/sample" --encoder "$out/enc" --config "$out/agent.toml" --out "$out/run" --force
 fi
 # A history: the first 5 plays of the sample's log.
-zcat "$out/sample/log_sample.csv.gz" | head -6 > "$out/history.csv"
+(zcat "$out/sample/log_sample.csv.gz" || true) | head -6 > "$out/history.csv"
 $seg --quiet serve --run "$out/run" --index hnsw --addr 127.0.0.1:0 > "$out/serve.txt" 2> "$out/serve.err" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
