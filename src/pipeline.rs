@@ -17,7 +17,9 @@ use crate::agent::train::{RoundRecord, Setup, TrainOptions, TrainReport, run_tra
 use crate::agent::{AgentConfig, Algo};
 use crate::data::{SampleConfig, Split, run::SampleReport};
 use crate::encoder::EncoderConfig;
-use crate::encoder::train::{EncodeError, EncodeOptions, EncodeReport, Outcome, run_encode};
+use crate::encoder::train::{
+    EncodeError, EncodeOptions, EncodeReport, Outcome, io, run_encode, write_json,
+};
 use crate::simulator::SimulatorConfig;
 use crate::simulator::fidelity::{Fidelity, fidelity};
 use crate::simulator::memory::{encode_transitions, transitions};
@@ -143,17 +145,11 @@ pub fn run_pipeline(
             out.display()
         )));
     }
-    std::fs::create_dir_all(out).map_err(|source| EncodeError::Io {
-        path: out.to_path_buf(),
-        source,
-    })?;
+    std::fs::create_dir_all(out).map_err(io(out))?;
     // Runs of an earlier pipeline in this folder would mix with this one's.
     let agents_dir = out.join("agents");
     if agents_dir.exists() {
-        std::fs::remove_dir_all(&agents_dir).map_err(|source| EncodeError::Io {
-            path: agents_dir.clone(),
-            source,
-        })?;
+        std::fs::remove_dir_all(&agents_dir).map_err(io(&agents_dir))?;
     }
     let lap = |name: &str, t: Instant, seconds: &mut BTreeMap<String, f64>| {
         let s = t.elapsed().as_secs_f64();
@@ -322,10 +318,7 @@ fn train_agents(
 
 fn read_curve(run: &Path) -> Result<Vec<RoundRecord>> {
     let p = run.join(crate::agent::train::files::METRICS);
-    let text = std::fs::read_to_string(&p).map_err(|source| EncodeError::Io {
-        path: p.clone(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(&p).map_err(io(&p))?;
     text.lines()
         .map(|l| {
             serde_json::from_str(l).map_err(|e| EncodeError::Run(format!("{}: {e}", p.display())))
@@ -334,16 +327,8 @@ fn read_curve(run: &Path) -> Result<Vec<RoundRecord>> {
 }
 
 fn write_report(out: &Path, r: &PipelineReport) -> Result<()> {
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| EncodeError::Io { path: p, source }
-    };
-    let json = out.join("pipeline.json");
-    let text = serde_json::to_string_pretty(r).expect("serialisable") + "\n";
-    crate::output::write_atomic(&json, text.as_bytes()).map_err(io(&json))?;
-    let eval = out.join("eval.json");
-    let text = serde_json::to_string_pretty(&r.eval).expect("serialisable") + "\n";
-    crate::output::write_atomic(&eval, text.as_bytes()).map_err(io(&eval))?;
+    write_json(&out.join("pipeline.json"), r)?;
+    write_json(&out.join("eval.json"), &r.eval)?;
     let mut figures = Vec::new();
     match plots(out, r) {
         Ok(f) => figures = f,

@@ -25,20 +25,13 @@ use super::replay::Replay;
 use crate::data::{Sample, Split};
 use crate::encoder::Encoder;
 use crate::encoder::store;
-use crate::encoder::train::EncodeError;
+use crate::encoder::train::{EncodeError, io, prepare_folder, write_json};
 use crate::rng::Rng;
 use crate::simulator::episode::{Episodes, Evaluation, evaluate, starts};
 use crate::simulator::memory::{Transition, encode_transitions, transitions};
 use crate::simulator::{Simulator, SimulatorConfig};
 
 type Result<T> = std::result::Result<T, EncodeError>;
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EncodeError + '_ {
-    move |source| EncodeError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 pub mod files {
     pub const CONFIG: &str = "config.json";
@@ -227,7 +220,7 @@ pub fn run_train(
 ) -> Result<Outcome> {
     cfg.validate().map_err(EncodeError::Config)?;
     sim_cfg.validate().map_err(EncodeError::Config)?;
-    prepare_folder(out, opts)?;
+    prepare_folder(out, opts.force, opts.resume, files::CHECKPOINT)?;
     let run_cfg = TrainConfig {
         segue_version: env!("CARGO_PKG_VERSION").into(),
         sample: std::fs::canonicalize(sample_dir).map_err(io(sample_dir))?,
@@ -609,34 +602,6 @@ pub fn plot_curves(
         "score out of 15",
         &[train, heldout],
     )
-}
-
-fn prepare_folder(out: &Path, opts: &TrainOptions) -> Result<()> {
-    if opts.resume {
-        if !out.join(files::CHECKPOINT).is_file() {
-            return Err(EncodeError::Run(format!(
-                "{} has no {} to resume from",
-                out.display(),
-                files::CHECKPOINT
-            )));
-        }
-        return Ok(());
-    }
-    if out.exists() {
-        if !opts.force {
-            return Err(EncodeError::Run(format!(
-                "{} exists: pass --force to replace it or --resume to continue it",
-                out.display()
-            )));
-        }
-        std::fs::remove_dir_all(out).map_err(io(out))?;
-    }
-    std::fs::create_dir_all(out).map_err(io(out))
-}
-
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).expect("serialisable") + "\n";
-    crate::output::write_atomic(path, text.as_bytes()).map_err(io(path))
 }
 
 fn write_metrics(out: &Path, history: &[RoundRecord]) -> Result<()> {

@@ -41,7 +41,8 @@ pub enum EncodeError {
 
 type Result<T> = std::result::Result<T, EncodeError>;
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EncodeError + '_ {
+/// Maps an I/O error on `path` into the stage's error.
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EncodeError + '_ {
     move |source| EncodeError::Io {
         path: path.to_path_buf(),
         source,
@@ -191,7 +192,7 @@ pub fn run_encode(
     opts: &EncodeOptions,
 ) -> Result<Outcome> {
     cfg.validate().map_err(EncodeError::Config)?;
-    prepare_folder(out, opts)?;
+    prepare_folder(out, opts.force, opts.resume, files::CHECKPOINT)?;
     // A song space built into the run folder is recorded relative to it, so the run folder
     // can move; one given with --songs is recorded as an absolute path.
     let (songs_dir, songs_recorded) = match songs {
@@ -273,19 +274,26 @@ pub fn run_encode(
     train_loop(&ctx, params, out, opts)
 }
 
-fn prepare_folder(out: &Path, opts: &EncodeOptions) -> Result<()> {
-    if opts.resume {
-        if !out.join(files::CHECKPOINT).is_file() {
+/// Readies a run folder: with `resume` it must hold `checkpoint`; otherwise it must not exist
+/// (or is replaced with `force`) and is created empty.
+pub(crate) fn prepare_folder(
+    out: &Path,
+    force: bool,
+    resume: bool,
+    checkpoint: &str,
+) -> Result<()> {
+    if resume {
+        if !out.join(checkpoint).is_file() {
             return Err(EncodeError::Run(format!(
                 "{} has no {} to resume from",
                 out.display(),
-                files::CHECKPOINT
+                checkpoint
             )));
         }
         return Ok(());
     }
     if out.exists() {
-        if !opts.force {
+        if !force {
             return Err(EncodeError::Run(format!(
                 "{} exists: pass --force to replace it or --resume to continue it",
                 out.display()
@@ -623,7 +631,8 @@ fn baselines(ctx: &Ctx) -> (f64, f64) {
     )
 }
 
-fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+/// Writes `v` as pretty JSON, atomically.
+pub(crate) fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(v).expect("configs serialise") + "\n";
     crate::output::write_atomic(path, text.as_bytes()).map_err(io(path))
 }

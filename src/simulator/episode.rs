@@ -99,6 +99,24 @@ pub fn mean_ci(x: &[f64]) -> (f64, f64) {
     (m, 1.96 * (var / n).sqrt())
 }
 
+/// Each history's tracks, sorted and deduplicated (empty lists when played tracks may be
+/// recommended again).
+pub fn excluded_tracks(histories: &[Vec<(u32, u8)>], exclude_played: bool) -> Vec<Vec<u32>> {
+    histories
+        .iter()
+        .map(|h| {
+            let mut e: Vec<u32> = if exclude_played {
+                h.iter().map(|x| x.0).collect()
+            } else {
+                Vec::new()
+            };
+            e.sort_unstable();
+            e.dedup();
+            e
+        })
+        .collect()
+}
+
 /// The response of one simulated step.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Step {
@@ -124,19 +142,7 @@ impl Episodes {
     /// wherever their recommendations agree.
     pub fn new(starts: &[Vec<(u32, u8)>], sim: &Simulator, keep: usize, seed: u64) -> Episodes {
         let exclude_played = sim.cfg.exclude_played;
-        let excluded = starts
-            .iter()
-            .map(|h| {
-                let mut e: Vec<u32> = if exclude_played {
-                    h.iter().map(|x| x.0).collect()
-                } else {
-                    Vec::new()
-                };
-                e.sort_unstable();
-                e.dedup();
-                e
-            })
-            .collect();
+        let excluded = excluded_tracks(starts, exclude_played);
         Episodes {
             histories: starts.to_vec(),
             excluded,

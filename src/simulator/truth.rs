@@ -14,7 +14,7 @@ use crate::rng::Rng;
 use crate::synth::model::{User, UserState};
 use crate::synth::saved::SavedWorld;
 
-use super::episode::{mean_ci, start_sessions};
+use super::episode::{excluded_tracks, mean_ci, start_sessions};
 use super::policy::{Observation, Policy};
 
 /// A policy's exact expected score under the true model.
@@ -98,19 +98,7 @@ pub fn true_evaluate(
     let n = starts.users.len();
     let mut states = starts.states.clone();
     let mut histories = starts.histories.clone();
-    let mut excluded: Vec<Vec<u32>> = histories
-        .iter()
-        .map(|h| {
-            let mut e: Vec<u32> = if exclude_played {
-                h.iter().map(|x| x.0).collect()
-            } else {
-                Vec::new()
-            };
-            e.sort_unstable();
-            e.dedup();
-            e
-        })
-        .collect();
+    let mut excluded = excluded_tracks(&histories, exclude_played);
     let mut rngs: Vec<Rng> = (0..n)
         .map(|i| Rng::stream(seed, &[0x5452_5545, i as u64])) // "TRUE"
         .collect();
