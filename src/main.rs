@@ -94,17 +94,24 @@ struct ServeArgs {
     /// Track index of the action space: the run's (default), exact, or hnsw.
     #[arg(long)]
     index: Option<String>,
+    /// With --index hnsw: candidates kept while searching (recall against speed; 32 gave
+    /// recall@10 0.9937 on 263k synthetic tracks, 64 gave 0.9978 at half the rate).
+    #[arg(long, default_value_t = 32)]
+    ef_search: usize,
     /// Worker threads of the server.
     #[arg(long, default_value_t = 2)]
     workers: usize,
 }
 
-fn index_arg(s: Option<&str>) -> Result<Option<segue::songs::index::IndexKind>> {
+fn index_arg(s: Option<&str>, ef_search: usize) -> Result<Option<segue::songs::index::IndexKind>> {
     use segue::songs::index::IndexKind;
     Ok(match s {
         None => None,
         Some("exact") => Some(IndexKind::Exact),
-        Some("hnsw") => Some(IndexKind::Hnsw(Default::default())),
+        Some("hnsw") => Some(IndexKind::Hnsw(segue::songs::hnsw::HnswConfig {
+            ef_search,
+            ..Default::default()
+        })),
         Some(o) => anyhow::bail!("--index: {o:?} is not exact or hnsw"),
     })
 }
@@ -150,7 +157,7 @@ fn recommend_cmd(a: RecommendArgs) -> Result<()> {
 fn serve_cmd(a: ServeArgs) -> Result<()> {
     set_threads(1);
     let t = std::time::Instant::now();
-    let rec = segue::serve::Recommender::load(&a.run, index_arg(a.index.as_deref())?, a.max_k)?;
+    let rec = segue::serve::Recommender::load(&a.run, index_arg(a.index.as_deref(), a.ef_search)?, a.max_k)?;
     tracing::info!(
         "loaded {} ({} tracks) in {:.1} s",
         a.run.display(),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Load test of `segue serve` with a 300,000-track catalogue, over loopback, on this machine.
-# Builds (once, into bench/out/serve) a synthetic world whose sample plays 300k distinct tracks,
+# Builds (once, into bench/out/serve) a synthetic world whose sample plays over 300k distinct tracks,
 # a small encoder and a briefly trained DDPG run; then serves it with an HNSW track index and
 # drives it with `segue bench serve` (8 keep-alive connections, 60 s), reporting requests/s,
 # round-trip and in-server latency, and the server's memory before and after.
@@ -13,8 +13,8 @@ seg=target/release/segue
 out=bench/out/serve
 mkdir -p "$out"
 if [ ! -f "$out/run/weights.safetensors" ]; then
-  $seg --quiet synth --sessions 150000 --tracks 300000 --files 4 --seed 1 --reference-users 0 --out "$out/world" --force
-  $seg --quiet sample --logs "$out/world" --tracks "$out/world" --records 3000000 --seed 1 --out "$out/sample" --force
+  $seg --quiet synth --sessions 300000 --tracks 330000 --files 4 --seed 1 --reference-users 0 --out "$out/world" --force
+  $seg --quiet sample --logs "$out/world" --tracks "$out/world" --records 6000000 --seed 1 --out "$out/sample" --force
   printf '[encoder]\nhidden = 32\nlatent = 16\nmax_epochs = 1\n' > "$out/enc.toml"
   $seg --quiet encode --structure a --sample "$out/sample" --config "$out/enc.toml" --out "$out/enc" --force
   printf '[agent]\nbatch = 64\nrounds = 1\nenvs = 8\nupdates_per_step = 1\nwarmup = 0\nlogged_transitions = false\neval_every = 0\neval_episodes = 8\n[agent.index]\nkind = "hnsw"\n[simulator]\nepisodes = 8\n' > "$out/agent.toml"
