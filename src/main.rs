@@ -157,7 +157,11 @@ fn recommend_cmd(a: RecommendArgs) -> Result<()> {
 fn serve_cmd(a: ServeArgs) -> Result<()> {
     set_threads(1);
     let t = std::time::Instant::now();
-    let rec = segue::serve::Recommender::load(&a.run, index_arg(a.index.as_deref(), a.ef_search)?, a.max_k)?;
+    let rec = segue::serve::Recommender::load(
+        &a.run,
+        index_arg(a.index.as_deref(), a.ef_search)?,
+        a.max_k,
+    )?;
     tracing::info!(
         "loaded {} ({} tracks) in {:.1} s",
         a.run.display(),
