@@ -174,7 +174,7 @@ fn serve_cmd(a: ServeArgs) -> Result<()> {
 
 #[derive(Args)]
 struct DemoArgs {
-    /// The run folder (replaced on every run).
+    /// The run folder (an earlier demo there is replaced; any other existing folder is refused).
     #[arg(long, default_value = "runs/demo")]
     out: PathBuf,
     /// Seed of the world and of every stage.
@@ -698,6 +698,15 @@ fn demo(a: DemoArgs, progress: bool) -> Result<()> {
     let t = std::time::Instant::now();
     let (synth_cfg, mut stages) = segue::pipeline::demo_config(a.seed, a.quick);
     if a.out.exists() {
+        // Only an earlier demo (or an empty folder) is replaced.
+        let earlier = a.out.join("world").join("world.json").is_file()
+            || std::fs::read_dir(&a.out).is_ok_and(|mut d| d.next().is_none());
+        if !earlier {
+            anyhow::bail!(
+                "{} exists and is not an earlier demo: choose another --out",
+                a.out.display()
+            );
+        }
         std::fs::remove_dir_all(&a.out)
             .with_context(|| format!("replacing {}", a.out.display()))?;
     }

@@ -7,6 +7,17 @@ use common::*;
 #[test]
 fn quick_demo_writes_the_report_and_learned_policies_beat_random() {
     let dir = tempfile::tempdir().unwrap();
+    // A folder that is not an earlier demo is never replaced.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("keep.txt"), "mine").unwrap();
+    let o = segue(&["demo", "--quick", "--out", other.to_str().unwrap()]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("not an earlier demo"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(other.join("keep.txt").is_file());
     let out = dir.path().join("demo");
     let o = segue(&["demo", "--quick", "--out", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
