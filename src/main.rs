@@ -897,16 +897,7 @@ fn simulate(a: SimulateArgs) -> Result<()> {
         "simulator: {} training keys, {} held-out keys, k {}, alpha {}, radius {}",
         r.train_keys, r.test_keys, cfg.k, cfg.alpha, cfg.radius
     );
-    println!(
-        "fidelity on {} held-out transitions ({:.1}% covered): accuracy {:.4} (base rate {:.4}), AUC {:.4}, log-loss {:.4} (base rate {:.4})",
-        f.transitions,
-        100.0 * f.covered,
-        f.accuracy,
-        f.base_accuracy,
-        f.auc,
-        f.log_loss,
-        f.base_log_loss
-    );
+    println!("fidelity on {}", f.summary());
     let c = &r.classifier_fidelity;
     println!(
         "greedy baseline's skip classifier on the same transitions: accuracy {:.4}, AUC {:.4}, log-loss {:.4}",

@@ -13,7 +13,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::agent::eval::{EvalOptions, EvalReport, run_eval};
-use crate::agent::train::{RoundRecord, Setup, TrainOptions, TrainReport, run_train};
+use crate::agent::train::{RoundRecord, Setup, TrainOptions, TrainReport, run_train_with};
 use crate::agent::{AgentConfig, Algo};
 use crate::data::{SampleConfig, Split, run::SampleReport};
 use crate::encoder::EncoderConfig;
@@ -193,11 +193,11 @@ pub fn run_pipeline(
         &test.iter().map(|t| t.level == 3).collect::<Vec<_>>(),
         setup.train_sim.base_rate[3],
     );
-    drop(setup);
     lap("simulator fidelity", t, &mut seconds);
 
     let t = Instant::now();
-    let agents = train_agents(stages, &sample_dir, &enc_dir, &out.join("agents"), progress)?;
+    let agents = train_agents(stages, &setup, &out.join("agents"), progress)?;
+    drop(setup);
     lap("agents", t, &mut seconds);
 
     let t = Instant::now();
@@ -231,11 +231,10 @@ pub fn run_pipeline(
 }
 
 /// Trains one agent per algorithm and seed, `parallel` at a time, each in its own one-thread
-/// kernel pool.
+/// kernel pool, all in the one loaded `setup` (simulators and encoded transitions).
 fn train_agents(
     stages: &Stages,
-    sample: &Path,
-    encoder: &Path,
+    setup: &Setup,
     dir: &Path,
     progress: bool,
 ) -> Result<Vec<AgentRun>> {
@@ -276,9 +275,7 @@ fn train_agents(
                             progress: progress && workers == 1,
                             ..Default::default()
                         };
-                        let r = pool.install(|| {
-                            run_train(sample, encoder, &cfg, &stages.simulator, &run, &opts)
-                        });
+                        let r = pool.install(|| run_train_with(setup, &cfg, &run, &opts));
                         let r = r.and_then(|o| match o {
                             crate::agent::train::Outcome::Finished(rep) => {
                                 let curve = read_curve(&run)?;
@@ -487,18 +484,7 @@ fn markdown(r: &PipelineReport, figures: &[String]) -> String {
 
     let _ = writeln!(o, "## Simulator fidelity\n");
     let f = &r.fidelity;
-    let _ = writeln!(
-        o,
-        "The training split's simulator on {} held-out transitions ({:.1}% covered): accuracy \
-         {:.4} (base rate {:.4}), AUC {:.4}, log-loss {:.4} (base rate {:.4}).\n",
-        f.transitions,
-        100.0 * f.covered,
-        f.accuracy,
-        f.base_accuracy,
-        f.auc,
-        f.log_loss,
-        f.base_log_loss
-    );
+    let _ = writeln!(o, "The training split's simulator on {}.\n", f.summary());
     let _ = writeln!(o, "## Agents\n");
     let _ = writeln!(
         o,

@@ -25,7 +25,7 @@ use super::replay::Replay;
 use crate::data::{Sample, Split};
 use crate::encoder::Encoder;
 use crate::encoder::store;
-use crate::encoder::train::{EncodeError, io, prepare_folder, write_json};
+use crate::encoder::train::{EncodeError, io, prepare_folder, record_config, write_json};
 use crate::rng::Rng;
 use crate::simulator::episode::{Episodes, Evaluation, evaluate, starts};
 use crate::simulator::memory::{Transition, encode_transitions, transitions};
@@ -130,6 +130,9 @@ pub struct TrainOptions {
 
 /// The simulators and data an agent trains and is evaluated in.
 pub struct Setup {
+    /// The sample and encoder folders, canonical.
+    pub sample_dir: PathBuf,
+    pub encoder_dir: PathBuf,
     pub encoder: Encoder,
     pub sample: Sample,
     pub train_trans: Vec<Transition>,
@@ -178,6 +181,8 @@ impl Setup {
         }
         let space = ActionSpace::new(&encoder.songs, &agent.index);
         Ok(Setup {
+            sample_dir: std::fs::canonicalize(sample_dir).map_err(io(sample_dir))?,
+            encoder_dir: std::fs::canonicalize(encoder_dir).map_err(io(encoder_dir))?,
             encoder,
             sample,
             train_trans,
@@ -220,29 +225,36 @@ pub fn run_train(
 ) -> Result<Outcome> {
     cfg.validate().map_err(EncodeError::Config)?;
     sim_cfg.validate().map_err(EncodeError::Config)?;
+    // The folder is checked before the (slower) set-up, so a wrong --out fails at once.
     prepare_folder(out, opts.force, opts.resume, files::CHECKPOINT)?;
+    let setup = Setup::load(sample_dir, encoder_dir, sim_cfg, cfg)?;
+    train_in(&setup, cfg, out, opts)
+}
+
+/// Like [`run_train`] with a loaded `setup` (its simulator settings), which several runs on
+/// the same sample and encoder can share.
+pub fn run_train_with(
+    setup: &Setup,
+    cfg: &AgentConfig,
+    out: &Path,
+    opts: &TrainOptions,
+) -> Result<Outcome> {
+    cfg.validate().map_err(EncodeError::Config)?;
+    prepare_folder(out, opts.force, opts.resume, files::CHECKPOINT)?;
+    train_in(setup, cfg, out, opts)
+}
+
+/// Records the run's config in the prepared folder `out`, then trains (or resumes) it.
+fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -> Result<Outcome> {
+    let sim_cfg = &setup.train_sim.cfg;
     let run_cfg = TrainConfig {
         segue_version: env!("CARGO_PKG_VERSION").into(),
-        sample: std::fs::canonicalize(sample_dir).map_err(io(sample_dir))?,
-        encoder: std::fs::canonicalize(encoder_dir).map_err(io(encoder_dir))?,
+        sample: setup.sample_dir.clone(),
+        encoder: setup.encoder_dir.clone(),
         agent: cfg.clone(),
         simulator: sim_cfg.clone(),
     };
-    let config_path = out.join(files::CONFIG);
-    if opts.resume {
-        let text = std::fs::read_to_string(&config_path).map_err(io(&config_path))?;
-        let saved: TrainConfig = serde_json::from_str(&text)
-            .map_err(|e| EncodeError::Run(format!("{}: {e}", config_path.display())))?;
-        if saved != run_cfg {
-            return Err(EncodeError::Run(format!(
-                "{} was made with another config or input; resume with the same ones or start anew with --force",
-                config_path.display()
-            )));
-        }
-    } else {
-        write_json(&config_path, &run_cfg)?;
-    }
-    let setup = Setup::load(sample_dir, encoder_dir, sim_cfg, cfg)?;
+    record_config(&out.join(files::CONFIG), &run_cfg, opts.resume)?;
     let device = setup
         .encoder
         .config
@@ -276,7 +288,7 @@ pub fn run_train(
     if opts.resume {
         (state, best) = load_checkpoint(&ckpt, &mut agent, &mut replay)?;
     } else if cfg.logged_transitions {
-        prefill(&setup, &agent, &mut replay);
+        prefill(setup, &agent, &mut replay);
     }
     let eval_starts = setup.starts(Split::Validation, cfg.eval_episodes, sim_cfg.seed)?;
     let bar = if opts.progress {
@@ -303,7 +315,7 @@ pub fn run_train(
             });
         }
         let t0 = Instant::now();
-        let mut rec = run_round(&setup, &mut agent, &mut replay, state.round)?;
+        let mut rec = run_round(setup, &mut agent, &mut replay, state.round)?;
         state.seconds += t0.elapsed().as_secs_f64();
         rec.seconds = state.seconds;
         state.round += 1;
@@ -360,8 +372,7 @@ pub fn run_train(
         agent.critic.values = critic;
         kept_round = r;
     }
-    finish(&setup, &agent, &state, &run_cfg, out, kept_round)
-        .map(|r| Outcome::Finished(Box::new(r)))
+    finish(setup, &agent, &state, &run_cfg, out, kept_round).map(|r| Outcome::Finished(Box::new(r)))
 }
 
 /// Pushes the training split's logged transitions into the replay buffer: state, the played

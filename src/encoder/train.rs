@@ -228,20 +228,7 @@ pub fn run_encode(
         input_transform: songs.transform,
         song_dim: songs.dim,
     };
-    let config_path = out.join(files::CONFIG);
-    if opts.resume {
-        let text = std::fs::read_to_string(&config_path).map_err(io(&config_path))?;
-        let saved: RunConfig = serde_json::from_str(&text)
-            .map_err(|e| EncodeError::Run(format!("{}: {e}", config_path.display())))?;
-        if saved != run_cfg {
-            return Err(EncodeError::Run(format!(
-                "{} was made with another config or input; resume with the same ones or start anew with --force",
-                config_path.display()
-            )));
-        }
-    } else {
-        write_json(&config_path, &run_cfg)?;
-    }
+    record_config(&out.join(files::CONFIG), &run_cfg, opts.resume)?;
     let device = cfg.backend.device().map_err(EncodeError::Config)?;
     let mut params = Params::new(&device);
     let model = HistoryAutoencoder::new(cfg, songs.dim, &mut params);
@@ -629,6 +616,27 @@ fn baselines(ctx: &Ctx) -> (f64, f64) {
         sq / (steps.max(1) * dim as u64) as f64,
         hits as f64 / steps.max(1) as f64,
     )
+}
+
+/// Writes a run's `config.json` first; when resuming, checks that the one in the folder is the
+/// same (another config or input would not continue the same run).
+pub(crate) fn record_config<T>(path: &Path, cfg: &T, resume: bool) -> Result<()>
+where
+    T: Serialize + serde::de::DeserializeOwned + PartialEq,
+{
+    if !resume {
+        return write_json(path, cfg);
+    }
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let saved: T = serde_json::from_str(&text)
+        .map_err(|e| EncodeError::Run(format!("{}: {e}", path.display())))?;
+    if saved != *cfg {
+        return Err(EncodeError::Run(format!(
+            "{} was made with another config or input; resume with the same ones or start anew with --force",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Writes `v` as pretty JSON, atomically.

@@ -21,6 +21,23 @@ pub struct Fidelity {
     pub base_log_loss: f64,
 }
 
+impl Fidelity {
+    /// "N held-out transitions (x% covered): accuracy … (base rate …), AUC …, log-loss … (base
+    /// rate …)", as reports print it.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} held-out transitions ({:.1}% covered): accuracy {:.4} (base rate {:.4}), AUC {:.4}, log-loss {:.4} (base rate {:.4})",
+            self.transitions,
+            100.0 * self.covered,
+            self.accuracy,
+            self.base_accuracy,
+            self.auc,
+            self.log_loss,
+            self.base_log_loss
+        )
+    }
+}
+
 /// ROC AUC by ranks (Mann-Whitney U), ties sharing their mean rank. NaN without both classes.
 pub fn auc(p: &[f64], y: &[bool]) -> f64 {
     let mut idx: Vec<usize> = (0..p.len()).collect();
