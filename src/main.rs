@@ -31,6 +31,13 @@ struct Cli {
 enum Command {
     /// Sample whole sessions evenly from every log file, split them, and write a sample folder.
     Sample(SampleArgs),
+    /// A distributed sample's plan: the log files in merge order and each one's share (JSON).
+    SamplePlan(SamplePlanArgs),
+    /// A distributed sample's map task: one log file of a plan to a partial (binary).
+    SampleMap(SampleMapArgs),
+    /// A distributed sample's merge: the partials of every file of a plan into a sample folder,
+    /// identical to `segue sample` on the same files.
+    SampleMerge(SampleMergeArgs),
     /// Print the statistics of log files or of a sample folder.
     Stats(StatsArgs),
     /// Generate a synthetic MSSD world (logs, track features, the hidden user model).
@@ -650,6 +657,84 @@ struct SampleArgs {
 }
 
 #[derive(Args)]
+struct SamplePlanArgs {
+    /// Session-log files (.csv, .csv.gz) or folders holding them.
+    #[arg(long, num_args = 1.., conflicts_with = "names_from")]
+    logs: Vec<PathBuf>,
+    /// Read the file names from this file (one per line; - is standard input) instead of
+    /// searching --logs: names of files on storage that only the engine reads (hdfs://, s3a://).
+    #[arg(long)]
+    names_from: Option<PathBuf>,
+    /// Target number of records (shared evenly between the files).
+    #[arg(long)]
+    records: Option<u64>,
+    /// Master seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Skip and count unparsable rows instead of stopping at the first.
+    #[arg(long)]
+    skip_bad_rows: bool,
+    /// A TOML run config; its [sample] table is read and flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct SampleMapArgs {
+    /// The log file; - reads it from standard input (then --name is required).
+    #[arg(long)]
+    input: PathBuf,
+    /// The file's name in the plan (default: --input).
+    #[arg(long)]
+    name: Option<PathBuf>,
+    /// The file's index in the plan.
+    #[arg(long)]
+    index: u64,
+    /// Files in the plan.
+    #[arg(long)]
+    files: u64,
+    /// The sample's target record count.
+    #[arg(long)]
+    records: u64,
+    /// Master seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Skip and count unparsable rows instead of stopping at the first.
+    #[arg(long)]
+    skip_bad_rows: bool,
+    /// Where the partial goes; - is standard output.
+    #[arg(long, default_value = "-")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct SampleMergeArgs {
+    /// Partials (*.part) written by `segue sample-map`, or folders holding them.
+    #[arg(long, num_args = 1.., required = true)]
+    partials: Vec<PathBuf>,
+    /// The inputs as the user named them, recorded in the manifest (default: the partials' files).
+    #[arg(long, num_args = 1..)]
+    logs: Vec<PathBuf>,
+    /// Track-feature files (tf_*.csv) or folders; the sampled tracks' features are kept.
+    #[arg(long, num_args = 1..)]
+    tracks: Vec<PathBuf>,
+    /// Target number of records (as in the plan).
+    #[arg(long)]
+    records: Option<u64>,
+    /// Master seed (as in the plan).
+    #[arg(long)]
+    seed: Option<u64>,
+    #[command(flatten)]
+    output: OutputArgs,
+    /// Split fractions train,validation,test (by session).
+    #[arg(long, value_parser = parse_split)]
+    split: Option<data::SplitConfig>,
+    /// The partials skipped and counted unparsable rows.
+    #[arg(long)]
+    skip_bad_rows: bool,
+}
+
+#[derive(Args)]
 struct StatsArgs {
     /// Log files, folders of logs, or a sample folder written by `segue sample`.
     #[arg(required = true)]
@@ -1188,8 +1273,9 @@ fn synth(args: SynthArgs, progress: bool) -> Result<()> {
     Ok(())
 }
 
-fn sample(args: SampleArgs, progress: bool) -> Result<()> {
-    let mut cfg = match &args.output.config {
+/// The [sample] table of a run config, or the defaults.
+fn sample_config(config: Option<&PathBuf>) -> Result<SampleConfig> {
+    Ok(match config {
         Some(p) => {
             let text =
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
@@ -1198,7 +1284,11 @@ fn sample(args: SampleArgs, progress: bool) -> Result<()> {
                 .sample
         }
         None => SampleConfig::default(),
-    };
+    })
+}
+
+fn sample(args: SampleArgs, progress: bool) -> Result<()> {
+    let mut cfg = sample_config(args.output.config.as_ref())?;
     if !args.logs.is_empty() {
         cfg.logs = args.logs;
     }
@@ -1219,7 +1309,15 @@ fn sample(args: SampleArgs, progress: bool) -> Result<()> {
     }
     cfg.skip_bad_rows |= args.skip_bad_rows;
     let report = data::run_sample(&cfg, &args.output.out, args.output.force, progress)?;
-    if args.output.json {
+    print_sample_report(&report, &cfg, &args.output)
+}
+
+fn print_sample_report(
+    report: &data::SampleReport,
+    cfg: &SampleConfig,
+    output: &OutputArgs,
+) -> Result<()> {
+    if output.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
@@ -1268,8 +1366,119 @@ fn sample(args: SampleArgs, progress: bool) -> Result<()> {
             stats::thousands(bad)
         );
     }
-    println!("wrote {}", args.output.out.display());
+    println!("wrote {}", output.out.display());
     Ok(())
+}
+
+fn sample_plan(args: SamplePlanArgs) -> Result<()> {
+    let mut cfg = sample_config(args.config.as_ref())?;
+    if let Some(v) = args.records {
+        cfg.records = v;
+    }
+    if let Some(v) = args.seed {
+        cfg.seed = v;
+    }
+    cfg.skip_bad_rows |= args.skip_bad_rows;
+    let files = match &args.names_from {
+        Some(p) => {
+            let text = if p.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+            } else {
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+            };
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(PathBuf::from)
+                .collect()
+        }
+        None => {
+            if !args.logs.is_empty() {
+                cfg.logs = args.logs;
+            }
+            if cfg.logs.is_empty() {
+                anyhow::bail!("give the log files: --logs or --names-from");
+            }
+            data::run::discover(&cfg.logs, data::run::InputKind::Logs)?
+        }
+    };
+    let plan = data::run::plan(files, cfg.records, cfg.seed, cfg.skip_bad_rows)?;
+    println!("{}", serde_json::to_string_pretty(&plan)?);
+    Ok(())
+}
+
+fn sample_map(args: SampleMapArgs) -> Result<()> {
+    use std::io::{IsTerminal, Write};
+    let from_stdin = args.input.as_os_str() == "-";
+    let source = if from_stdin {
+        let Some(name) = args.name else {
+            anyhow::bail!("--input - needs --name: the file's name in the plan");
+        };
+        data::csv::Source::Stream {
+            name,
+            reader: Box::new(std::io::stdin()),
+        }
+    } else {
+        match args.name {
+            Some(name) => data::csv::Source::Stream {
+                reader: Box::new(
+                    std::fs::File::open(&args.input)
+                        .with_context(|| format!("opening {}", args.input.display()))?,
+                ),
+                name,
+            },
+            None => data::csv::Source::File(args.input.clone()),
+        }
+    };
+    let to_stdout = args.out.as_os_str() == "-";
+    if to_stdout && std::io::stdout().is_terminal() {
+        anyhow::bail!("a partial is binary: give --out FILE or redirect standard output");
+    }
+    let bytes = data::run::map_file(
+        source,
+        args.records,
+        args.files,
+        args.index,
+        args.seed,
+        args.skip_bad_rows,
+    )?;
+    if to_stdout {
+        let mut out = std::io::stdout().lock();
+        out.write_all(&bytes)
+            .and_then(|()| out.flush())
+            .context("writing the partial to standard output")?;
+    } else {
+        segue::output::write_atomic(&args.out, &bytes)
+            .with_context(|| format!("writing {}", args.out.display()))?;
+    }
+    Ok(())
+}
+
+fn sample_merge(args: SampleMergeArgs, progress: bool) -> Result<()> {
+    let mut cfg = sample_config(args.output.config.as_ref())?;
+    // The merge reads no logs: without --logs, the manifest records the partials' files.
+    cfg.logs = args.logs;
+    if !args.tracks.is_empty() {
+        cfg.tracks = args.tracks;
+    }
+    if let Some(v) = args.records {
+        cfg.records = v;
+    }
+    if let Some(v) = args.seed {
+        cfg.seed = v;
+    }
+    if let Some(v) = args.split {
+        cfg.split = v;
+    }
+    cfg.skip_bad_rows |= args.skip_bad_rows;
+    let report = data::run::run_sample_merge(
+        &cfg,
+        &args.partials,
+        &args.output.out,
+        args.output.force,
+        progress,
+    )?;
+    print_sample_report(&report, &cfg, &args.output)
 }
 
 fn stats_cmd(args: StatsArgs, progress: bool) -> Result<()> {
@@ -1385,6 +1594,9 @@ fn main() -> ExitCode {
     let progress = !cli.quiet;
     let result = match cli.command {
         Command::Sample(a) => sample(a, progress),
+        Command::SamplePlan(a) => sample_plan(a),
+        Command::SampleMap(a) => sample_map(a),
+        Command::SampleMerge(a) => sample_merge(a, progress),
         Command::Stats(a) => stats_cmd(a, progress),
         Command::Synth(a) => synth(a, progress),
         Command::Songs(a) => songs(a),

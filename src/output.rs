@@ -54,6 +54,11 @@ impl StagedDir {
         &self.staging
     }
 
+    /// Where the folder goes on commit.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
     pub fn join(&self, name: &str) -> PathBuf {
         self.staging.join(name)
     }

@@ -32,12 +32,12 @@ pub(crate) fn checksum(bytes: &[u8]) -> u64 {
     super::ids::splitmix64(h)
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u32).to_le_bytes());
     out.extend_from_slice(s.as_bytes());
 }
 
-fn put_strs(out: &mut Vec<u8>, v: &[String]) {
+pub(crate) fn put_strs(out: &mut Vec<u8>, v: &[String]) {
     out.extend_from_slice(&(v.len() as u32).to_le_bytes());
     for s in v {
         put_str(out, s);
@@ -68,29 +68,38 @@ pub fn encode(s: &Sample) -> Vec<u8> {
     }
     out.extend_from_slice(&(s.rows.len() as u32).to_le_bytes());
     for r in &s.rows {
-        out.extend_from_slice(&r.track.to_le_bytes());
-        out.extend_from_slice(&r.position.to_le_bytes());
-        out.extend_from_slice(&r.length.to_le_bytes());
-        out.extend_from_slice(&r.flags.0.to_le_bytes());
-        out.extend_from_slice(&r.n_seekfwd.to_le_bytes());
-        out.extend_from_slice(&r.n_seekback.to_le_bytes());
-        out.push(r.hour);
-        out.extend_from_slice(&r.date.to_le_bytes());
-        out.extend_from_slice(&r.context_type.to_le_bytes());
-        out.extend_from_slice(&r.reason_start.to_le_bytes());
-        out.extend_from_slice(&r.reason_end.to_le_bytes());
+        put_row(&mut out, r);
     }
     let sum = checksum(&out);
     out.extend_from_slice(&sum.to_le_bytes());
     out
 }
 
-struct Cursor<'a> {
-    b: &'a [u8],
-    pos: usize,
+/// Appends one row's 25 bytes.
+pub(crate) fn put_row(out: &mut Vec<u8>, r: &Row) {
+    out.extend_from_slice(&r.track.to_le_bytes());
+    out.extend_from_slice(&r.position.to_le_bytes());
+    out.extend_from_slice(&r.length.to_le_bytes());
+    out.extend_from_slice(&r.flags.0.to_le_bytes());
+    out.extend_from_slice(&r.n_seekfwd.to_le_bytes());
+    out.extend_from_slice(&r.n_seekback.to_le_bytes());
+    out.push(r.hour);
+    out.extend_from_slice(&r.date.to_le_bytes());
+    out.extend_from_slice(&r.context_type.to_le_bytes());
+    out.extend_from_slice(&r.reason_start.to_le_bytes());
+    out.extend_from_slice(&r.reason_end.to_le_bytes());
+}
+
+/// A reader over a serialised buffer; every read is `None` past the end.
+pub(crate) struct Cursor<'a> {
+    pub(crate) b: &'a [u8],
+    pub(crate) pos: usize,
 }
 
 impl<'a> Cursor<'a> {
+    pub(crate) fn new(b: &'a [u8], pos: usize) -> Self {
+        Cursor { b, pos }
+    }
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
         self.pos += n;
@@ -99,23 +108,45 @@ impl<'a> Cursor<'a> {
     fn arr<const N: usize>(&mut self) -> Option<[u8; N]> {
         self.take(N)?.try_into().ok()
     }
-    fn u8(&mut self) -> Option<u8> {
+    pub(crate) fn u8(&mut self) -> Option<u8> {
         Some(self.arr::<1>()?[0])
     }
-    fn u16(&mut self) -> Option<u16> {
+    pub(crate) fn u16(&mut self) -> Option<u16> {
         Some(u16::from_le_bytes(self.arr()?))
     }
-    fn u32(&mut self) -> Option<u32> {
+    pub(crate) fn u32(&mut self) -> Option<u32> {
         Some(u32::from_le_bytes(self.arr()?))
     }
-    fn i32(&mut self) -> Option<i32> {
+    pub(crate) fn i32(&mut self) -> Option<i32> {
         Some(i32::from_le_bytes(self.arr()?))
     }
-    fn string(&mut self) -> Option<String> {
+    pub(crate) fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.arr()?))
+    }
+    pub(crate) fn u128(&mut self) -> Option<u128> {
+        Some(u128::from_le_bytes(self.arr()?))
+    }
+    /// One row written by [`put_row`].
+    pub(crate) fn row(&mut self) -> Option<Row> {
+        Some(Row {
+            track: self.u32()?,
+            position: self.u16()?,
+            length: self.u16()?,
+            flags: Flags(self.u16()?),
+            n_seekfwd: self.u16()?,
+            n_seekback: self.u16()?,
+            hour: self.u8()?,
+            date: self.i32()?,
+            context_type: self.u16()?,
+            reason_start: self.u16()?,
+            reason_end: self.u16()?,
+        })
+    }
+    pub(crate) fn string(&mut self) -> Option<String> {
         let n = self.u32()? as usize;
         String::from_utf8(self.take(n)?.to_vec()).ok()
     }
-    fn strings(&mut self) -> Option<Vec<String>> {
+    pub(crate) fn strings(&mut self) -> Option<Vec<String>> {
         let n = self.u32()? as usize;
         let mut v = Vec::with_capacity(n.min(self.b.len() / 4));
         for _ in 0..n {
@@ -170,19 +201,7 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<Sample> {
     let n_rows = c.u32().ok_or_else(trunc)? as usize;
     s.rows.reserve(n_rows.min(body.len() / 25));
     for _ in 0..n_rows {
-        s.rows.push(Row {
-            track: c.u32().ok_or_else(trunc)?,
-            position: c.u16().ok_or_else(trunc)?,
-            length: c.u16().ok_or_else(trunc)?,
-            flags: Flags(c.u16().ok_or_else(trunc)?),
-            n_seekfwd: c.u16().ok_or_else(trunc)?,
-            n_seekback: c.u16().ok_or_else(trunc)?,
-            hour: c.u8().ok_or_else(trunc)?,
-            date: c.i32().ok_or_else(trunc)?,
-            context_type: c.u16().ok_or_else(trunc)?,
-            reason_start: c.u16().ok_or_else(trunc)?,
-            reason_end: c.u16().ok_or_else(trunc)?,
-        });
+        s.rows.push(c.row().ok_or_else(trunc)?);
     }
     if c.pos != body.len() {
         return Err(bad("trailing bytes after the rows"));

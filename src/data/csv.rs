@@ -5,6 +5,8 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use flate2::read::MultiGzDecoder;
@@ -50,28 +52,17 @@ pub struct ReadSummary {
     /// Lines holding nothing (skipped, but counted).
     pub blank_lines: u64,
     pub gzip: bool,
+    /// Bytes read from the source (compressed, for gzip): the file's size once it is read
+    /// through.
+    pub bytes_read: u64,
 }
 
-/// Is this file gzip-compressed? Decided by the magic bytes `1f 8b`.
-pub fn is_gzip(path: &Path) -> Result<bool> {
-    let mut f = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let mut magic = [0u8; 2];
-    let mut got = 0;
-    while got < 2 {
-        match f.read(&mut magic[got..]) {
-            Ok(0) => return Ok(false),
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(DataError::io(path, e)),
-        }
-    }
-    Ok(magic == [0x1f, 0x8b])
-}
-
-/// Counts the bytes read from disk into a progress bar.
+/// Counts the bytes read from the source (compressed, for gzip) into a progress bar and a
+/// shared total.
 struct Counting<R> {
     inner: R,
     progress: Option<ProgressBar>,
+    total: Arc<AtomicU64>,
 }
 
 impl<R: Read> Read for Counting<R> {
@@ -80,23 +71,64 @@ impl<R: Read> Read for Counting<R> {
         if let Some(p) = &self.progress {
             p.inc(n as u64);
         }
+        self.total.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
+    }
+}
+
+/// Where a file's bytes come from: the file itself, or a stream (standard input, when a
+/// distributed engine reads the storage and pipes each file to `segue sample-map`). `name` is
+/// what errors and results call it.
+pub enum Source {
+    File(PathBuf),
+    Stream {
+        name: PathBuf,
+        reader: Box<dyn Read + Send>,
+    },
+}
+
+impl Source {
+    pub fn name(&self) -> &Path {
+        match self {
+            Source::File(p) => p,
+            Source::Stream { name, .. } => name,
+        }
     }
 }
 
 type Chunk = Result<Vec<u8>>;
 
-/// Reads `path` on its own thread in chunks of a few MiB, decompressing gzip, and hands them over
-/// through a bounded channel; spent buffers come back through `recycle` to avoid reallocation.
-fn spawn_reader(
-    path: PathBuf,
-    progress: Option<ProgressBar>,
-) -> Result<(Receiver<Chunk>, SyncSender<Vec<u8>>, bool)> {
-    let gzip = is_gzip(&path)?;
-    let file = File::open(&path).map_err(|e| DataError::io(&path, e))?;
+/// What [`spawn_reader`] hands back: chunks, the channel for spent buffers, whether the input
+/// is gzip, and the count of source bytes read so far.
+type Reader = (Receiver<Chunk>, SyncSender<Vec<u8>>, bool, Arc<AtomicU64>);
+
+/// Reads `source` on its own thread in chunks of a few MiB, decompressing gzip (recognised by
+/// its first two bytes), and hands them over through a bounded channel; spent buffers come back
+/// through `recycle` to avoid reallocation.
+fn spawn_reader(source: Source, progress: Option<ProgressBar>) -> Result<Reader> {
+    let path = source.name().to_path_buf();
+    let mut inner: Box<dyn Read + Send> = match source {
+        Source::File(p) => Box::new(File::open(&p).map_err(|e| DataError::io(&p, e))?),
+        Source::Stream { reader, .. } => reader,
+    };
+    // The first two bytes decide gzip; they are read here and put back in front.
+    let mut magic = Vec::with_capacity(2);
+    while magic.len() < 2 {
+        let mut b = [0u8; 2];
+        match inner.read(&mut b[..2 - magic.len()]) {
+            Ok(0) => break,
+            Ok(n) => magic.extend_from_slice(&b[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(DataError::io(&path, e)),
+        }
+    }
+    let gzip = magic == [0x1f, 0x8b];
+    // Counted when they pass through `Counting` again.
+    let total = Arc::new(AtomicU64::new(0));
     let counting = Counting {
-        inner: file,
+        inner: io::Cursor::new(magic).chain(inner),
         progress,
+        total: total.clone(),
     };
     let (tx, rx) = sync_channel::<Chunk>(2);
     let (recycle_tx, recycle_rx) = sync_channel::<Vec<u8>>(4);
@@ -146,7 +178,7 @@ fn spawn_reader(
             }
         })
         .map_err(|e| DataError::io("<thread>", e))?;
-    Ok((rx, recycle_tx, gzip))
+    Ok((rx, recycle_tx, gzip, total))
 }
 
 /// Splits `rec` (one record, without its line terminator) into `ranges`. Quoted fields are
@@ -283,9 +315,19 @@ fn quoted_record_end(buf: &[u8]) -> Option<usize> {
 pub fn for_each_record(
     path: &Path,
     progress: Option<ProgressBar>,
+    f: impl FnMut(u64, &Record) -> Result<()>,
+) -> Result<ReadSummary> {
+    for_each_record_in(Source::File(path.to_path_buf()), progress, f)
+}
+
+/// [`for_each_record`] over any [`Source`]; errors name the source's `name`.
+pub fn for_each_record_in(
+    source: Source,
+    progress: Option<ProgressBar>,
     mut f: impl FnMut(u64, &Record) -> Result<()>,
 ) -> Result<ReadSummary> {
-    let (rx, recycle, gzip) = spawn_reader(path.to_path_buf(), progress)?;
+    let path = &source.name().to_path_buf();
+    let (rx, recycle, gzip, total) = spawn_reader(source, progress)?;
     let mut summary = ReadSummary {
         gzip,
         ..Default::default()
@@ -359,6 +401,7 @@ pub fn for_each_record(
             });
         }
     }
+    summary.bytes_read = total.load(Ordering::Relaxed);
     Ok(summary)
 }
 

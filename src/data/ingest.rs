@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use indicatif::ProgressBar;
 
-use super::csv::{ReadSummary, Record, for_each_record};
+use super::csv::{ReadSummary, Record, Source, for_each_record_in};
 use super::error::{DataError, Result};
 use super::ids::{IdSet, Stream, id_key, priority};
 use super::schema::{COLUMNS, FieldError, Flags, Row, col, parse_row};
@@ -446,9 +446,21 @@ pub fn scan_file(
     opts: &ScanOptions,
     progress: Option<ProgressBar>,
 ) -> Result<FileScan> {
-    let bytes_on_disk = std::fs::metadata(path)
-        .map_err(|e| DataError::io(path, e))?
-        .len();
+    scan_source(Source::File(path.to_path_buf()), opts, progress)
+}
+
+/// [`scan_file`] over any [`Source`]: a file, or a stream named as the file it carries. A
+/// stream's size is the count of bytes read from it.
+pub fn scan_source(
+    source: Source,
+    opts: &ScanOptions,
+    progress: Option<ProgressBar>,
+) -> Result<FileScan> {
+    let path = &source.name().to_path_buf();
+    let size = match &source {
+        Source::File(p) => Some(std::fs::metadata(p).map_err(|e| DataError::io(p, e))?.len()),
+        Source::Stream { .. } => None,
+    };
     let mut scanner = Scanner {
         path,
         opts,
@@ -456,7 +468,7 @@ pub fn scan_file(
         width: 0,
         scan: FileScan {
             path: path.to_path_buf(),
-            bytes_on_disk,
+            bytes_on_disk: size.unwrap_or(0),
             read: ReadSummary::default(),
             counts: Counts::default(),
             tracks: IdSet::default(),
@@ -473,7 +485,7 @@ pub fn scan_file(
         last_context: (Vec::new(), 0),
     };
     let mut header_seen = false;
-    let read = for_each_record(path, progress, |line, rec| {
+    let read = for_each_record_in(source, progress, |line, rec| {
         if header_seen {
             return scanner.row(line, rec);
         }
@@ -493,6 +505,7 @@ pub fn scan_file(
     scanner.flush_context();
     let mut scan = scanner.scan;
     scan.read = read;
+    scan.bytes_on_disk = size.unwrap_or(read.bytes_read);
     scan.counts.blank_lines = read.blank_lines;
     scan.sampled = scanner.heap.into_vec();
     scan.sampled.sort_unstable_by_key(|s| s.seq);

@@ -7,6 +7,7 @@ pub mod csv;
 pub mod error;
 pub mod ids;
 pub mod ingest;
+pub mod partial;
 pub mod run;
 pub mod sample;
 pub mod schema;

@@ -12,9 +12,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use super::cache;
+use super::csv::Source;
 use super::error::{DataError, Result};
 use super::ids::IdSet;
-use super::ingest::{Counts, FileScan, ScanOptions, scan_file};
+use super::ingest::{Counts, FileScan, ScanOptions, scan_file, scan_source};
+use super::partial::{self, PlanPosition};
 use super::sample::{Sample, Split, SplitConfig, SplitRule};
 use super::stats::LogStats;
 use super::tracks::{TrackFeatureSummary, write_sampled_features};
@@ -315,8 +317,63 @@ pub fn split_counts(sample: &Sample) -> BTreeMap<Split, SplitCount> {
     m
 }
 
+/// The share of file `index` of `files` in a target of `records`: an even split, the first
+/// `records % files` files taking one more.
+pub fn file_share(records: u64, files: u64, index: u64) -> u64 {
+    records / files + u64::from(index < records % files)
+}
+
+/// One file of a sampling plan.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PlannedFile {
+    pub index: u64,
+    pub path: PathBuf,
+    pub share: u64,
+}
+
+/// What each map task of a distributed sample needs (`segue sample-plan`): the files in the
+/// order of the merge, and each one's share.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Plan {
+    pub records: u64,
+    pub seed: u64,
+    pub skip_bad_rows: bool,
+    pub files: Vec<PlannedFile>,
+}
+
+/// The plan of sampling `files` (sorted and de-duplicated here, as [`discover`] does).
+pub fn plan(mut files: Vec<PathBuf>, records: u64, seed: u64, skip_bad_rows: bool) -> Result<Plan> {
+    files.sort();
+    files.dedup();
+    if files.is_empty() {
+        return Err(DataError::NoInput("no log files to plan".into()));
+    }
+    if records == 0 {
+        return Err(DataError::Config(
+            "the target record count must be positive".into(),
+        ));
+    }
+    let n = files.len() as u64;
+    Ok(Plan {
+        records,
+        seed,
+        skip_bad_rows,
+        files: files
+            .into_iter()
+            .enumerate()
+            .map(|(i, path)| PlannedFile {
+                index: i as u64,
+                path,
+                share: file_share(records, n, i as u64),
+            })
+            .collect(),
+    })
+}
+
 /// Runs `segue sample`: samples `cfg.logs` into the folder `out`, which appears complete or not
-/// at all.
+/// at all. The map (every file's scan, files in parallel across cores) and the merge
+/// ([`merge_and_write`]) are the two halves that `segue sample-map` and `segue sample-merge`
+/// run apart.
 pub fn run_sample(
     cfg: &SampleConfig,
     out: &Path,
@@ -331,30 +388,23 @@ pub fn run_sample(
             cfg.logs
         )));
     }
-    let tf_files = discover(&cfg.tracks, InputKind::TrackFeatures)?;
-    if !cfg.tracks.is_empty() && tf_files.is_empty() {
-        return Err(DataError::NoInput(format!(
-            "no .csv or .csv.gz track-feature files under {:?}",
-            cfg.tracks
-        )));
-    }
+    let tf_files = discover_track_features(cfg)?;
     let staged = StagedDir::new(out, force).map_err(|e| DataError::io(out, e))?;
 
     let clock = std::time::Instant::now();
     // Map: each file's even share, as whole sessions.
     let n = logs.len() as u64;
-    let share = |i: usize| cfg.records / n + u64::from((i as u64) < cfg.records % n);
     let total_bytes = logs
         .iter()
         .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .sum();
     let bar = byte_bar(total_bytes, "sampling", show_progress);
-    let mut scans = scan_all(
+    let scans = scan_all(
         &logs,
         |i| ScanOptions {
             skip_bad_rows: cfg.skip_bad_rows,
             seed: cfg.seed,
-            share: Some(share(i)),
+            share: Some(file_share(cfg.records, n, i as u64)),
         },
         cfg.threads,
         bar.clone(),
@@ -362,8 +412,181 @@ pub fn run_sample(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-
     tracing::debug!("scanned {} files in {:.2?}", logs.len(), clock.elapsed());
+    merge_and_write(cfg, logs, tf_files, scans, staged, show_progress)
+}
+
+fn discover_track_features(cfg: &SampleConfig) -> Result<Vec<PathBuf>> {
+    let tf_files = discover(&cfg.tracks, InputKind::TrackFeatures)?;
+    if !cfg.tracks.is_empty() && tf_files.is_empty() {
+        return Err(DataError::NoInput(format!(
+            "no .csv or .csv.gz track-feature files under {:?}",
+            cfg.tracks
+        )));
+    }
+    Ok(tf_files)
+}
+
+/// Maps one file for a distributed sample (`segue sample-map`): the file at `index` of a plan
+/// of `files` files, read from `source`; returns the partial's bytes.
+pub fn map_file(
+    source: Source,
+    records: u64,
+    files: u64,
+    index: u64,
+    seed: u64,
+    skip_bad_rows: bool,
+) -> Result<Vec<u8>> {
+    if files == 0 || index >= files {
+        return Err(DataError::Config(format!(
+            "file index {index} is not in a plan of {files} files"
+        )));
+    }
+    if records == 0 {
+        return Err(DataError::Config(
+            "the target record count must be positive".into(),
+        ));
+    }
+    let options = ScanOptions {
+        skip_bad_rows,
+        seed,
+        share: Some(file_share(records, files, index)),
+    };
+    let scan = scan_source(source, &options, None)?;
+    partial::encode(
+        &scan,
+        &options,
+        PlanPosition {
+            records,
+            files,
+            index,
+        },
+    )
+}
+
+/// Expands partial files and folders (in folders, every `*.part` file) into a sorted list.
+pub fn discover_partials(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| DataError::io(p, e))?;
+        if !meta.is_dir() {
+            out.push(p.clone());
+            continue;
+        }
+        for e in std::fs::read_dir(p).map_err(|e| DataError::io(p, e))? {
+            let f = e.map_err(|e| DataError::io(p, e))?.path();
+            if f.is_file() && f.extension().is_some_and(|x| x == "part") {
+                out.push(f);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Runs `segue sample-merge`: merges the partials of every file of a plan, written by
+/// `segue sample-map`, into the sample folder `out`. The result is identical to `segue sample`
+/// on the same files with the same configuration. `cfg.logs`, when empty, is set to the files
+/// of the partials (it is only recorded in the manifest).
+pub fn run_sample_merge(
+    cfg: &SampleConfig,
+    partial_paths: &[PathBuf],
+    out: &Path,
+    force: bool,
+    show_progress: bool,
+) -> Result<SampleReport> {
+    let found = discover_partials(partial_paths)?;
+    if found.is_empty() {
+        return Err(DataError::NoInput(format!(
+            "no partials (*.part) under {partial_paths:?}"
+        )));
+    }
+    let clock = std::time::Instant::now();
+    let mut parts = Vec::with_capacity(found.len());
+    for p in &found {
+        let part = partial::load(p)?;
+        let mismatch = |what: &str, theirs: String, ours: String| {
+            Err(DataError::Config(format!(
+                "{}: made with {what} {theirs}, the merge has {ours}",
+                p.display()
+            )))
+        };
+        if part.segue_version != env!("CARGO_PKG_VERSION") {
+            return mismatch(
+                "segue",
+                part.segue_version.clone(),
+                env!("CARGO_PKG_VERSION").into(),
+            );
+        }
+        if part.options.seed != cfg.seed {
+            return mismatch("seed", part.options.seed.to_string(), cfg.seed.to_string());
+        }
+        if part.options.skip_bad_rows != cfg.skip_bad_rows {
+            return mismatch(
+                "skip_bad_rows",
+                part.options.skip_bad_rows.to_string(),
+                cfg.skip_bad_rows.to_string(),
+            );
+        }
+        if part.plan.records != cfg.records {
+            return mismatch(
+                "a target of records",
+                part.plan.records.to_string(),
+                cfg.records.to_string(),
+            );
+        }
+        parts.push((p.clone(), part));
+    }
+    parts.sort_by(|a, b| a.1.scan.path.cmp(&b.1.scan.path));
+    for w in parts.windows(2) {
+        if w[0].1.scan.path == w[1].1.scan.path {
+            return Err(DataError::Config(format!(
+                "{} and {} both hold {}: every file of the plan must be merged once",
+                w[0].0.display(),
+                w[1].0.display(),
+                w[0].1.scan.path.display()
+            )));
+        }
+    }
+    let n = parts.len() as u64;
+    for (i, (p, part)) in parts.iter().enumerate() {
+        if part.plan.files != n || part.plan.index != i as u64 {
+            return Err(DataError::Config(format!(
+                "{}: file {} of a plan of {} ({}), but {n} partials were found in that order: every file of the plan must be merged once",
+                p.display(),
+                part.plan.index + 1,
+                part.plan.files,
+                part.scan.path.display()
+            )));
+        }
+    }
+    let scans: Vec<FileScan> = parts.into_iter().map(|(_, part)| part.scan).collect();
+    let logs: Vec<PathBuf> = scans.iter().map(|s| s.path.clone()).collect();
+    let mut cfg = cfg.clone();
+    if cfg.logs.is_empty() {
+        cfg.logs = logs.clone();
+    }
+    cfg.validate()?;
+    let tf_files = discover_track_features(&cfg)?;
+    let staged = StagedDir::new(out, force).map_err(|e| DataError::io(out, e))?;
+    tracing::debug!("read {} partials in {:.2?}", scans.len(), clock.elapsed());
+    merge_and_write(&cfg, logs, tf_files, scans, staged, show_progress)
+}
+
+/// The merge: statistics of all input, the sample from every file's share in file order, the
+/// split, and the sample folder written through `staged`.
+fn merge_and_write(
+    cfg: &SampleConfig,
+    logs: Vec<PathBuf>,
+    tf_files: Vec<PathBuf>,
+    mut scans: Vec<FileScan>,
+    staged: StagedDir,
+    show_progress: bool,
+) -> Result<SampleReport> {
+    let clock = std::time::Instant::now();
+    let n = logs.len() as u64;
+    let share = |i: usize| file_share(cfg.records, n, i as u64);
     // Merge.
     let extra_columns: Vec<String> = scans
         .iter()
@@ -448,7 +671,8 @@ pub fn run_sample(
         split_rule,
     };
     write_json(&staged.join(files::MANIFEST), &manifest)?;
-    staged.commit().map_err(|e| DataError::io(out, e))?;
+    let target = staged.target().to_path_buf();
+    staged.commit().map_err(|e| DataError::io(&target, e))?;
     Ok(report)
 }
 
