@@ -53,7 +53,11 @@ def parse_args(argv):
     ap.add_argument("--master", help="Spark master URL (default: spark-submit's or the session's)")
     ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
                     help="a Spark setting (repeatable), as spark-submit's --conf")
-    ap.add_argument("--partials", help="keep the partials in this folder (default: a temporary one, removed)")
+    ap.add_argument("--partials",
+                    help="keep the partials in this (new or empty) folder; with --read local the tasks "
+                         "write them there themselves instead of sending them back through Spark, "
+                         "so it must be on storage every executor and the driver see "
+                         "(default: they come back to the driver, into a temporary folder)")
     ap.add_argument("--report", help="write timings and task attempts here as JSON")
     ap.add_argument("merge_args", nargs="*",
                     help="after --: more `segue sample-merge` flags (--tracks, --split, --config, --json)")
@@ -103,6 +107,12 @@ def main(argv=None):
     a = parse_args(sys.argv[1:] if argv is None else argv)
     if os.path.exists(a.out) and not a.force:
         sys.exit(f"error: {a.out} exists (--force replaces it)")
+    if a.partials and os.path.isdir(a.partials) and os.listdir(a.partials):
+        sys.exit(f"error: {a.partials} is not empty: partials of another run would be merged")
+    direct = a.partials is not None and a.read == "local"
+    parts_dir = os.path.abspath(a.partials) if a.partials else None
+    if direct:
+        os.makedirs(parts_dir, exist_ok=True)
     segue_local = os.path.abspath(a.segue) if (a.ship or os.path.exists(a.segue)) else a.segue
 
     from pyspark import SparkFiles, TaskContext
@@ -157,7 +167,15 @@ def main(argv=None):
         def task(items):
             for index, path in items:
                 started = time.time()
-                yield result(index, started, run(map_cmd(index, path, False)).stdout)
+                cmd = map_cmd(index, path, False)
+                if direct:
+                    # segue writes the partial through a temporary file and a rename: a task
+                    # killed mid-write leaves no partial behind.
+                    out = os.path.join(parts_dir, f"{index:06d}.part")
+                    run(cmd + ["--out", out])
+                    yield result(index, started, os.path.getsize(out))
+                else:
+                    yield result(index, started, run(cmd).stdout)
 
         tasks = sc.parallelize([(f["index"], f["path"]) for f in files], numSlices=n).mapPartitions(task)
     else:
@@ -185,11 +203,11 @@ def main(argv=None):
     # The merge, on the driver.
     t3 = time.time()
     keep = a.partials is not None
-    parts_dir = a.partials or tempfile.mkdtemp(prefix=".segue-partials-",
-                                               dir=os.path.dirname(os.path.abspath(a.out)))
+    parts_dir = parts_dir or tempfile.mkdtemp(prefix=".segue-partials-",
+                                              dir=os.path.dirname(os.path.abspath(a.out)))
     os.makedirs(parts_dir, exist_ok=True)
     try:
-        for index, _, _, _, data in results:
+        for index, _, _, _, data in results if not direct else []:
             path = os.path.join(parts_dir, f"{index:06d}.part")
             with open(path + ".tmp", "wb") as f:
                 f.write(data)
@@ -205,10 +223,10 @@ def main(argv=None):
     t_merge = time.time() - t3
 
     sys.stdout.write(merged.stdout)
-    partial_bytes = sum(len(r[4]) for r in results)
+    partial_bytes = sum(r[4] if direct else len(r[4]) for r in results)
     print(f"spark: {n} files in {n} tasks ({len(retried)} rerun after a failure); "
           f"start {t_start:.1f} s, plan {t_plan:.1f} s, map {t_map:.1f} s, merge {t_merge:.1f} s; "
-          f"partials {partial_bytes / 1e6:.1f} MB")
+          f"partials {partial_bytes / 1e6:.1f} MB {'written by the tasks' if direct else 'sent to the driver'}")
     if a.report:
         report = {
             "files": n,
@@ -219,6 +237,7 @@ def main(argv=None):
             "merge_s": t_merge,
             "total_s": time.time() - t0,
             "partial_bytes": partial_bytes,
+            "partials_written_by_tasks": direct,
             "rerun_files": retried,
             "tasks": [{"index": r[0], "attempt": r[1], "partition": r[2], "seconds": r[3]}
                       for r in sorted(results)],
