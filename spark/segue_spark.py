@@ -26,6 +26,7 @@ default). The map is a pure function of the file and the plan, so a rerun gives 
 import argparse
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -68,7 +69,8 @@ def run(cmd, **kw):
     p = subprocess.run(cmd, capture_output=True, **kw)
     if p.returncode != 0:
         err = p.stderr.decode("utf-8", "replace") if isinstance(p.stderr, bytes) else p.stderr
-        raise RuntimeError(f"{' '.join(cmd[:2])} exited with {p.returncode}: {err.strip()[-4000:]}")
+        what = " ".join([os.path.basename(cmd[0])] + [c for c in cmd[1:3] if c != "--quiet"])
+        raise RuntimeError(f"{what} exited with {p.returncode}: {err.strip()[-4000:]}")
     return p
 
 
@@ -192,7 +194,13 @@ def main(argv=None):
         tasks = sc.binaryFiles(",".join(f["path"] for f in files), minPartitions=n).mapPartitions(task)
 
     t2 = time.time()
-    results = tasks.collect()
+    try:
+        results = tasks.collect()
+    except Exception as e:  # a Py4JJavaError whose text holds the last attempt's Python error
+        m = re.search(r"RuntimeError: (.*? exited with \d+: .*?)(?:\n\s*\n|\n\tat |\Z)", str(e), re.S)
+        spark.stop()
+        sys.exit("error: a map task failed, also when Spark ran it again: "
+                 + (m.group(1).strip() if m else str(e)[-3000:]))
     t_map = time.time() - t2
     got = sorted(r[0] for r in results)
     if got != list(range(n)):

@@ -4,7 +4,8 @@
 #   1. executors read the files by path: the sample folder is identical byte for byte;
 #   2. Spark reads the files and pipes them in, the binary shipped with addFile: identical, but
 #      for the file names, which Spark qualifies (file:/...);
-#   3. worker 1 is killed (kill -9, with its executor) while it runs a map task: Spark reruns the
+#   3. a malformed file fails the job with segue's message naming the file and line;
+#   4. worker 1 is killed (kill -9, with its executor) while it runs a map task: Spark reruns the
 #      lost task on worker 2 and the sample folder is still identical byte for byte.
 # Needs spark/setup.sh first; uses target/release/segue (building it when missing).
 set -euo pipefail
@@ -54,7 +55,20 @@ sys.exit(a != b)
 PY
 echo "spark test: read by Spark: identical to the embedded run (file names qualified)"
 
-# 3. A worker lost mid-job. Each map task first sleeps 3 s so that the kill lands during one.
+# 3. Bad input: a field that does not parse fails the job (after Spark's retries) with segue's
+#    message naming the file, the line and the column, and nothing is written.
+mkdir "$work/bad"
+cp "$work"/world/log_0_*.csv "$work/bad/"
+sed -i '5s/,true,/,maybe,/' "$work"/bad/log_0_*.csv
+if driver --segue "$SEGUE" --logs "$work/bad" --out "$work/bad_out" >/dev/null 2>"$work/bad.err"; then
+  fail "a malformed log was sampled"
+fi
+grep -q "error: a map task failed" "$work/bad.err" && grep -q 'log_0_[^:]*:5: column `' "$work/bad.err" ||
+  { tail -5 "$work/bad.err"; fail "the driver's error does not name the file and line"; }
+[ ! -e "$work/bad_out" ] || fail "a failed job left an output folder"
+echo "spark test: bad input: $(grep -o 'error: a map task.*' "$work/bad.err" | head -1 | cut -c1-160)"
+
+# 4. A worker lost mid-job. Each map task first sleeps 3 s so that the kill lands during one.
 cat > "$work/slow-segue" <<SH
 #!/usr/bin/env bash
 for a in "\$@"; do [ "\$a" = sample-map ] && sleep 3; done
@@ -83,4 +97,4 @@ sys.exit(not r["rerun_files"])
 PY
 same "$work/embedded" "$work/killed" "${all[@]}"
 echo "spark test: worker killed mid-job: identical to the embedded run"
-echo "spark test: 3 passed, 0 failed"
+echo "spark test: 4 passed, 0 failed"
