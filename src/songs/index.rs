@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::dedup::Dedup;
 use super::distance::{Kernel, kernel};
 use super::hnsw::{Hnsw, HnswConfig};
 
@@ -41,6 +42,7 @@ pub enum IndexKind {
     /// Every track compared with every query: exact, slower on large catalogues.
     Exact,
     /// Hierarchical navigable small-world graph (Malkov & Yashunin 2018): approximate, fast.
+    /// Bit-identical vectors share one node ([`Dedup`]).
     Hnsw(HnswConfig),
 }
 
@@ -54,7 +56,8 @@ impl Default for IndexKind {
 pub fn build(kind: &IndexKind, vectors: Vec<f32>, dim: usize) -> Box<dyn NearestTracks> {
     match kind {
         IndexKind::Exact => Box::new(Exact::new(vectors, dim)),
-        IndexKind::Hnsw(cfg) => Box::new(Hnsw::build(vectors, dim, cfg)),
+        // Copies of one vector would cost the graph its links and come back in walk order.
+        IndexKind::Hnsw(cfg) => Box::new(Dedup::build(vectors, dim, |v, d| Hnsw::build(v, d, cfg))),
     }
 }
 

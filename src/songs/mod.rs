@@ -3,6 +3,7 @@
 //! tracks.
 
 pub mod bench;
+pub mod dedup;
 pub mod distance;
 pub mod embed;
 pub mod features;
