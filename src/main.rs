@@ -235,6 +235,9 @@ struct EvalArgs {
     /// learned ones by a prefix of their names (ddpg, td3+wolpertinger, ...).
     #[arg(long, value_delimiter = ',')]
     policies: Vec<String>,
+    /// Also score every learned policy re-ranking this many candidates (Wolpertinger's k), comma-separated: e.g. 64,256.
+    #[arg(long, value_delimiter = ',')]
+    candidates: Vec<usize>,
     /// A synthetic world's folder (from `segue synth`): adds each policy's exact score under the true model and the oracle ceilings.
     #[arg(long)]
     world: Option<PathBuf>,
@@ -855,6 +858,7 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
         baselines: !a.no_baselines,
         world: a.world.clone(),
         policies: (!a.policies.is_empty()).then(|| a.policies.clone()),
+        candidates: a.candidates.clone(),
     };
     let r = run_eval(
         &a.runs,

@@ -213,6 +213,7 @@ pub fn run_pipeline(
             baselines: true,
             world: world.map(Path::to_path_buf),
             policies: None,
+            candidates: Vec::new(),
         },
     )?;
     lap("evaluation", t, &mut seconds);

@@ -244,6 +244,8 @@ fn train_resume_and_eval_on_a_synthetic_world() {
         "10",
         "--policies",
         "random,td3",
+        "--candidates",
+        "8,4",
         "--json",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -254,5 +256,14 @@ fn train_resume_and_eval_on_a_synthetic_world() {
         .iter()
         .map(|x| x["policy"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["random", "td3+wolpertinger", "td3 (nearest)"]);
+    // k = 4 is the trained one; 8 re-ranks more of the critic's candidates.
+    assert_eq!(
+        names,
+        [
+            "random",
+            "td3+wolpertinger",
+            "td3 (nearest)",
+            "td3+wolpertinger k=8"
+        ]
+    );
 }

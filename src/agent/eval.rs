@@ -32,6 +32,9 @@ pub struct EvalOptions {
     /// Only these policies (baselines by name; learned ones by a prefix of theirs, such as
     /// `td3`); None: all.
     pub policies: Option<Vec<String>>,
+    /// Also score every learned policy re-ranking this many candidates (Wolpertinger's k), for
+    /// each k here, besides its trained k and the nearest track.
+    pub candidates: Vec<usize>,
 }
 
 /// One policy over every run and seed.
@@ -245,6 +248,11 @@ pub fn run_eval(
         if agent.cfg.candidates > 1 {
             ks.push(1);
         }
+        for &k in &opts.candidates {
+            if k > 0 && !ks.contains(&k) {
+                ks.push(k);
+            }
+        }
         for k in ks {
             let name = policy_name(agent.cfg.algo.name(), k, agent.cfg.candidates);
             if !wanted(&name) {
@@ -363,6 +371,8 @@ pub fn run_eval(
 pub fn policy_name(algo: &str, k: usize, trained_k: usize) -> String {
     if k == 1 && trained_k > 1 {
         format!("{algo} (nearest)")
+    } else if k > 1 && k != trained_k {
+        format!("{algo}+wolpertinger k={k}")
     } else if k > 1 {
         format!("{algo}+wolpertinger")
     } else {
