@@ -120,6 +120,8 @@ pub fn demo_config(seed: u64, quick: bool) -> (SynthConfig, Stages) {
     s.agent.updates_per_step = 8;
     s.agent.warmup = 200;
     s.agent.candidates = 16;
+    // The acting k, chosen per run in the validation simulator: up to a third of the 800 tracks.
+    s.agent.act_candidates = vec![64, 256];
     s.agent.eval_every = 2;
     s.agent.eval_episodes = 50;
     let n = if quick { 2 } else { 5 };
@@ -489,12 +491,18 @@ fn markdown(r: &PipelineReport, figures: &[String]) -> String {
     let _ = writeln!(o, "## Agents\n");
     let _ = writeln!(
         o,
-        "| run | held-out | ±95% | training simulator | best validation | kept round | updates | updates/s |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+        "| run | held-out | ±95% | training simulator | best validation | kept round | acting k (validation score per k) | updates | updates/s |\n|---|---:|---:|---:|---:|---:|---|---:|---:|"
     );
     for a in &r.agents {
+        let tried: Vec<String> = a
+            .report
+            .act_candidates_valid
+            .iter()
+            .map(|(k, v)| format!("{k}: {v:.2}"))
+            .collect();
         let _ = writeln!(
             o,
-            "| {}-{} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {:.0} |",
+            "| {}-{} | {:.2} | {:.2} | {:.2} | {} | {} | {}{} | {} | {:.0} |",
             a.algo.name(),
             a.seed,
             a.report.heldout.mean,
@@ -504,6 +512,12 @@ fn markdown(r: &PipelineReport, figures: &[String]) -> String {
                 .best_valid_score
                 .map_or("".into(), |v| format!("{v:.2}")),
             a.report.kept_round + 1,
+            a.report.act_candidates,
+            if tried.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", tried.join(", "))
+            },
             a.report.updates,
             a.report.updates_per_s
         );

@@ -266,4 +266,50 @@ fn train_resume_and_eval_on_a_synthetic_world() {
             "td3+wolpertinger k=8"
         ]
     );
+
+    // The acting k chosen in the validation simulator: the best of 1, the trained 4 and 32
+    // (the smallest on a tie), recorded in the report and used when the run is loaded.
+    let act_cfg = d.join("act.toml");
+    std::fs::write(
+        &act_cfg,
+        AGENT.replace(
+            "candidates = 4\n",
+            "candidates = 4\nact_candidates = [32, 1]\n",
+        ),
+    )
+    .unwrap();
+    let act = d.join("act");
+    train(&s, &enc, &act_cfg, &act, &["--algo", "ddpg"]);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(act.join("report.json")).unwrap()).unwrap();
+    let tried: Vec<(u64, f64)> = r["act_candidates_valid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x[0].as_u64().unwrap(), x[1].as_f64().unwrap()))
+        .collect();
+    assert_eq!(tried.iter().map(|x| x.0).collect::<Vec<_>>(), [1, 4, 32]);
+    let best = tried.iter().map(|x| x.1).fold(f64::MIN, f64::max);
+    let chosen = tried.iter().find(|x| x.1 == best).unwrap().0;
+    assert_eq!(r["act_candidates"].as_u64().unwrap(), chosen, "{r}");
+    let o = segue(&[
+        "eval",
+        "--runs",
+        act.to_str().unwrap(),
+        "--seeds",
+        "1",
+        "--episodes",
+        "5",
+        "--no-baselines",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let first = e["rows"][0]["policy"].as_str().unwrap().to_owned();
+    let expected = if chosen == 1 {
+        "ddpg"
+    } else {
+        "ddpg+wolpertinger"
+    };
+    assert_eq!(first, expected, "chosen k {chosen}");
 }

@@ -74,6 +74,12 @@ pub struct AgentConfig {
     /// Candidate tracks nearest to the proto-action, re-ranked by the critic (Wolpertinger,
     /// Dulac-Arnold et al. 2015); 1 plays the nearest track.
     pub candidates: usize,
+    /// Wolpertinger's k for acting, chosen after training: the kept weights play in the
+    /// validation split's simulator with `candidates` and with each k here, and the best k
+    /// (the smallest on a tie) is the one the run acts with in evaluation and serving. The
+    /// test split is never seen. A larger k than in training lets the critic, rather than the
+    /// actor's proposal alone, choose the track. Empty: act with `candidates`.
+    pub act_candidates: Vec<usize>,
     /// The index of the tracks that proto-actions are mapped through.
     pub index: IndexKind,
     /// TD3: standard deviation and clip of the target-policy smoothing noise.
@@ -113,6 +119,7 @@ impl Default for AgentConfig {
             rounds: 60,
             updates_per_step: 8,
             candidates: 16,
+            act_candidates: Vec::new(),
             index: IndexKind::Exact,
             policy_noise: 0.2,
             noise_clip: 0.5,
@@ -142,6 +149,9 @@ impl AgentConfig {
             if v == 0 {
                 return Err(format!("agent.{name} must be at least 1"));
             }
+        }
+        if self.act_candidates.contains(&0) {
+            return Err("agent.act_candidates must be at least 1 each".into());
         }
         if self.buffer < self.batch {
             return Err(format!(

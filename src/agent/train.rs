@@ -42,6 +42,12 @@ pub mod files {
     pub const PLOT: &str = "curves.png";
 }
 
+/// Metadata keys of `weights.safetensors`.
+pub mod meta_keys {
+    /// Wolpertinger's k the trained policy acts with.
+    pub const ACT_CANDIDATES: &str = "act_candidates";
+}
+
 /// What `config.json` records: everything that determines the run.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TrainConfig {
@@ -100,6 +106,12 @@ pub struct TrainReport {
     /// The round whose weights were kept (`select_best`), else the last.
     pub kept_round: usize,
     pub best_valid_score: Option<f64>,
+    /// Wolpertinger's k the run acts with (`act_candidates`; else `candidates`).
+    #[serde(default)]
+    pub act_candidates: usize,
+    /// The validation score of the kept weights at each k tried, when `act_candidates` is set.
+    #[serde(default)]
+    pub act_candidates_valid: Vec<(usize, f64)>,
     /// The trained policy in the held-out simulator from held-out starts (`simulator.episodes`).
     pub heldout: Evaluation,
     /// The same with the nearest track only (no critic re-ranking), when candidates > 1.
@@ -372,7 +384,41 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
         agent.critic.values = critic;
         kept_round = r;
     }
-    finish(setup, &agent, &state, &run_cfg, out, kept_round).map(|r| Outcome::Finished(Box::new(r)))
+    // Wolpertinger's k for acting, chosen in the validation simulator.
+    let mut act_valid = Vec::new();
+    if !cfg.act_candidates.is_empty() {
+        let mut ks = cfg.act_candidates.clone();
+        ks.push(cfg.candidates);
+        ks.sort_unstable();
+        ks.dedup();
+        for k in ks {
+            let mut policy = AgentPolicy {
+                name: super::eval::policy_name(cfg.algo.name(), k, cfg.candidates),
+                agent: &agent,
+                space: &setup.space,
+                candidates: k,
+            };
+            let e = evaluate(
+                &setup.valid_sim,
+                &setup.encoder,
+                &mut policy,
+                &eval_starts,
+                sim_cfg.seed,
+            );
+            act_valid.push((k, e.mean));
+        }
+        let best = act_valid
+            .iter()
+            .fold(None::<(usize, f64)>, |b, &(k, v)| match b {
+                Some((_, bv)) if bv >= v => b,
+                _ => Some((k, v)),
+            });
+        if let Some((k, _)) = best {
+            agent.cfg.candidates = k;
+        }
+    }
+    finish(setup, &agent, &state, &run_cfg, out, kept_round, act_valid)
+        .map(|r| Outcome::Finished(Box::new(r)))
 }
 
 /// Pushes the training split's logged transitions into the replay buffer: state, the played
@@ -518,6 +564,7 @@ fn finish(
     run_cfg: &TrainConfig,
     out: &Path,
     kept_round: usize,
+    act_candidates_valid: Vec<(usize, f64)>,
 ) -> Result<TrainReport> {
     let cfg = &agent.cfg;
     let sim_cfg = &run_cfg.simulator;
@@ -529,6 +576,10 @@ fn finish(
         (
             "segue_version".to_string(),
             env!("CARGO_PKG_VERSION").into(),
+        ),
+        (
+            meta_keys::ACT_CANDIDATES.to_string(),
+            cfg.candidates.to_string(),
         ),
     ]);
     let weights = out.join(files::WEIGHTS);
@@ -574,6 +625,8 @@ fn finish(
         updates_per_s: state.updates as f64 / state.seconds.max(1e-9),
         kept_round,
         best_valid_score: state.best_score,
+        act_candidates: cfg.candidates,
+        act_candidates_valid,
         heldout,
         heldout_nearest,
         train_sim,
@@ -700,7 +753,18 @@ pub fn load_agent(run: &Path) -> Result<(Agent, TrainConfig)> {
     let cfg: TrainConfig = serde_json::from_str(&text)
         .map_err(|e| EncodeError::Run(format!("{}: {e}", config_path.display())))?;
     let weights = run.join(files::WEIGHTS);
-    let (tensors, _) = store::load(&weights).map_err(EncodeError::Run)?;
+    let (tensors, meta) = store::load(&weights).map_err(EncodeError::Run)?;
+    let mut cfg = cfg;
+    // The k chosen after training (`act_candidates`) is the one the run acts with.
+    if let Some(k) = meta.get(meta_keys::ACT_CANDIDATES) {
+        cfg.agent.candidates = k.parse().ok().filter(|&k: &usize| k > 0).ok_or_else(|| {
+            EncodeError::Run(format!(
+                "{}: {} is not a positive count: {k:?}",
+                weights.display(),
+                meta_keys::ACT_CANDIDATES
+            ))
+        })?;
+    }
     let get_dim = |name: &str, axis: usize| {
         tensors
             .iter()
