@@ -632,11 +632,10 @@ struct OutputArgs {
     json: bool,
 }
 
+/// The sampling flags that `segue sample` and `segue sample-merge` share; each overrides the
+/// config's [sample] table.
 #[derive(Args)]
-struct SampleArgs {
-    /// Session-log files (.csv, .csv.gz) or folders holding them.
-    #[arg(long, num_args = 1.., required_unless_present = "config")]
-    logs: Vec<PathBuf>,
+struct SampleFlags {
     /// Track-feature files (tf_*.csv) or folders; the sampled tracks' features are kept.
     #[arg(long, num_args = 1..)]
     tracks: Vec<PathBuf>,
@@ -646,14 +645,41 @@ struct SampleArgs {
     /// Master seed.
     #[arg(long)]
     seed: Option<u64>,
-    #[command(flatten)]
-    output: OutputArgs,
     /// Split fractions train,validation,test (by session).
     #[arg(long, value_parser = parse_split)]
     split: Option<data::SplitConfig>,
     /// Skip and count unparsable rows instead of stopping at the first.
     #[arg(long)]
     skip_bad_rows: bool,
+}
+
+impl SampleFlags {
+    fn apply(self, cfg: &mut SampleConfig) {
+        if !self.tracks.is_empty() {
+            cfg.tracks = self.tracks;
+        }
+        if let Some(v) = self.records {
+            cfg.records = v;
+        }
+        if let Some(v) = self.seed {
+            cfg.seed = v;
+        }
+        if let Some(v) = self.split {
+            cfg.split = v;
+        }
+        cfg.skip_bad_rows |= self.skip_bad_rows;
+    }
+}
+
+#[derive(Args)]
+struct SampleArgs {
+    /// Session-log files (.csv, .csv.gz) or folders holding them.
+    #[arg(long, num_args = 1.., required_unless_present = "config")]
+    logs: Vec<PathBuf>,
+    #[command(flatten)]
+    flags: SampleFlags,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Files read at once (0: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -718,23 +744,11 @@ struct SampleMergeArgs {
     /// The inputs as the user named them, recorded in the manifest (default: the partials' files).
     #[arg(long, num_args = 1..)]
     logs: Vec<PathBuf>,
-    /// Track-feature files (tf_*.csv) or folders; the sampled tracks' features are kept.
-    #[arg(long, num_args = 1..)]
-    tracks: Vec<PathBuf>,
-    /// Target number of records (as in the plan).
-    #[arg(long)]
-    records: Option<u64>,
-    /// Master seed (as in the plan).
-    #[arg(long)]
-    seed: Option<u64>,
+    // The plan's --records, --seed and --skip-bad-rows are given again.
+    #[command(flatten)]
+    flags: SampleFlags,
     #[command(flatten)]
     output: OutputArgs,
-    /// Split fractions train,validation,test (by session).
-    #[arg(long, value_parser = parse_split)]
-    split: Option<data::SplitConfig>,
-    /// The partials skipped and counted unparsable rows.
-    #[arg(long)]
-    skip_bad_rows: bool,
 }
 
 #[derive(Args)]
@@ -1277,41 +1291,15 @@ fn synth(args: SynthArgs, progress: bool) -> Result<()> {
     Ok(())
 }
 
-/// The [sample] table of a run config, or the defaults.
-fn sample_config(config: Option<&PathBuf>) -> Result<SampleConfig> {
-    Ok(match config {
-        Some(p) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            toml::from_str::<ConfigFile>(&text)
-                .with_context(|| format!("parsing {}", p.display()))?
-                .sample
-        }
-        None => SampleConfig::default(),
-    })
-}
-
 fn sample(args: SampleArgs, progress: bool) -> Result<()> {
-    let mut cfg = sample_config(args.output.config.as_ref())?;
+    let mut cfg = read_config(args.output.config.as_ref())?.sample;
     if !args.logs.is_empty() {
         cfg.logs = args.logs;
-    }
-    if !args.tracks.is_empty() {
-        cfg.tracks = args.tracks;
-    }
-    if let Some(v) = args.records {
-        cfg.records = v;
-    }
-    if let Some(v) = args.seed {
-        cfg.seed = v;
-    }
-    if let Some(v) = args.split {
-        cfg.split = v;
     }
     if let Some(v) = args.threads {
         cfg.threads = v;
     }
-    cfg.skip_bad_rows |= args.skip_bad_rows;
+    args.flags.apply(&mut cfg);
     let report = data::run_sample(&cfg, &args.output.out, args.output.force, progress)?;
     print_sample_report(&report, &cfg, &args.output)
 }
@@ -1375,7 +1363,7 @@ fn print_sample_report(
 }
 
 fn sample_plan(args: SamplePlanArgs) -> Result<()> {
-    let mut cfg = sample_config(args.config.as_ref())?;
+    let mut cfg = read_config(args.config.as_ref())?.sample;
     if let Some(v) = args.records {
         cfg.records = v;
     }
@@ -1459,22 +1447,10 @@ fn sample_map(args: SampleMapArgs) -> Result<()> {
 }
 
 fn sample_merge(args: SampleMergeArgs, progress: bool) -> Result<()> {
-    let mut cfg = sample_config(args.output.config.as_ref())?;
+    let mut cfg = read_config(args.output.config.as_ref())?.sample;
     // The merge reads no logs: without --logs, the manifest records the partials' files.
     cfg.logs = args.logs;
-    if !args.tracks.is_empty() {
-        cfg.tracks = args.tracks;
-    }
-    if let Some(v) = args.records {
-        cfg.records = v;
-    }
-    if let Some(v) = args.seed {
-        cfg.seed = v;
-    }
-    if let Some(v) = args.split {
-        cfg.split = v;
-    }
-    cfg.skip_bad_rows |= args.skip_bad_rows;
+    args.flags.apply(&mut cfg);
     let report = data::run::run_sample_merge(
         &cfg,
         &args.partials,
