@@ -93,14 +93,13 @@ def list_with_hadoop(sc, paths):
         if fs.getFileStatus(path).isFile():
             names.append(fs.makeQualified(path).toString())
             continue
+        root = fs.makeQualified(path).toString()
         it = fs.listFiles(path, True)
         while it.hasNext():
             f = it.next().getPath()
             name = f.getName()
-            rel_hidden = any(part.startswith(".") for part in
-                             f.toString()[len(fs.makeQualified(path).toString()):].split("/"))
-            if ((name.endswith(".csv") or name.endswith(".csv.gz"))
-                    and not name.startswith("tf_") and not rel_hidden):
+            hidden = any(part.startswith(".") for part in f.toString()[len(root):].split("/"))
+            if (name.endswith(".csv") or name.endswith(".csv.gz")) and not name.startswith("tf_") and not hidden:
                 names.append(f.toString())
     return names
 

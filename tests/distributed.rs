@@ -13,6 +13,8 @@ use common::*;
 const DATES: &[&str] = &["2018-07-15", "2018-07-16", "2018-07-17"];
 const RECORDS: &str = "2003";
 const SEED: &str = "9";
+/// The options every command of one sample repeats.
+const OPTIONS: [&str; 5] = ["--records", RECORDS, "--seed", SEED, "--skip-bad-rows"];
 
 /// Five log files (plain and gzip, of different sizes) in `dir/logs`; the third holds a row
 /// that does not parse, and the last an incomplete session.
@@ -51,16 +53,9 @@ fn logs(dir: &Path) -> PathBuf {
 
 /// The plan's (index, path) pairs.
 fn plan(logs: &Path) -> Vec<(u64, String)> {
-    let o = segue(&[
-        "sample-plan",
-        "--logs",
-        logs.to_str().unwrap(),
-        "--records",
-        RECORDS,
-        "--seed",
-        SEED,
-        "--skip-bad-rows",
-    ]);
+    let mut args = vec!["sample-plan", "--logs", logs.to_str().unwrap()];
+    args.extend(OPTIONS);
+    let o = segue(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["records"], 2003);
@@ -91,12 +86,8 @@ fn map(path: &str, index: u64, files: usize, out: &Path, stdin: bool) {
         &index,
         "--files",
         &files,
-        "--records",
-        RECORDS,
-        "--seed",
-        SEED,
-        "--skip-bad-rows",
     ];
+    args.extend(OPTIONS);
     if stdin {
         args.extend(["--input", "-", "--name", path]);
     } else {
@@ -145,18 +136,10 @@ fn map_then_merge_equals_the_embedded_sample_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let logs = logs(dir.path());
     let embedded = dir.path().join("embedded");
-    let o = segue(&[
-        "sample",
-        "--logs",
-        logs.to_str().unwrap(),
-        "--records",
-        RECORDS,
-        "--seed",
-        SEED,
-        "--skip-bad-rows",
-        "--out",
-        embedded.to_str().unwrap(),
-    ]);
+    let mut args = vec!["sample", "--logs", logs.to_str().unwrap()];
+    args.extend(OPTIONS);
+    args.extend(["--out", embedded.to_str().unwrap()]);
+    let o = segue(&args);
     assert!(o.status.success(), "{}", stderr(&o));
 
     let plan = plan(&logs);

@@ -217,6 +217,24 @@ impl Setup {
         }
         Ok(s)
     }
+
+    /// The agent's greedy policy, re-ranking `k` candidates, over `starts` in `sim`.
+    pub fn play(
+        &self,
+        agent: &Agent,
+        k: usize,
+        sim: &Simulator,
+        starts: &[Vec<(u32, u8)>],
+        seed: u64,
+    ) -> Evaluation {
+        let mut policy = AgentPolicy {
+            name: super::eval::policy_name(agent.cfg.algo.name(), k, agent.cfg.candidates),
+            agent,
+            space: &self.space,
+            candidates: k,
+        };
+        evaluate(sim, &self.encoder, &mut policy, starts, seed)
+    }
 }
 
 /// Stream labels of a round.
@@ -334,16 +352,10 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
         rounds_run += 1;
         let last = state.round == cfg.rounds;
         if last || (cfg.eval_every > 0 && state.round % cfg.eval_every == 0) {
-            let mut policy = AgentPolicy {
-                name: super::eval::policy_name(cfg.algo.name(), cfg.candidates, cfg.candidates),
-                agent: &agent,
-                space: &setup.space,
-                candidates: cfg.candidates,
-            };
-            let e = evaluate(
+            let e = setup.play(
+                &agent,
+                cfg.candidates,
                 &setup.valid_sim,
-                &setup.encoder,
-                &mut policy,
                 &eval_starts,
                 sim_cfg.seed,
             );
@@ -392,19 +404,7 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
         ks.sort_unstable();
         ks.dedup();
         for k in ks {
-            let mut policy = AgentPolicy {
-                name: super::eval::policy_name(cfg.algo.name(), k, cfg.candidates),
-                agent: &agent,
-                space: &setup.space,
-                candidates: k,
-            };
-            let e = evaluate(
-                &setup.valid_sim,
-                &setup.encoder,
-                &mut policy,
-                &eval_starts,
-                sim_cfg.seed,
-            );
+            let e = setup.play(&agent, k, &setup.valid_sim, &eval_starts, sim_cfg.seed);
             act_valid.push((k, e.mean));
         }
         let best = act_valid
@@ -586,36 +586,10 @@ fn finish(
     store::save(&weights, &agent.export(false), &meta).map_err(io(&weights))?;
     let test_starts = setup.starts(Split::Test, sim_cfg.episodes, sim_cfg.seed)?;
     let train_starts = setup.starts(Split::Train, sim_cfg.episodes, sim_cfg.seed)?;
-    let policy = |k: usize| AgentPolicy {
-        name: super::eval::policy_name(cfg.algo.name(), k, cfg.candidates),
-        agent,
-        space: &setup.space,
-        candidates: k,
-    };
-    let enc = &setup.encoder;
-    let heldout = evaluate(
-        &setup.test_sim,
-        enc,
-        &mut policy(cfg.candidates),
-        &test_starts,
-        sim_cfg.seed,
-    );
-    let heldout_nearest = (cfg.candidates > 1).then(|| {
-        evaluate(
-            &setup.test_sim,
-            enc,
-            &mut policy(1),
-            &test_starts,
-            sim_cfg.seed,
-        )
-    });
-    let train_sim = evaluate(
-        &setup.train_sim,
-        enc,
-        &mut policy(cfg.candidates),
-        &train_starts,
-        sim_cfg.seed,
-    );
+    let play = |k, sim, starts| setup.play(agent, k, sim, starts, sim_cfg.seed);
+    let heldout = play(cfg.candidates, &setup.test_sim, &test_starts);
+    let heldout_nearest = (cfg.candidates > 1).then(|| play(1, &setup.test_sim, &test_starts));
+    let train_sim = play(cfg.candidates, &setup.train_sim, &train_starts);
     let report = TrainReport {
         algo: cfg.algo.name().into(),
         rounds: state.round,

@@ -14,8 +14,71 @@ use super::error::{DataError, Result};
 use super::sample::{Sample, Session, Split};
 use super::schema::{Flags, Row};
 
-const MAGIC: &[u8; 8] = b"SEGUESMP";
-const VERSION: u32 = 1;
+const FRAME: Frame = Frame {
+    magic: b"SEGUESMP",
+    version: 1,
+    what: "sample cache",
+    noun: "cache",
+    remedy: "; re-run `segue sample`",
+};
+
+/// The frame of segue's binary files (`sample.bin`, partials): an 8-byte magic number, a u32
+/// format version, the body, then a u64 [`checksum`] of all before it.
+pub(crate) struct Frame {
+    pub(crate) magic: &'static [u8; 8],
+    pub(crate) version: u32,
+    /// What the file is, for a wrong magic number ("not a segue {what}").
+    pub(crate) what: &'static str,
+    /// Its short name in the other errors.
+    pub(crate) noun: &'static str,
+    /// Appended to a checksum or version error: how to get a good file.
+    pub(crate) remedy: &'static str,
+}
+
+impl Frame {
+    /// A buffer holding the magic number and the version.
+    pub(crate) fn start(&self, capacity: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(capacity);
+        out.extend_from_slice(self.magic);
+        out.extend_from_slice(&self.version.to_le_bytes());
+        out
+    }
+
+    /// Appends the checksum.
+    pub(crate) fn finish(&self, mut out: Vec<u8>) -> Vec<u8> {
+        let sum = checksum(&out);
+        out.extend_from_slice(&sum.to_le_bytes());
+        out
+    }
+
+    /// Checks the magic number, the checksum and the version; returns a cursor over the body
+    /// (the checksum excluded), placed after the version. `path` names the file in errors.
+    pub(crate) fn open<'a>(&self, bytes: &'a [u8], path: &Path) -> Result<Cursor<'a>> {
+        let bad = |problem: String| DataError::BadCache {
+            path: path.to_path_buf(),
+            problem,
+        };
+        if bytes.len() < 20 || &bytes[..8] != self.magic {
+            return Err(bad(format!("not a segue {} (bad magic number)", self.what)));
+        }
+        let (body, sum) = bytes.split_at(bytes.len() - 8);
+        if checksum(body).to_le_bytes() != sum {
+            return Err(bad(format!(
+                "checksum mismatch: the {} is truncated or corrupt{}",
+                self.noun, self.remedy
+            )));
+        }
+        let mut c = Cursor::new(body, 8);
+        let version = c.u32().ok_or_else(|| bad("truncated header".into()))?;
+        if version != self.version {
+            return Err(bad(format!(
+                "{} format version {version}, this segue reads version {}{}",
+                self.noun, self.version, self.remedy
+            )));
+        }
+        Ok(c)
+    }
+}
 
 /// A fast 64-bit checksum over 8-byte words (not cryptographic; it catches truncation and
 /// corruption).
@@ -46,9 +109,7 @@ pub(crate) fn put_strs(out: &mut Vec<u8>, v: &[String]) {
 
 /// Serialises a sample.
 pub fn encode(s: &Sample) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + s.rows.len() * 25 + s.tracks.len() * 44);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
+    let mut out = FRAME.start(64 + s.rows.len() * 25 + s.tracks.len() * 44);
     for t in [
         &s.tracks,
         &s.context_types,
@@ -70,9 +131,7 @@ pub fn encode(s: &Sample) -> Vec<u8> {
     for r in &s.rows {
         put_row(&mut out, r);
     }
-    let sum = checksum(&out);
-    out.extend_from_slice(&sum.to_le_bytes());
-    out
+    FRAME.finish(out)
 }
 
 /// Appends one row's 25 bytes.
@@ -162,22 +221,8 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<Sample> {
         path: path.to_path_buf(),
         problem: problem.to_owned(),
     };
-    if bytes.len() < 20 || &bytes[..8] != MAGIC {
-        return Err(bad("not a segue sample cache (bad magic number)"));
-    }
-    let (body, sum) = bytes.split_at(bytes.len() - 8);
-    if checksum(body).to_le_bytes() != sum {
-        return Err(bad(
-            "checksum mismatch: the cache is truncated or corrupt; re-run `segue sample`",
-        ));
-    }
-    let mut c = Cursor { b: body, pos: 8 };
-    let version = c.u32().ok_or_else(|| bad("truncated header"))?;
-    if version != VERSION {
-        return Err(bad(&format!(
-            "cache format version {version}, this segue reads version {VERSION}; re-run `segue sample`"
-        )));
-    }
+    let mut c = FRAME.open(bytes, path)?;
+    let body = c.b;
     let trunc = || bad("truncated or malformed content");
     let mut s = Sample {
         tracks: c.strings().ok_or_else(trunc)?,

@@ -468,7 +468,8 @@ pub fn scan_source(
         width: 0,
         scan: FileScan {
             path: path.to_path_buf(),
-            bytes_on_disk: size.unwrap_or(0),
+            // Set once the file is read (a stream's size is known only then).
+            bytes_on_disk: 0,
             read: ReadSummary::default(),
             counts: Counts::default(),
             tracks: IdSet::default(),

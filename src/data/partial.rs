@@ -17,13 +17,18 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::cache::{Cursor, checksum, put_row, put_str, put_strs};
+use super::cache::{Cursor, Frame, put_row, put_str, put_strs};
 use super::error::{DataError, Result};
 use super::ids::IdSet;
 use super::ingest::{Counts, FileScan, SampledSession, ScanOptions, Vocab};
 
-const MAGIC: &[u8; 8] = b"SEGUEPRT";
-const VERSION: u32 = 1;
+const FRAME: Frame = Frame {
+    magic: b"SEGUEPRT",
+    version: 1,
+    what: "partial",
+    noun: "partial",
+    remedy: "",
+};
 
 /// Where a file stands in its sample's plan: the merge checks that its partials are the whole
 /// plan, each file once.
@@ -79,11 +84,8 @@ fn path_text(path: &Path) -> Result<&str> {
 /// Serialises the result of mapping one file with `options`.
 pub fn encode(scan: &FileScan, options: &ScanOptions, plan: PlanPosition) -> Result<Vec<u8>> {
     let sampled_rows: usize = scan.sampled.iter().map(|s| s.rows.len()).sum();
-    let mut out = Vec::with_capacity(
-        1024 + 16 * (scan.tracks.len() + scan.sessions.len()) + 70 * sampled_rows,
-    );
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
+    let mut out =
+        FRAME.start(1024 + 16 * (scan.tracks.len() + scan.sessions.len()) + 70 * sampled_rows);
     put_str(&mut out, env!("CARGO_PKG_VERSION"));
     put_u64(&mut out, options.seed);
     out.push(options.skip_bad_rows as u8);
@@ -144,9 +146,7 @@ pub fn encode(scan: &FileScan, options: &ScanOptions, plan: PlanPosition) -> Res
             put_str(&mut out, t);
         }
     }
-    let sum = checksum(&out);
-    put_u64(&mut out, sum);
-    Ok(out)
+    Ok(FRAME.finish(out))
 }
 
 fn get_map<K: Ord>(
@@ -190,22 +190,8 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<Partial> {
         path: path.to_path_buf(),
         problem: problem.to_owned(),
     };
-    if bytes.len() < 20 || &bytes[..8] != MAGIC {
-        return Err(bad("not a segue partial (bad magic number)"));
-    }
-    let (body, sum) = bytes.split_at(bytes.len() - 8);
-    if checksum(body).to_le_bytes() != sum {
-        return Err(bad(
-            "checksum mismatch: the partial is truncated or corrupt",
-        ));
-    }
-    let mut c = Cursor::new(body, 8);
-    let version = c.u32().ok_or_else(|| bad("truncated header"))?;
-    if version != VERSION {
-        return Err(bad(&format!(
-            "partial format version {version}, this segue reads version {VERSION}"
-        )));
-    }
+    let mut c = FRAME.open(bytes, path)?;
+    let body = c.b;
     let trunc = || bad("truncated or malformed content");
     let segue_version = c.string().ok_or_else(trunc)?;
     let seed = c.u64().ok_or_else(trunc)?;

@@ -78,11 +78,7 @@ impl SampleConfig {
                 "no log files or folders given (--logs)".into(),
             ));
         }
-        if self.records == 0 {
-            return Err(DataError::Config(
-                "the target record count must be positive".into(),
-            ));
-        }
+        check_records(self.records)?;
         if self.gzip_level > 9 {
             return Err(DataError::Config(format!(
                 "gzip level {} is not in 0-9",
@@ -317,6 +313,16 @@ pub fn split_counts(sample: &Sample) -> BTreeMap<Split, SplitCount> {
     m
 }
 
+/// A sample's target record count must be positive (in a config, a plan or a map task).
+fn check_records(records: u64) -> Result<()> {
+    if records == 0 {
+        return Err(DataError::Config(
+            "the target record count must be positive".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The share of file `index` of `files` in a target of `records`: an even split, the first
 /// `records % files` files taking one more.
 pub fn file_share(records: u64, files: u64, index: u64) -> u64 {
@@ -348,11 +354,7 @@ pub fn plan(mut files: Vec<PathBuf>, records: u64, seed: u64, skip_bad_rows: boo
     if files.is_empty() {
         return Err(DataError::NoInput("no log files to plan".into()));
     }
-    if records == 0 {
-        return Err(DataError::Config(
-            "the target record count must be positive".into(),
-        ));
-    }
+    check_records(records)?;
     let n = files.len() as u64;
     Ok(Plan {
         records,
@@ -442,11 +444,7 @@ pub fn map_file(
             "file index {index} is not in a plan of {files} files"
         )));
     }
-    if records == 0 {
-        return Err(DataError::Config(
-            "the target record count must be positive".into(),
-        ));
-    }
+    check_records(records)?;
     let options = ScanOptions {
         skip_bad_rows,
         seed,
