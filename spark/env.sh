@@ -4,7 +4,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export SEGUE_SPARK_VENV=${SEGUE_SPARK_VENV:-$ROOT/target/spark-venv}
 export SEGUE_SPARK_DIR=${SEGUE_SPARK_DIR:-$ROOT/target/spark-cluster}
 # PySpark's package is Spark's home (its sbin/ and jars/); empty until spark/setup.sh ran.
-SPARK_HOME=$(ls -d "$SEGUE_SPARK_VENV"/lib/python3*/site-packages/pyspark 2>/dev/null | head -1)
+SPARK_HOME=$(ls -d "$SEGUE_SPARK_VENV"/lib/python3*/site-packages/pyspark 2>/dev/null | head -1 || true)
 export SPARK_HOME
 export PATH=$SEGUE_SPARK_VENV/bin:$PATH
 if [ -z "${JAVA_HOME:-}" ] && command -v java >/dev/null; then
