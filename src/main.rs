@@ -275,6 +275,9 @@ struct TrainArgs {
     /// Wolpertinger candidates re-ranked by the critic (1: the nearest track).
     #[arg(long)]
     candidates: Option<usize>,
+    /// The state: the encoder's latent as trained (frozen), or fine-tuned with the critic.
+    #[arg(long, value_enum)]
+    encoder_mode: Option<segue::agent::EncoderMode>,
     /// Replace an existing run folder.
     #[arg(long)]
     force: bool,
@@ -909,6 +912,9 @@ fn train(a: TrainArgs, progress: bool) -> Result<()> {
     }
     if let Some(v) = a.candidates {
         cfg.candidates = v;
+    }
+    if let Some(v) = a.encoder_mode {
+        cfg.encoder_mode = v;
     }
     set_threads(cfg.threads);
     let opts = TrainOptions {

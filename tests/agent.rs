@@ -159,15 +159,36 @@ fn train_resume_and_eval_on_a_synthetic_world() {
         stderr(&o)
     );
 
-    // A DDPG run, then eval over both runs and the baselines, with the true model.
+    // A DDPG run that fine-tunes the encoder, also resumed exactly; then eval over both runs
+    // and the baselines, with the true model.
     let ddpg = d.join("ddpg");
+    let tuned = [
+        "--algo",
+        "ddpg",
+        "--candidates",
+        "1",
+        "--encoder-mode",
+        "fine-tuned",
+    ];
+    train(&s, &enc, &cfg, &ddpg, &tuned);
+    let ddpg_part = d.join("ddpg-part");
     train(
         &s,
         &enc,
         &cfg,
-        &ddpg,
-        &["--algo", "ddpg", "--candidates", "1"],
+        &ddpg_part,
+        &[&tuned[..], &["--stop-after", "3"]].concat(),
     );
+    train(
+        &s,
+        &enc,
+        &cfg,
+        &ddpg_part,
+        &[&tuned[..], &["--resume"]].concat(),
+    );
+    assert!(read(&ddpg, "weights.safetensors") == read(&ddpg_part, "weights.safetensors"));
+    let (weights, _) = segue::encoder::store::load(&ddpg.join("weights.safetensors")).unwrap();
+    assert!(weights.iter().any(|t| t.0 == "encoder.enc.lstm.wx"));
     let out = d.join("eval.json");
     let o = segue(&[
         "eval",

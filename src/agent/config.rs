@@ -35,6 +35,19 @@ pub enum NoiseKind {
     OrnsteinUhlenbeck,
 }
 
+/// What the networks see of the history.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum EncoderMode {
+    /// The history encoder's latent state, as the encoder run learned it.
+    #[default]
+    Frozen,
+    /// The agent keeps its own copy of the encoder (started from the encoder run) and trains
+    /// it with the critic's loss; the actor reads its output as a constant. The replay buffer
+    /// then holds the history windows themselves, and the agent's weights hold its encoder.
+    FineTuned,
+}
+
 /// Settings of the agent and its training.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -49,6 +62,10 @@ pub struct AgentConfig {
     pub tau: f64,
     pub actor_lr: f64,
     pub critic_lr: f64,
+    /// The state: the encoder's latent, frozen or fine-tuned with the critic.
+    pub encoder_mode: EncoderMode,
+    /// Learning rate of the fine-tuned encoder.
+    pub encoder_lr: f64,
     /// Transitions per update.
     pub batch: usize,
     /// Replay buffer capacity (oldest transitions are overwritten).
@@ -108,6 +125,8 @@ impl Default for AgentConfig {
             tau: 0.01,
             actor_lr: 1e-4,
             critic_lr: 1e-3,
+            encoder_mode: EncoderMode::Frozen,
+            encoder_lr: 1e-4,
             batch: 256,
             buffer: 100_000,
             noise: NoiseKind::Gaussian,
@@ -165,7 +184,11 @@ impl AgentConfig {
         if !(self.tau > 0.0 && self.tau <= 1.0) {
             return Err(format!("agent.tau must be in (0, 1], got {}", self.tau));
         }
-        for (name, v) in [("actor_lr", self.actor_lr), ("critic_lr", self.critic_lr)] {
+        for (name, v) in [
+            ("actor_lr", self.actor_lr),
+            ("critic_lr", self.critic_lr),
+            ("encoder_lr", self.encoder_lr),
+        ] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(format!("agent.{name} must be positive, got {v}"));
             }

@@ -11,5 +11,5 @@ pub mod policy;
 pub mod replay;
 pub mod train;
 
-pub use config::{AgentConfig, Algo, NoiseKind};
+pub use config::{AgentConfig, Algo, EncoderMode, NoiseKind};
 pub use nets::Agent;

@@ -3,7 +3,9 @@
 //! the parameters' names).
 //!
 //! Observations: the encoder's latent state, standardised per coordinate with the mean and
-//! standard deviation of the training transitions' states. Actions: points of song space
+//! standard deviation of the training transitions' states. With a fine-tuned encoder
+//! ([`Tuner`]) the observations are the history windows themselves, and every pass encodes
+//! them with the agent's own copy of the encoder (its target copy for the targets). Actions: points of song space
 //! mapped per coordinate to [−1, 1] by the catalogue's range; the actor ends in tanh, so its
 //! proto-action always lies inside the range of real tracks. Rewards are the simulator's, as
 //! they are (1 for a track not skipped).
@@ -12,6 +14,8 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::config::{AgentConfig, Algo};
+use crate::encoder::data::{Batch, SongInputs, window_row, window_width};
+use crate::encoder::model::HistoryAutoencoder;
 use crate::encoder::nn::{Adam, Linear, P, Params, tanh, to_vec};
 use crate::rng::Rng;
 
@@ -128,6 +132,19 @@ pub struct UpdateStats {
     pub actor_loss: Option<f64>,
 }
 
+/// The history encoder an agent fine-tunes (`encoder_mode = "fine_tuned"`): a copy of the
+/// encoder run's weights, named `encoder.…`, trained by the critic's loss, with a target copy
+/// averaged like the other targets. Only the encoding path is trained; the decoder's weights
+/// are kept as they came.
+#[derive(Clone, Debug)]
+pub struct Tuner {
+    pub model: HistoryAutoencoder,
+    pub songs: SongInputs,
+    pub params: Params,
+    pub target: Params,
+    pub opt: Adam,
+}
+
 /// The learner: actor, critic(s), their targets and optimisers.
 #[derive(Clone, Debug)]
 pub struct Agent {
@@ -148,6 +165,8 @@ pub struct Agent {
     /// Standardisation of the encoder's states.
     pub obs_mean: Vec<f32>,
     pub obs_std: Vec<f32>,
+    /// The fine-tuned encoder; None when the states are the frozen encoder's.
+    pub tuner: Option<Tuner>,
 }
 
 fn tensor(v: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
@@ -184,7 +203,110 @@ impl Agent {
             updates: 0,
             obs_mean: vec![0.0; state_dim],
             obs_std: vec![1.0; state_dim],
+            tuner: None,
         }
+    }
+
+    /// Makes the agent fine-tune its own copy of an encoder: `params` are the encoder run's
+    /// weights for `model` (renamed `encoder.…` here).
+    pub fn fine_tune(&mut self, model: &HistoryAutoencoder, params: &Params, songs: &SongInputs) {
+        assert_eq!(
+            model.latent, self.state_dim,
+            "the encoder's latent is the state"
+        );
+        let mut params = params.clone();
+        let dev = self.device();
+        params.values = params
+            .values
+            .iter()
+            .map(|v| v.clone().to_device(&dev))
+            .collect();
+        params.device = dev;
+        for n in &mut params.names {
+            *n = format!("encoder.{n}");
+        }
+        params.trainable = vec![true; params.len()];
+        params.set_trainable("encoder.dec.", false);
+        let opt = Adam::new(&params, self.cfg.encoder_lr);
+        self.tuner = Some(Tuner {
+            model: model.clone(),
+            songs: songs.clone(),
+            target: params.clone(),
+            params,
+            opt,
+        });
+    }
+
+    /// Columns of an observation: the latent state, or a flat history window when the
+    /// encoder is fine-tuned.
+    pub fn obs_dim(&self) -> usize {
+        match &self.tuner {
+            None => self.state_dim,
+            Some(t) => t.model.steps * window_width(t.songs.dim),
+        }
+    }
+
+    /// The observations of histories (`states`: their frozen encodings, `[n, state]`): the
+    /// standardised states, or with a fine-tuned encoder the last plays of each history as a
+    /// flat window (`window_row`).
+    pub fn observations<H: AsRef<[(u32, u8)]>>(&self, histories: &[H], states: &[f32]) -> Vec<f32> {
+        match &self.tuner {
+            None => self.observe(states),
+            Some(t) => {
+                let mut rows = Vec::with_capacity(histories.len() * self.obs_dim());
+                for h in histories {
+                    window_row(h.as_ref(), t.model.steps, &t.songs, &mut rows);
+                }
+                rows
+            }
+        }
+    }
+
+    /// The networks' input `[n, state]` of observations `[n, obs_dim]`: the observations
+    /// themselves, or their encoding by the encoder weights `enc` (standardised).
+    fn states(&self, obs: &[f32], enc: Option<&[Tensor<2>]>) -> Tensor<2> {
+        let dev = self.device();
+        let n = obs.len() / self.obs_dim();
+        match &self.tuner {
+            Some(t) => {
+                let enc = enc.expect("a fine-tuned agent encodes with its encoder's weights");
+                let b = Batch::from_rows(obs, t.model.steps, t.songs.dim, &dev);
+                let z = t.model.encode(enc, &b);
+                let d = self.state_dim;
+                let mean = tensor(self.obs_mean.clone(), 1, d, &dev);
+                let std = tensor(self.obs_std.clone(), 1, d, &dev);
+                (z - mean) / std
+            }
+            None => tensor(obs.to_vec(), n, self.state_dim, &dev),
+        }
+    }
+
+    /// The online encoder's weights (None when frozen).
+    fn enc(&self) -> Option<&[Tensor<2>]> {
+        self.tuner.as_ref().map(|t| &t.params.values[..])
+    }
+
+    /// The parameter sets that make the policy: actor, critic(s) and a fine-tuned encoder.
+    pub fn param_sets(&self) -> Vec<&Params> {
+        let mut v = vec![&self.actor, &self.critic];
+        if let Some(t) = &self.tuner {
+            v.push(&t.params);
+        }
+        v
+    }
+
+    /// The values of [`param_sets`](Self::param_sets) (the weights kept by `select_best`).
+    pub fn weights(&self) -> Vec<Vec<Tensor<2>>> {
+        self.param_sets().iter().map(|p| p.values.clone()).collect()
+    }
+
+    /// Sets what [`weights`](Self::weights) returned.
+    pub fn set_weights(&mut self, mut w: Vec<Vec<Tensor<2>>>) {
+        if let Some(t) = &mut self.tuner {
+            t.params.values = w.pop().expect("encoder weights");
+        }
+        self.critic.values = w.pop().expect("critic weights");
+        self.actor.values = w.pop().expect("actor weights");
     }
 
     pub fn device(&self) -> Device {
@@ -226,16 +348,15 @@ impl Agent {
 
     /// Proto-actions μ(s) of standardised states `[n, state]`: `[n, action]` in [−1, 1].
     pub fn act(&self, obs: &[f32]) -> Vec<f32> {
-        let n = obs.len() / self.state_dim;
-        let s = tensor(obs.to_vec(), n, self.state_dim, &self.device());
+        let s = self.states(obs, self.enc());
         to_vec(&self.actor_net.forward(&self.actor.values, s))
     }
 
     /// Q₁(s, a) of standardised states `[n, state]` and actions `[n, action]`.
     pub fn value(&self, obs: &[f32], actions: &[f32]) -> Vec<f32> {
-        let n = obs.len() / self.state_dim;
+        let n = obs.len() / self.obs_dim();
         let dev = self.device();
-        let s = tensor(obs.to_vec(), n, self.state_dim, &dev);
+        let s = self.states(obs, self.enc());
         let a = tensor(actions.to_vec(), n, self.action_dim, &dev);
         to_vec(&self.q_nets[0].forward(&self.critic.values, s, a))
     }
@@ -244,11 +365,11 @@ impl Agent {
     /// (the candidates of state i in rows i·k .. (i+1)·k). The state's part of the first layer
     /// is computed once per state.
     pub fn value_candidates(&self, obs: &[f32], actions: &[f32], k: usize) -> Vec<f32> {
-        let n = obs.len() / self.state_dim;
+        let n = obs.len() / self.obs_dim();
         let dev = self.device();
         let p = &self.critic.values;
         let q = &self.q_nets[0];
-        let s = tensor(obs.to_vec(), n, self.state_dim, &dev);
+        let s = self.states(obs, self.enc());
         let a = tensor(actions.to_vec(), n * k, self.action_dim, &dev);
         let hs = s.matmul(p[q.ws.0].clone()); // [n, h]
         let h = self.cfg.hidden;
@@ -269,7 +390,7 @@ impl Agent {
     ) -> Tensor<2> {
         let n = b.r.len();
         let dev = self.device();
-        let s2 = tensor(b.s2.clone(), n, self.state_dim, &dev);
+        let s2 = self.states(&b.s2, self.tuner.as_ref().map(|t| &t.target.values[..]));
         let mut a2 = self
             .actor_net
             .forward(&self.actor_target.values, s2.clone());
@@ -329,7 +450,9 @@ impl Agent {
     pub fn critic_step(&mut self, b: &Minibatch, y: Tensor<2>) -> (f64, f64) {
         let n = b.r.len();
         let dev = self.device();
-        let s = tensor(b.s.clone(), n, self.state_dim, &dev);
+        // A fine-tuned encoder learns from the critic's loss, in the same backward pass.
+        let enc_leaves = self.tuner.as_ref().map(|t| t.params.leaves());
+        let s = self.states(&b.s, enc_leaves.as_deref());
         let a = tensor(b.a.clone(), n, self.action_dim, &dev);
         let leaves = self.critic.leaves();
         let mut loss: Option<Tensor<1>> = None;
@@ -348,17 +471,20 @@ impl Agent {
         let loss = loss.expect("at least one critic");
         let critic_loss = to_vec(&loss)[0] as f64;
         let q_mean = to_vec(&q_first.expect("a critic").detach().mean())[0] as f64;
-        self.critic_opt.update(&mut self.critic, &leaves, &loss);
+        let mut grads = loss.backward();
+        self.critic_opt.apply(&mut self.critic, &leaves, &mut grads);
+        if let (Some(t), Some(l)) = (&mut self.tuner, &enc_leaves) {
+            t.opt.apply(&mut t.params, l, &mut grads);
+        }
         self.updates += 1;
         (critic_loss, q_mean)
     }
 
-    /// One Adam step of the actor on −mean Q₁(s, μ(s)). The critic's weights enter as
-    /// constants: the gradient flows to the actor only (no critic weight gradients are
-    /// computed). Returns the loss.
+    /// One Adam step of the actor on −mean Q₁(s, μ(s)). The critic's (and a fine-tuned
+    /// encoder's) weights enter as constants: the gradient flows to the actor only. Returns
+    /// the loss.
     pub fn actor_step(&mut self, b: &Minibatch) -> f64 {
-        let n = b.r.len();
-        let s = tensor(b.s.clone(), n, self.state_dim, &self.device());
+        let s = self.states(&b.s, self.enc());
         let leaves = self.actor.leaves();
         let mu = self.actor_net.forward(&leaves, s.clone());
         let l = self.q_nets[0].forward(&self.critic.values, s, mu).mean() * -1.0;
@@ -371,13 +497,20 @@ impl Agent {
     pub fn soft_update_targets(&mut self) {
         soft_update(&mut self.actor_target, &self.actor, self.cfg.tau);
         soft_update(&mut self.critic_target, &self.critic, self.cfg.tau);
+        if let Some(t) = &mut self.tuner {
+            soft_update(&mut t.target, &t.params, self.cfg.tau);
+        }
     }
 
-    /// Every tensor of the agent under a unique name: the networks, their targets (`target.`),
-    /// the optimisers' moments (`adam.actor.m.…`) and the observation standardisation.
+    /// Every tensor of the agent under a unique name: the networks (and a fine-tuned
+    /// encoder, `encoder.…`), their targets (`target.`), the optimisers' moments
+    /// (`adam.actor.m.…`) and the observation standardisation.
     pub fn export(&self, with_training_state: bool) -> Vec<crate::encoder::store::Named> {
         let mut out = self.actor.export();
         out.extend(self.critic.export());
+        if let Some(t) = &self.tuner {
+            out.extend(t.params.export());
+        }
         out.push((
             "obs.mean".into(),
             [1, self.state_dim],
@@ -385,20 +518,23 @@ impl Agent {
         ));
         out.push(("obs.std".into(), [1, self.state_dim], self.obs_std.clone()));
         if with_training_state {
-            for (prefix, p) in [
-                ("target.", &self.actor_target),
-                ("target.", &self.critic_target),
-            ] {
+            let mut targets = vec![&self.actor_target, &self.critic_target];
+            let mut opts = vec![
+                ("actor", &self.actor, &self.actor_opt),
+                ("critic", &self.critic, &self.critic_opt),
+            ];
+            if let Some(t) = &self.tuner {
+                targets.push(&t.target);
+                opts.push(("encoder", &t.params, &t.opt));
+            }
+            for p in targets {
                 out.extend(
                     p.export()
                         .into_iter()
-                        .map(|(n, s, v)| (format!("{prefix}{n}"), s, v)),
+                        .map(|(n, s, v)| (format!("target.{n}"), s, v)),
                 );
             }
-            for (name, p, opt) in [
-                ("actor", &self.actor, &self.actor_opt),
-                ("critic", &self.critic, &self.critic_opt),
-            ] {
+            for (name, p, opt) in opts {
                 for (i, n) in p.names.iter().enumerate() {
                     let d = p.values[i].dims();
                     out.push((format!("adam.{name}.m.{n}"), d, to_vec(&opt.m[i])));
@@ -410,7 +546,8 @@ impl Agent {
     }
 
     /// Loads what [`export`](Self::export) wrote; `with_training_state` also restores the
-    /// targets and the optimisers (whose step counts come from `adam_steps`).
+    /// targets and the optimisers (whose step counts come from `adam_steps`: the actor's, and
+    /// the critic's, which a fine-tuned encoder shares).
     pub fn import(
         &mut self,
         t: &[crate::encoder::store::Named],
@@ -419,6 +556,9 @@ impl Agent {
     ) -> Result<(), String> {
         self.actor.import(t)?;
         self.critic.import(t)?;
+        if let Some(tuner) = &mut self.tuner {
+            tuner.params.import(t)?;
+        }
         let get = |name: &str| -> Result<Vec<f32>, String> {
             t.iter()
                 .find(|x| x.0 == name)
@@ -436,6 +576,9 @@ impl Agent {
         if !with_training_state {
             self.actor_target = self.actor.clone();
             self.critic_target = self.critic.clone();
+            if let Some(tuner) = &mut self.tuner {
+                tuner.target = tuner.params.clone();
+            }
             return Ok(());
         }
         let strip = |prefix: &str| -> Vec<crate::encoder::store::Named> {
@@ -450,10 +593,15 @@ impl Agent {
         self.actor_target.import(&targets)?;
         self.critic_target.import(&targets)?;
         let dev = self.device();
-        for (name, p, opt, step) in [
+        let mut opts = vec![
             ("actor", &self.actor, &mut self.actor_opt, adam_steps.0),
             ("critic", &self.critic, &mut self.critic_opt, adam_steps.1),
-        ] {
+        ];
+        if let Some(tuner) = &mut self.tuner {
+            tuner.target.import(&targets)?;
+            opts.push(("encoder", &tuner.params, &mut tuner.opt, adam_steps.1));
+        }
+        for (name, p, opt, step) in opts {
             let m = strip(&format!("adam.{name}.m."));
             let v = strip(&format!("adam.{name}.v."));
             for (i, n) in p.names.iter().enumerate() {
@@ -685,5 +833,106 @@ mod tests {
         for (x, y) in many.iter().zip(&one) {
             assert!((x - y).abs() < 1e-6, "{many:?} {one:?}");
         }
+    }
+
+    #[test]
+    fn a_fine_tuned_encoder_learns_from_the_critic_only_and_round_trips() {
+        use crate::encoder::EncoderConfig;
+        use crate::encoder::data::{Histories, InputTransform};
+        let dev = Device::flex();
+        let ecfg = EncoderConfig {
+            history: 3,
+            latent: 4,
+            hidden: 6,
+            ..Default::default()
+        };
+        let songs = SongInputs {
+            dim: 2,
+            values: (0..10).map(|i| (i as f32 * 0.37).sin().abs()).collect(),
+            transform: InputTransform::Identity,
+        };
+        let mut eparams = Params::new(&dev);
+        let model = HistoryAutoencoder::new(&ecfg, 2, &mut eparams);
+        let hist: Vec<Vec<(u32, u8)>> = (0..8)
+            .map(|i| {
+                (0..1 + i % 4)
+                    .map(|j| ((i + j) % 5, (i * j % 4) as u8))
+                    .collect()
+            })
+            .collect();
+        let mut h = Histories {
+            steps: 3,
+            ..Default::default()
+        };
+        hist.iter().for_each(|x| h.push(x));
+        let idx: Vec<usize> = (0..hist.len()).collect();
+        let frozen = to_vec(&model.encode(&eparams.values, &h.batch(&idx, &songs, &dev)));
+        let cfg = AgentConfig {
+            algo: Algo::Td3,
+            hidden: 8,
+            encoder_lr: 1e-2,
+            ..Default::default()
+        };
+        let mut plain = Agent::new(&cfg, 4, 2, &dev);
+        plain.fit_observations(&frozen);
+        let mut a = plain.clone();
+        a.fine_tune(&model, &eparams, &songs);
+        assert_eq!(a.obs_dim(), 3 * (2 + 4 + 1));
+        // Before any update the agent's encoder is the encoder run's: same actions.
+        let obs = a.observations(&hist, &frozen);
+        let x = plain.observations(&hist, &frozen);
+        let (p, q) = (a.act(&obs), plain.act(&x));
+        assert!(
+            p.iter().zip(&q).all(|(u, v)| (u - v).abs() < 1e-6),
+            "{p:?} {q:?}"
+        );
+        let half = obs.len() / 2;
+        let b = Minibatch {
+            s: obs[..half].to_vec(),
+            a: vec![0.1; 8],
+            r: vec![1.0, 0.0, 1.0, 0.0],
+            s2: obs[half..].to_vec(),
+        };
+        let enc = |a: &Agent, name: &str| {
+            let t = a.tuner.as_ref().unwrap();
+            to_vec(&t.params.values[t.params.find(name).unwrap().0])
+        };
+        // The actor's step leaves the encoder alone; the critic's moves its encoding path.
+        let before = enc(&a, "encoder.enc.lstm.wx");
+        a.actor_step(&b);
+        assert_eq!(enc(&a, "encoder.enc.lstm.wx"), before);
+        let mut rng = Rng::new(5);
+        for _ in 0..3 {
+            a.update(&b, &mut rng, None);
+        }
+        assert_ne!(enc(&a, "encoder.enc.lstm.wx"), before);
+        let orig = |name: &str| to_vec(&eparams.values[eparams.find(name).unwrap().0]);
+        assert_ne!(enc(&a, "encoder.enc.latent.w"), orig("enc.latent.w"));
+        assert_eq!(enc(&a, "encoder.dec.song.w"), orig("dec.song.w"));
+        // A save and load gives identical actions and values, and training goes on alike.
+        let mut fresh = Agent::new(
+            &AgentConfig {
+                seed: 9,
+                ..cfg.clone()
+            },
+            4,
+            2,
+            &dev,
+        );
+        fresh.fine_tune(&model, &eparams, &songs);
+        fresh
+            .import(&a.export(true), true, (a.actor_opt.step, a.critic_opt.step))
+            .unwrap();
+        fresh.updates = a.updates;
+        assert_eq!(a.act(&obs), fresh.act(&obs));
+        assert_eq!(a.value(&b.s, &b.a), fresh.value(&b.s, &b.a));
+        let (mut r1, mut r2) = (Rng::new(7), Rng::new(7));
+        let (x, y) = (a.update(&b, &mut r1, None), fresh.update(&b, &mut r2, None));
+        assert_eq!(x.critic_loss, y.critic_loss);
+        assert_eq!(a.act(&obs), fresh.act(&obs));
+        // A frozen agent's weights do not load into a fine-tuned one.
+        let mut tuned = Agent::new(&cfg, 4, 2, &dev);
+        tuned.fine_tune(&model, &eparams, &songs);
+        assert!(tuned.import(&plain.export(false), false, (0, 0)).is_err());
     }
 }

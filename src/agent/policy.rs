@@ -163,7 +163,8 @@ impl Policy for AgentPolicy<'_> {
     }
     fn act(&mut self, obs: &[Observation], _: &mut Rng) -> Vec<u32> {
         let states: Vec<f32> = obs.iter().flat_map(|o| o.state.iter().copied()).collect();
-        let x = self.agent.observe(&states);
+        let histories: Vec<&[(u32, u8)]> = obs.iter().map(|o| o.history).collect();
+        let x = self.agent.observations(&histories, &states);
         let protos = self.agent.act(&x);
         let excluded: Vec<&[u32]> = obs.iter().map(|o| o.excluded).collect();
         self.space

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{AgentConfig, NoiseKind};
+use super::config::{AgentConfig, EncoderMode, NoiseKind};
 use super::nets::Agent;
 use super::policy::{ActionSpace, AgentPolicy};
 use super::replay::Replay;
@@ -299,7 +299,11 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
         &device,
     );
     agent.fit_observations(&setup.train_states);
-    let mut replay = Replay::new(cfg.buffer, agent.state_dim, agent.action_dim);
+    if cfg.encoder_mode == EncoderMode::FineTuned {
+        let enc = &setup.encoder;
+        agent.fine_tune(&enc.model, &enc.params, &enc.songs);
+    }
+    let mut replay = Replay::new(cfg.buffer, agent.obs_dim(), agent.action_dim);
     let mut state = LoopState {
         round: 0,
         updates: 0,
@@ -312,8 +316,8 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
         best_score: None,
         best_round: None,
     };
-    // The weights of the best validation score (actor, critic).
-    let mut best: Option<(Vec<burn::tensor::Tensor<2>>, Vec<burn::tensor::Tensor<2>>)> = None;
+    // The weights of the best validation score (`Agent::weights`).
+    let mut best: Option<Best> = None;
     let ckpt = out.join(files::CHECKPOINT);
     if opts.resume {
         (state, best) = load_checkpoint(&ckpt, &mut agent, &mut replay)?;
@@ -366,7 +370,7 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
             if agent.updates > 0 && state.best_score.is_none_or(|b| e.mean > b) {
                 state.best_score = Some(e.mean);
                 state.best_round = Some(state.round - 1);
-                best = Some((agent.actor.values.clone(), agent.critic.values.clone()));
+                best = Some(agent.weights());
             }
         }
         bar.set_message(format!(
@@ -390,10 +394,9 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
     bar.finish_and_clear();
     let mut kept_round = state.round.saturating_sub(1);
     if cfg.select_best
-        && let (Some((actor, critic)), Some(r)) = (best, state.best_round)
+        && let (Some(w), Some(r)) = (best, state.best_round)
     {
-        agent.actor.values = actor;
-        agent.critic.values = critic;
+        agent.set_weights(w);
         kept_round = r;
     }
     // Wolpertinger's k for acting, chosen in the validation simulator.
@@ -438,9 +441,10 @@ fn prefill(setup: &Setup, agent: &Agent, replay: &mut Replay) {
             h
         })
         .collect();
-    let s = agent.observe(&setup.train_states);
-    let s2 = agent.observe(&enc.encode(&next));
-    let sd = agent.state_dim;
+    let before: Vec<&[(u32, u8)]> = setup.train_trans.iter().map(|t| &t.history[..]).collect();
+    let s = agent.observations(&before, &setup.train_states);
+    let s2 = agent.observations(&next, &enc.encode(&next));
+    let sd = agent.obs_dim();
     for (i, t) in setup.train_trans.iter().enumerate() {
         replay.push(
             &s[i * sd..(i + 1) * sd],
@@ -477,7 +481,7 @@ fn run_round(
     let tracks = setup.space.len() as u64;
     let (mut closs, mut qsum, mut aloss, mut nupd, mut nact) = (0.0, 0.0, 0.0, 0u64, 0u64);
     let mut states = enc.encode(&eps.histories);
-    let mut obs = agent.observe(&states);
+    let mut obs = agent.observations(&eps.histories, &states);
     // Warm-up counts transitions collected in the simulator, after the logged ones.
     let logged = if cfg.logged_transitions {
         setup.train_trans.len() as u64
@@ -517,8 +521,8 @@ fn run_round(
         };
         let steps = eps.step(sim, &enc.songs, &states, &actions);
         states = enc.encode(&eps.histories);
-        let next = agent.observe(&states);
-        let sd = agent.state_dim;
+        let next = agent.observations(&eps.histories, &states);
+        let sd = agent.obs_dim();
         for i in 0..n {
             replay.push(
                 &obs[i * sd..(i + 1) * sd],
@@ -651,7 +655,7 @@ fn write_metrics(out: &Path, history: &[RoundRecord]) -> Result<()> {
     crate::output::write_atomic(&p, lines.as_bytes()).map_err(io(&p))
 }
 
-type Best = (Vec<burn::tensor::Tensor<2>>, Vec<burn::tensor::Tensor<2>>);
+type Best = Vec<Vec<burn::tensor::Tensor<2>>>;
 
 fn save_checkpoint(
     path: &Path,
@@ -662,8 +666,8 @@ fn save_checkpoint(
 ) -> Result<()> {
     let mut tensors = agent.export(true);
     tensors.extend(replay.export());
-    if let Some((actor, critic)) = best {
-        for (p, values) in [(&agent.actor, actor), (&agent.critic, critic)] {
+    if let Some(best) = best {
+        for (p, values) in agent.param_sets().into_iter().zip(best) {
             for (n, v) in p.names.iter().zip(values) {
                 tensors.push((format!("best.{n}"), v.dims(), crate::encoder::nn::to_vec(v)));
             }
@@ -712,10 +716,14 @@ fn load_checkpoint(
                 })
                 .collect()
         };
-        best = Some((
-            take(&agent.actor).map_err(bad)?,
-            take(&agent.critic).map_err(bad)?,
-        ));
+        best = Some(
+            agent
+                .param_sets()
+                .into_iter()
+                .map(take)
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(bad)?,
+        );
     }
     Ok((state, best))
 }
@@ -754,6 +762,12 @@ pub fn load_agent(run: &Path) -> Result<(Agent, TrainConfig)> {
         action_dim,
         &burn::tensor::Device::flex(),
     );
+    if cfg.agent.encoder_mode == EncoderMode::FineTuned {
+        // The architecture and the song inputs come from the encoder run; the weights are the
+        // agent's own.
+        let enc = Encoder::load(&cfg.encoder)?;
+        agent.fine_tune(&enc.model, &enc.params, &enc.songs);
+    }
     agent
         .import(&tensors, false, (0, 0))
         .map_err(|e| EncodeError::Run(format!("{}: {e}", weights.display())))?;

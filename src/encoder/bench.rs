@@ -78,9 +78,9 @@ pub fn run(cfg: &EncoderConfig, dim: usize, updates: usize) -> Result<BenchRow, 
         // Reading the loss forces the (eager) forward to finish before the clock moves on.
         let _ = to_vec(&loss);
         let t1 = Instant::now();
-        let grads = loss.backward();
+        let mut grads = loss.backward();
         let t2 = Instant::now();
-        adam.apply(&mut params, &leaves, grads);
+        adam.apply(&mut params, &leaves, &mut grads);
         let _ = to_vec(&params.values[0]);
         let t3 = Instant::now();
         if it >= 5 {

@@ -148,6 +148,77 @@ impl Histories {
     }
 }
 
+/// Floats per step of a window kept as a flat row ([`window_row`]): the song, the response's
+/// one-hot and a mask flag.
+pub fn window_width(dim: usize) -> usize {
+    dim + LEVELS + 1
+}
+
+/// The window of the last `steps` plays (oldest first) as one flat row of `steps ×
+/// window_width(dim)` floats, step after step `[song | one-hot | 1]`, zeros on padding. The
+/// form in which an agent that fine-tunes the encoder keeps its observations: the encoder runs
+/// on them at every update.
+pub fn window_row(plays: &[(u32, u8)], steps: usize, songs: &SongInputs, out: &mut Vec<f32>) {
+    let plays = &plays[plays.len().saturating_sub(steps)..];
+    for t in 0..steps {
+        match plays.get(t) {
+            Some(&(track, level)) => {
+                out.extend_from_slice(songs.song(track));
+                let mut onehot = [0.0f32; LEVELS];
+                onehot[level as usize] = 1.0;
+                out.extend_from_slice(&onehot);
+                out.push(1.0);
+            }
+            None => out.extend(std::iter::repeat_n(0.0, window_width(songs.dim))),
+        }
+    }
+}
+
+impl Batch {
+    /// The batch of flat window rows ([`window_row`]), `rows` `[n, steps · window_width(dim)]`.
+    pub fn from_rows(rows: &[f32], steps: usize, dim: usize, device: &Device) -> Batch {
+        let w = window_width(dim);
+        let n = rows.len() / (steps * w);
+        assert_eq!(rows.len(), n * steps * w, "rows of {steps} steps of {w}");
+        let mut song = vec![0.0f32; steps * n * dim];
+        let mut onehot = vec![0.0f32; steps * n * LEVELS];
+        let mut mask = vec![0.0f32; steps * n];
+        let mut levels = vec![u8::MAX; steps * n];
+        for (j, row) in rows.chunks_exact(steps * w).enumerate() {
+            for (t, step) in row.chunks_exact(w).enumerate() {
+                if step[dim + LEVELS] == 0.0 {
+                    continue;
+                }
+                let r = t * n + j;
+                song[r * dim..(r + 1) * dim].copy_from_slice(&step[..dim]);
+                let hot = &step[dim..dim + LEVELS];
+                onehot[r * LEVELS..(r + 1) * LEVELS].copy_from_slice(hot);
+                mask[r] = 1.0;
+                levels[r] = (0..LEVELS).find(|&l| hot[l] > 0.0).unwrap_or(0) as u8;
+            }
+        }
+        let valid = mask.iter().filter(|&&m| m > 0.0).count();
+        let step_mask = (0..steps)
+            .map(|t| {
+                Tensor::from_data(
+                    TensorData::new(mask[t * n..(t + 1) * n].to_vec(), [n, 1]),
+                    device,
+                )
+            })
+            .collect();
+        Batch {
+            size: n,
+            steps,
+            song: Tensor::from_data(TensorData::new(song, [steps * n, dim]), device),
+            onehot: Tensor::from_data(TensorData::new(onehot, [steps * n, LEVELS]), device),
+            mask: Tensor::from_data(TensorData::new(mask, [steps * n, 1]), device),
+            step_mask,
+            levels,
+            valid,
+        }
+    }
+}
+
 /// A minibatch of windows, time-major (row `t * size + b`).
 #[derive(Clone, Debug)]
 pub struct Batch {
@@ -218,5 +289,17 @@ mod tests {
         let song = super::super::nn::to_vec(&b.song);
         assert_eq!(song, vec![0.7, 0.2, 0.0, 0.3, 0.0, 0.4]);
         assert_eq!(b.levels, vec![3, 1, u8::MAX, 2, u8::MAX, 3]);
+        // The same windows as flat rows give the same batch.
+        let mut rows = Vec::new();
+        window_row(&[(7, 3)], 3, &songs, &mut rows);
+        window_row(&[(1, 0), (2, 1), (3, 2), (4, 3)], 3, &songs, &mut rows);
+        assert_eq!(rows.len(), 2 * 3 * window_width(1));
+        let r = Batch::from_rows(&rows, 3, 1, &dev);
+        let v = super::super::nn::to_vec;
+        assert_eq!(
+            (v(&r.song), v(&r.onehot), v(&r.mask)),
+            (v(&b.song), v(&b.onehot), v(&b.mask))
+        );
+        assert_eq!((r.levels, r.valid), (b.levels, b.valid));
     }
 }

@@ -291,21 +291,16 @@ impl Adam {
     /// One update from the gradients of `loss` with respect to `leaves` (from
     /// [`Params::leaves`]).
     pub fn update(&mut self, params: &mut Params, leaves: &[Tensor<2>], loss: &Tensor<1>) {
-        self.apply(params, leaves, loss.backward());
+        self.apply(params, leaves, &mut loss.backward());
     }
 
-    /// One update from gradients already computed (`loss.backward()`).
-    pub fn apply(&mut self, params: &mut Params, leaves: &[Tensor<2>], mut grads: Gradients) {
+    /// One update from gradients already computed (`loss.backward()`); takes only the
+    /// gradients of `leaves`, so several optimisers can share one backward pass.
+    pub fn apply(&mut self, params: &mut Params, leaves: &[Tensor<2>], grads: &mut Gradients) {
         let mut g: Vec<Option<Tensor<2>>> = leaves
             .iter()
             .zip(&params.trainable)
-            .map(|(leaf, &t)| {
-                if t {
-                    leaf.grad_remove(&mut grads)
-                } else {
-                    None
-                }
-            })
+            .map(|(leaf, &t)| if t { leaf.grad_remove(grads) } else { None })
             .collect();
         if self.clip_norm > 0.0 {
             // Clip by the global norm (Pascanu et al. 2013): one loss spike cannot throw the

@@ -171,8 +171,8 @@ impl Recommender {
         let keep = self.encoder.model.steps;
         let extra = history.len().saturating_sub(keep);
         history.drain(..extra);
-        let state = self.encoder.encode(&[history]);
-        let obs = self.agent.observe(&state);
+        let state = self.encoder.encode(std::slice::from_ref(&history));
+        let obs = self.agent.observations(&[&history], &state);
         let proto = self.agent.act(&obs);
         let n = k.max(self.agent.cfg.candidates);
         let cands = self.space.candidates(&proto, n, &[&excluded]).remove(0);
