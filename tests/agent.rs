@@ -189,6 +189,33 @@ fn train_resume_and_eval_on_a_synthetic_world() {
     assert!(read(&ddpg, "weights.safetensors") == read(&ddpg_part, "weights.safetensors"));
     let (weights, _) = segue::encoder::store::load(&ddpg.join("weights.safetensors")).unwrap();
     assert!(weights.iter().any(|t| t.0 == "encoder.enc.lstm.wx"));
+    // It serves with its own encoder.
+    let log = std::fs::read_dir(&world)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("log_"))
+        .unwrap();
+    let rows: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .take(6)
+        .map(str::to_owned)
+        .collect();
+    let history = d.join("history.csv");
+    std::fs::write(&history, rows.join("\n") + "\n").unwrap();
+    let o = segue(&[
+        "recommend",
+        "--run",
+        ddpg.to_str().unwrap(),
+        "--history",
+        history.to_str().unwrap(),
+        "--k",
+        "3",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 3, "{v}");
     let out = d.join("eval.json");
     let o = segue(&[
         "eval",
@@ -220,7 +247,7 @@ fn train_resume_and_eval_on_a_synthetic_world() {
             "greedy",
             "td3+wolpertinger",
             "td3 (nearest)",
-            "ddpg"
+            "ddpg-ft"
         ],
         "{table}"
     );

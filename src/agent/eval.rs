@@ -254,7 +254,7 @@ pub fn run_eval(
             }
         }
         for k in ks {
-            let name = policy_name(agent.cfg.algo.name(), k, agent.cfg.candidates);
+            let name = policy_name(&agent.cfg, k);
             if !wanted(&name) {
                 continue;
             }
@@ -367,8 +367,15 @@ pub fn run_eval(
     })
 }
 
-/// The name of a learned policy: the algorithm, `+ nearest` without critic re-ranking.
-pub fn policy_name(algo: &str, k: usize, trained_k: usize) -> String {
+/// The name of a learned policy acting with `k` candidates: the algorithm (`-ft` when it
+/// fine-tuned the encoder), `(nearest)` without critic re-ranking, `k=K` at another k than
+/// the run's own.
+pub fn policy_name(cfg: &super::AgentConfig, k: usize) -> String {
+    let trained_k = cfg.candidates;
+    let algo = match cfg.encoder_mode {
+        super::EncoderMode::Frozen => cfg.algo.name().to_string(),
+        super::EncoderMode::FineTuned => format!("{}-ft", cfg.algo.name()),
+    };
     if k == 1 && trained_k > 1 {
         format!("{algo} (nearest)")
     } else if k > 1 && k != trained_k {

@@ -228,7 +228,7 @@ impl Setup {
         seed: u64,
     ) -> Evaluation {
         let mut policy = AgentPolicy {
-            name: super::eval::policy_name(agent.cfg.algo.name(), k, agent.cfg.candidates),
+            name: super::eval::policy_name(&agent.cfg, k),
             agent,
             space: &self.space,
             candidates: k,
