@@ -126,25 +126,7 @@ impl Histories {
                 levels[row] = level;
             }
         }
-        let valid = mask.iter().filter(|&&m| m > 0.0).count();
-        let step_mask = (0..l)
-            .map(|t| {
-                Tensor::from_data(
-                    TensorData::new(mask[t * b..(t + 1) * b].to_vec(), [b, 1]),
-                    device,
-                )
-            })
-            .collect();
-        Batch {
-            size: b,
-            steps: l,
-            song: Tensor::from_data(TensorData::new(song, [l * b, d]), device),
-            onehot: Tensor::from_data(TensorData::new(onehot, [l * b, LEVELS]), device),
-            mask: Tensor::from_data(TensorData::new(mask, [l * b, 1]), device),
-            step_mask,
-            levels,
-            valid,
-        }
+        Batch::assemble(song, onehot, mask, levels, l, d, device)
     }
 }
 
@@ -197,21 +179,34 @@ impl Batch {
                 levels[r] = (0..LEVELS).find(|&l| hot[l] > 0.0).unwrap_or(0) as u8;
             }
         }
+        Batch::assemble(song, onehot, mask, levels, steps, dim, device)
+    }
+
+    /// The tensors of time-major rows (`[steps · size]` of each kind).
+    fn assemble(
+        song: Vec<f32>,
+        onehot: Vec<f32>,
+        mask: Vec<f32>,
+        levels: Vec<u8>,
+        steps: usize,
+        dim: usize,
+        device: &Device,
+    ) -> Batch {
+        let n = mask.len() / steps;
         let valid = mask.iter().filter(|&&m| m > 0.0).count();
+        let tensor = |v: Vec<f32>, cols: usize| {
+            let rows = v.len() / cols;
+            Tensor::from_data(TensorData::new(v, [rows, cols]), device)
+        };
         let step_mask = (0..steps)
-            .map(|t| {
-                Tensor::from_data(
-                    TensorData::new(mask[t * n..(t + 1) * n].to_vec(), [n, 1]),
-                    device,
-                )
-            })
+            .map(|t| tensor(mask[t * n..(t + 1) * n].to_vec(), 1))
             .collect();
         Batch {
             size: n,
             steps,
-            song: Tensor::from_data(TensorData::new(song, [steps * n, dim]), device),
-            onehot: Tensor::from_data(TensorData::new(onehot, [steps * n, LEVELS]), device),
-            mask: Tensor::from_data(TensorData::new(mask, [steps * n, 1]), device),
+            song: tensor(song, dim),
+            onehot: tensor(onehot, LEVELS),
+            mask: tensor(mask, 1),
             step_mask,
             levels,
             valid,
