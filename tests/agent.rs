@@ -360,4 +360,37 @@ fn train_resume_and_eval_on_a_synthetic_world() {
         "ddpg+wolpertinger"
     };
     assert_eq!(first, expected, "chosen k {chosen}");
+
+    // Popular candidates: the critic re-ranks the nearest track with the 8 most played.
+    let pop_cfg = d.join("popular.toml");
+    std::fs::write(
+        &pop_cfg,
+        AGENT.replace(
+            "candidates = 4\n",
+            "candidates = 1\npopular_candidates = 8\n",
+        ),
+    )
+    .unwrap();
+    let pop = d.join("popular");
+    train(&s, &enc, &pop_cfg, &pop, &["--algo", "ddpg"]);
+    let o = segue(&[
+        "eval",
+        "--runs",
+        pop.to_str().unwrap(),
+        "--seeds",
+        "1",
+        "--episodes",
+        "5",
+        "--no-baselines",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let names: Vec<&str> = e["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["policy"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ddpg+wolpertinger"]);
 }

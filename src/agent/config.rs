@@ -97,6 +97,11 @@ pub struct AgentConfig {
     /// test split is never seen. A larger k than in training lets the critic, rather than the
     /// actor's proposal alone, choose the track. Empty: act with `candidates`.
     pub act_candidates: Vec<usize>,
+    /// The most played tracks of the training split, this many, join every list of candidates
+    /// that the critic re-ranks, beside the proto-action's nearest tracks: a popularity prior
+    /// in the candidate generation, as multi-source recommenders have. 0: the proto-action's
+    /// neighbours alone (Wolpertinger as published).
+    pub popular_candidates: usize,
     /// The index of the tracks that proto-actions are mapped through.
     pub index: IndexKind,
     /// TD3: standard deviation and clip of the target-policy smoothing noise.
@@ -139,6 +144,7 @@ impl Default for AgentConfig {
             updates_per_step: 8,
             candidates: 16,
             act_candidates: Vec::new(),
+            popular_candidates: 0,
             index: IndexKind::Exact,
             policy_noise: 0.2,
             noise_clip: 0.5,

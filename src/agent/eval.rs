@@ -369,21 +369,22 @@ pub fn run_eval(
 
 /// The name of a learned policy acting with `k` candidates: the algorithm (`-ft` when it
 /// fine-tuned the encoder), `(nearest)` without critic re-ranking, `k=K` at another k than
-/// the run's own.
+/// the run's own. With popular candidates the critic re-ranks even at k = 1.
 pub fn policy_name(cfg: &super::AgentConfig, k: usize) -> String {
     let trained_k = cfg.candidates;
     let algo = match cfg.encoder_mode {
         super::EncoderMode::Frozen => cfg.algo.name().to_string(),
         super::EncoderMode::FineTuned => format!("{}-ft", cfg.algo.name()),
     };
-    if k == 1 && trained_k > 1 {
+    let reranks = k > 1 || cfg.popular_candidates > 0;
+    if !reranks && trained_k > 1 {
         format!("{algo} (nearest)")
-    } else if k > 1 && k != trained_k {
+    } else if reranks && k != trained_k {
         format!("{algo}+wolpertinger k={k}")
-    } else if k > 1 {
+    } else if reranks {
         format!("{algo}+wolpertinger")
     } else {
-        algo.to_string()
+        algo
     }
 }
 

@@ -22,6 +22,8 @@ pub struct ActionSpace {
     /// Every track in [−1, 1] coordinates, `[tracks, dim]`.
     pub tracks: Vec<f32>,
     index: Box<dyn NearestTracks>,
+    /// Tracks by plays in the training split, most played first (`popular_candidates`).
+    pub popular: Vec<u32>,
 }
 
 impl ActionSpace {
@@ -55,7 +57,23 @@ impl ActionSpace {
             lo,
             scale,
             tracks,
+            popular: Vec::new(),
         }
+    }
+
+    /// Ranks the tracks by their plays in `sample`'s training split, for
+    /// `popular_candidates`.
+    pub fn with_popularity(mut self, sample: &crate::data::Sample) -> ActionSpace {
+        let mut plays = vec![0u64; self.len()];
+        for s in sample.sessions_in(crate::data::Split::Train) {
+            for r in sample.rows_of(s) {
+                plays[r.track as usize] += 1;
+            }
+        }
+        let mut ranked: Vec<u32> = (0..self.len() as u32).collect();
+        ranked.sort_by_key(|&t| (std::cmp::Reverse(plays[t as usize]), t));
+        self.popular = ranked;
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -78,9 +96,16 @@ impl ActionSpace {
             .collect()
     }
 
-    /// The `k` nearest allowed tracks of each proto-action (`[n, dim]`), nearest first. An
-    /// episode that excludes every track gets the nearest one regardless.
-    pub fn candidates(&self, protos: &[f32], k: usize, excluded: &[&[u32]]) -> Vec<Vec<u32>> {
+    /// The `k` nearest allowed tracks of each proto-action (`[n, dim]`), nearest first, then
+    /// the `popular` most played tracks that are allowed and not among them. An episode that
+    /// excludes every track gets the nearest one regardless.
+    pub fn candidates(
+        &self,
+        protos: &[f32],
+        k: usize,
+        popular: usize,
+        excluded: &[&[u32]],
+    ) -> Vec<Vec<u32>> {
         let extra = excluded.iter().map(|e| e.len()).max().unwrap_or(0);
         let found = self.index.search_batch(protos, (k + extra).min(self.len()));
         found
@@ -93,6 +118,12 @@ impl ActionSpace {
                     .filter(|t| ex.binary_search(t).is_err())
                     .take(k)
                     .collect();
+                let near = c.len();
+                for &t in self.popular.iter().take(popular) {
+                    if ex.binary_search(&t).is_err() && !c[..near].contains(&t) {
+                        c.push(t);
+                    }
+                }
                 if c.is_empty() {
                     c.push(nb[0].id);
                 }
@@ -101,8 +132,8 @@ impl ActionSpace {
             .collect()
     }
 
-    /// One track per proto-action: the nearest allowed one (`k` = 1), or the best of the `k`
-    /// nearest by the agent's critic.
+    /// One track per proto-action: the nearest allowed one (`k` = 1 and no popular
+    /// candidates), or the best of the candidates by the agent's critic.
     pub fn choose(
         &self,
         agent: &Agent,
@@ -111,12 +142,14 @@ impl ActionSpace {
         k: usize,
         excluded: &[&[u32]],
     ) -> Vec<u32> {
-        let cands = self.candidates(protos, k, excluded);
-        if k == 1 {
+        let popular = agent.cfg.popular_candidates;
+        let cands = self.candidates(protos, k, popular, excluded);
+        if k == 1 && popular == 0 {
             return cands.iter().map(|c| c[0]).collect();
         }
-        // Pad every state's list to k (repeating its last candidate) so one batched pass scores
-        // them all.
+        // Pad every state's list to the longest (repeating its last candidate) so one batched
+        // pass scores them all.
+        let k = cands.iter().map(Vec::len).max().unwrap_or(1);
         let mut actions = Vec::with_capacity(cands.len() * k * self.dim);
         for c in &cands {
             for i in 0..k {
@@ -197,11 +230,16 @@ mod tests {
     fn nearest_allowed_candidates() {
         let s = ActionSpace::new(&songs(), &IndexKind::Exact);
         let none: &[u32] = &[];
-        let c = s.candidates(&[-0.4, 0.9], 2, &[none, &[3]]);
+        let c = s.candidates(&[-0.4, 0.9], 2, 0, &[none, &[3]]);
         assert_eq!(c[0], vec![1, 2]);
         // Track 3 is excluded: the two nearest allowed to 0.9 are 2 and 1.
         assert_eq!(c[1], vec![2, 1]);
         let all: &[u32] = &[0, 1, 2, 3];
-        assert_eq!(s.candidates(&[0.9], 1, &[all]), vec![vec![3]]);
+        assert_eq!(s.candidates(&[0.9], 1, 0, &[all]), vec![vec![3]]);
+        // The most played tracks join the nearest ones, once each, unless excluded.
+        let mut s = s;
+        s.popular = vec![3, 0, 1, 2];
+        assert_eq!(s.candidates(&[-0.4], 2, 2, &[none]), vec![vec![1, 2, 3, 0]]);
+        assert_eq!(s.candidates(&[0.9], 1, 2, &[&[0]]), vec![vec![3]]);
     }
 }

@@ -191,7 +191,7 @@ impl Setup {
                 )));
             }
         }
-        let space = ActionSpace::new(&encoder.songs, &agent.index);
+        let space = ActionSpace::new(&encoder.songs, &agent.index).with_popularity(&sample);
         Ok(Setup {
             sample_dir: std::fs::canonicalize(sample_dir).map_err(io(sample_dir))?,
             encoder_dir: std::fs::canonicalize(encoder_dir).map_err(io(encoder_dir))?,

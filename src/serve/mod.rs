@@ -99,7 +99,7 @@ impl Recommender {
             )));
         }
         let kind = index.unwrap_or_else(|| agent.cfg.index.clone());
-        let space = ActionSpace::new(&encoder.songs, &kind);
+        let space = ActionSpace::new(&encoder.songs, &kind).with_popularity(&sample);
         let by_id = sample
             .tracks
             .iter()
@@ -175,7 +175,11 @@ impl Recommender {
         let obs = self.agent.observations(&[&history], &state);
         let proto = self.agent.act(&obs);
         let n = k.max(self.agent.cfg.candidates);
-        let cands = self.space.candidates(&proto, n, &[&excluded]).remove(0);
+        let popular = self.agent.cfg.popular_candidates;
+        let cands = self
+            .space
+            .candidates(&proto, n, popular, &[&excluded])
+            .remove(0);
         let actions: Vec<f32> = cands
             .iter()
             .flat_map(|&t| self.space.track(t).iter().copied())
