@@ -122,6 +122,9 @@ pub fn demo_config(seed: u64, quick: bool) -> (SynthConfig, Stages) {
     s.agent.candidates = 16;
     // The acting k, chosen per run in the validation simulator: up to a third of the 800 tracks.
     s.agent.act_candidates = vec![64, 256];
+    // The 20 most played training tracks join the critic's candidates (chosen on the validation
+    // split among 0, 20, 50 and 200; README, "segue demo").
+    s.agent.popular_candidates = 20;
     s.agent.eval_every = 2;
     s.agent.eval_episodes = 50;
     let n = if quick { 2 } else { 5 };
