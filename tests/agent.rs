@@ -340,20 +340,7 @@ fn train_resume_and_eval_on_a_synthetic_world() {
     let best = tried.iter().map(|x| x.1).fold(f64::MIN, f64::max);
     let chosen = tried.iter().find(|x| x.1 == best).unwrap().0;
     assert_eq!(r["act_candidates"].as_u64().unwrap(), chosen, "{r}");
-    let o = segue(&[
-        "eval",
-        "--runs",
-        act.to_str().unwrap(),
-        "--seeds",
-        "1",
-        "--episodes",
-        "5",
-        "--no-baselines",
-        "--json",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let e: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let first = e["rows"][0]["policy"].as_str().unwrap().to_owned();
+    let first = policies(&act)[0].clone();
     let expected = if chosen == 1 {
         "ddpg"
     } else {
@@ -373,10 +360,15 @@ fn train_resume_and_eval_on_a_synthetic_world() {
     .unwrap();
     let pop = d.join("popular");
     train(&s, &enc, &pop_cfg, &pop, &["--algo", "ddpg"]);
+    assert_eq!(policies(&pop), ["ddpg+wolpertinger"]);
+}
+
+/// The policy rows of a short `segue eval` of one run, without baselines.
+fn policies(run: &Path) -> Vec<String> {
     let o = segue(&[
         "eval",
         "--runs",
-        pop.to_str().unwrap(),
+        run.to_str().unwrap(),
         "--seeds",
         "1",
         "--episodes",
@@ -386,11 +378,10 @@ fn train_resume_and_eval_on_a_synthetic_world() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let e: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let names: Vec<&str> = e["rows"]
+    e["rows"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|x| x["policy"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["ddpg+wolpertinger"]);
+        .map(|x| x["policy"].as_str().unwrap().to_owned())
+        .collect()
 }
