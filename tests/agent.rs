@@ -317,15 +317,7 @@ fn train_resume_and_eval_on_a_synthetic_world() {
 
     // The acting k chosen in the validation simulator: the best of 1, the trained 4 and 32
     // (the smallest on a tie), recorded in the report and used when the run is loaded.
-    let act_cfg = d.join("act.toml");
-    std::fs::write(
-        &act_cfg,
-        AGENT.replace(
-            "candidates = 4\n",
-            "candidates = 4\nact_candidates = [32, 1]\n",
-        ),
-    )
-    .unwrap();
+    let act_cfg = variant(d, "act", "candidates = 4\nact_candidates = [32, 1]\n");
     let act = d.join("act");
     train(&s, &enc, &act_cfg, &act, &["--algo", "ddpg"]);
     let r: serde_json::Value =
@@ -349,18 +341,17 @@ fn train_resume_and_eval_on_a_synthetic_world() {
     assert_eq!(first, expected, "chosen k {chosen}");
 
     // Popular candidates: the critic re-ranks the nearest track with the 8 most played.
-    let pop_cfg = d.join("popular.toml");
-    std::fs::write(
-        &pop_cfg,
-        AGENT.replace(
-            "candidates = 4\n",
-            "candidates = 1\npopular_candidates = 8\n",
-        ),
-    )
-    .unwrap();
+    let pop_cfg = variant(d, "popular", "candidates = 1\npopular_candidates = 8\n");
     let pop = d.join("popular");
     train(&s, &enc, &pop_cfg, &pop, &["--algo", "ddpg"]);
     assert_eq!(policies(&pop), ["ddpg+wolpertinger"]);
+}
+
+/// `AGENT` with its `candidates` line replaced by `lines`, written to `dir/name.toml`.
+fn variant(dir: &Path, name: &str, lines: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, AGENT.replace("candidates = 4\n", lines)).unwrap();
+    path
 }
 
 /// The policy rows of a short `segue eval` of one run, without baselines.

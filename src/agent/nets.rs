@@ -5,8 +5,9 @@
 //! Observations: the encoder's latent state, standardised per coordinate with the mean and
 //! standard deviation of the training transitions' states. With a fine-tuned encoder
 //! ([`Tuner`]) the observations are the history windows themselves, and every pass encodes
-//! them with the agent's own copy of the encoder (its target copy for the targets). Actions: points of song space
-//! mapped per coordinate to [−1, 1] by the catalogue's range; the actor ends in tanh, so its
+//! them with the agent's own copy of the encoder (its target copy for the targets).
+//!
+//! Actions: points of song space mapped per coordinate to [−1, 1] by the catalogue's range; the actor ends in tanh, so its
 //! proto-action always lies inside the range of real tracks. Rewards are the simulator's, as
 //! they are (1 for a track not skipped).
 
@@ -246,12 +247,16 @@ impl Agent {
         }
     }
 
-    /// The observations of histories (`states`: their frozen encodings, `[n, state]`): the
-    /// standardised states, or with a fine-tuned encoder the last plays of each history as a
-    /// flat window (`window_row`).
-    pub fn observations<H: AsRef<[(u32, u8)]>>(&self, histories: &[H], states: &[f32]) -> Vec<f32> {
+    /// The observations of histories: their frozen encodings (`states`, `[n, state]`, called
+    /// only then) standardised, or with a fine-tuned encoder the last plays of each history
+    /// as a flat window (`window_row`).
+    pub fn observations<H: AsRef<[(u32, u8)]>, S: AsRef<[f32]>>(
+        &self,
+        histories: &[H],
+        states: impl FnOnce() -> S,
+    ) -> Vec<f32> {
         match &self.tuner {
-            None => self.observe(states),
+            None => self.observe(states().as_ref()),
             Some(t) => {
                 let mut rows = Vec::with_capacity(histories.len() * self.obs_dim());
                 for h in histories {
@@ -879,8 +884,8 @@ mod tests {
         a.fine_tune(&model, &eparams, &songs);
         assert_eq!(a.obs_dim(), 3 * (2 + 4 + 1));
         // Before any update the agent's encoder is the encoder run's: same actions.
-        let obs = a.observations(&hist, &frozen);
-        let x = plain.observations(&hist, &frozen);
+        let obs = a.observations(&hist, || &frozen);
+        let x = plain.observations(&hist, || &frozen);
         let (p, q) = (a.act(&obs), plain.act(&x));
         assert!(
             p.iter().zip(&q).all(|(u, v)| (u - v).abs() < 1e-6),

@@ -8,6 +8,7 @@
 
 use crate::encoder::data::SongInputs;
 use crate::rng::Rng;
+use crate::simulator::policy::rank_by_plays;
 use crate::simulator::{Observation, Policy};
 use crate::songs::index::{self, IndexKind, NearestTracks};
 
@@ -64,15 +65,10 @@ impl ActionSpace {
     /// Ranks the tracks by their plays in `sample`'s training split, for
     /// `popular_candidates`.
     pub fn with_popularity(mut self, sample: &crate::data::Sample) -> ActionSpace {
-        let mut plays = vec![0u64; self.len()];
-        for s in sample.sessions_in(crate::data::Split::Train) {
-            for r in sample.rows_of(s) {
-                plays[r.track as usize] += 1;
-            }
-        }
-        let mut ranked: Vec<u32> = (0..self.len() as u32).collect();
-        ranked.sort_by_key(|&t| (std::cmp::Reverse(plays[t as usize]), t));
-        self.popular = ranked;
+        let plays = sample
+            .sessions_in(crate::data::Split::Train)
+            .flat_map(|s| sample.rows_of(s).iter().map(|r| r.track));
+        self.popular = rank_by_plays(self.len(), plays);
         self
     }
 
@@ -195,9 +191,12 @@ impl Policy for AgentPolicy<'_> {
         self.name.clone()
     }
     fn act(&mut self, obs: &[Observation], _: &mut Rng) -> Vec<u32> {
-        let states: Vec<f32> = obs.iter().flat_map(|o| o.state.iter().copied()).collect();
         let histories: Vec<&[(u32, u8)]> = obs.iter().map(|o| o.history).collect();
-        let x = self.agent.observations(&histories, &states);
+        let x = self.agent.observations(&histories, || {
+            obs.iter()
+                .flat_map(|o| o.state.iter().copied())
+                .collect::<Vec<f32>>()
+        });
         let protos = self.agent.act(&x);
         let excluded: Vec<&[u32]> = obs.iter().map(|o| o.excluded).collect();
         self.space

@@ -442,8 +442,8 @@ fn prefill(setup: &Setup, agent: &Agent, replay: &mut Replay) {
         })
         .collect();
     let before: Vec<&[(u32, u8)]> = setup.train_trans.iter().map(|t| &t.history[..]).collect();
-    let s = agent.observations(&before, &setup.train_states);
-    let s2 = agent.observations(&next, &enc.encode(&next));
+    let s = agent.observations(&before, || &setup.train_states);
+    let s2 = agent.observations(&next, || enc.encode(&next));
     let sd = agent.obs_dim();
     for (i, t) in setup.train_trans.iter().enumerate() {
         replay.push(
@@ -481,7 +481,7 @@ fn run_round(
     let tracks = setup.space.len() as u64;
     let (mut closs, mut qsum, mut aloss, mut nupd, mut nact) = (0.0, 0.0, 0.0, 0u64, 0u64);
     let mut states = enc.encode(&eps.histories);
-    let mut obs = agent.observations(&eps.histories, &states);
+    let mut obs = agent.observations(&eps.histories, || &states);
     // Warm-up counts transitions collected in the simulator, after the logged ones.
     let logged = if cfg.logged_transitions {
         setup.train_trans.len() as u64
@@ -521,7 +521,7 @@ fn run_round(
         };
         let steps = eps.step(sim, &enc.songs, &states, &actions);
         states = enc.encode(&eps.histories);
-        let next = agent.observations(&eps.histories, &states);
+        let next = agent.observations(&eps.histories, || &states);
         let sd = agent.obs_dim();
         for i in 0..n {
             replay.push(

@@ -69,14 +69,21 @@ pub struct PopularityPolicy {
 impl PopularityPolicy {
     /// Ranks tracks by their plays in `train`.
     pub fn new(train: &[Transition], tracks: usize) -> PopularityPolicy {
-        let mut plays = vec![0u64; tracks];
-        for t in train {
-            plays[t.track as usize] += 1;
+        PopularityPolicy {
+            ranked: rank_by_plays(tracks, train.iter().map(|t| t.track)),
         }
-        let mut ranked: Vec<u32> = (0..tracks as u32).collect();
-        ranked.sort_by_key(|&t| (std::cmp::Reverse(plays[t as usize]), t));
-        PopularityPolicy { ranked }
     }
+}
+
+/// The `tracks` track ids, most played in `plays` first (ties by id).
+pub fn rank_by_plays(tracks: usize, plays: impl IntoIterator<Item = u32>) -> Vec<u32> {
+    let mut count = vec![0u64; tracks];
+    for t in plays {
+        count[t as usize] += 1;
+    }
+    let mut ranked: Vec<u32> = (0..tracks as u32).collect();
+    ranked.sort_by_key(|&t| (std::cmp::Reverse(count[t as usize]), t));
+    ranked
 }
 
 impl Policy for PopularityPolicy {
