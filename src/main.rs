@@ -278,6 +278,11 @@ struct TrainArgs {
     /// The state: the encoder's latent as trained (frozen), or fine-tuned with the critic.
     #[arg(long, value_enum)]
     encoder_mode: Option<segue::agent::EncoderMode>,
+    /// A diagnostic for synthetic data: the folder of the `segue synth` world the sample was
+    /// drawn from; training episodes and validation play against its hidden users (the true
+    /// model) instead of the simulators. Its rows in `segue eval` are named `ALGO@truth`.
+    #[arg(long)]
+    world: Option<PathBuf>,
     /// Replace an existing run folder.
     #[arg(long)]
     force: bool,
@@ -923,7 +928,15 @@ fn train(a: TrainArgs, progress: bool) -> Result<()> {
         stop_after: a.stop_after,
         progress,
     };
-    let r = match run_train(&a.sample, &a.encoder, &cfg, &file.simulator, &a.out, &opts)? {
+    let r = match run_train(
+        &a.sample,
+        &a.encoder,
+        &cfg,
+        &file.simulator,
+        a.world.as_deref(),
+        &a.out,
+        &opts,
+    )? {
         Outcome::Paused { rounds_done } => {
             println!(
                 "paused after {rounds_done} of {} rounds; continue with --resume",

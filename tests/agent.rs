@@ -345,6 +345,77 @@ fn train_resume_and_eval_on_a_synthetic_world() {
     let pop = d.join("popular");
     train(&s, &enc, &pop_cfg, &pop, &["--algo", "ddpg"]);
     assert_eq!(policies(&pop), ["ddpg+wolpertinger"]);
+
+    // Anchor candidates: the nearest track with the 8 tracks nearest the last one heard out.
+    let anc_cfg = variant(d, "anchor", "candidates = 1\nanchor_candidates = 8\n");
+    let anc = d.join("anchor");
+    train(&s, &enc, &anc_cfg, &anc, &["--algo", "ddpg"]);
+    assert_eq!(policies(&anc), ["ddpg+wolpertinger"]);
+
+    // Against the true model: the run records the world, validates under it and gets rows of
+    // its own.
+    let truth = d.join("truth");
+    let w = world.to_str().unwrap();
+    train(&s, &enc, &cfg, &truth, &["--algo", "td3", "--world", w]);
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(truth.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        Path::new(c["world"].as_str().unwrap()),
+        world.canonicalize().unwrap()
+    );
+    assert_eq!(
+        policies(&truth),
+        ["td3@truth+wolpertinger", "td3@truth (nearest)"]
+    );
+    // Its validation scores are not the simulator's (the same seed and config as `full`).
+    let valid = |run: &Path| -> Vec<f64> {
+        std::fs::read_to_string(run.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["valid_score"].as_f64()
+            })
+            .collect()
+    };
+    assert_eq!(valid(&truth).len(), 2);
+    assert_ne!(valid(&truth), valid(&full));
+    // A world the sample was not drawn from is refused before training.
+    let other = d.join("other");
+    let o = segue(&[
+        "synth",
+        "--sessions",
+        "50",
+        "--tracks",
+        "40",
+        "--files",
+        "1",
+        "--seed",
+        "5",
+        "--reference-users",
+        "0",
+        "--out",
+        other.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = segue(&[
+        "train",
+        "--sample",
+        s.to_str().unwrap(),
+        "--encoder",
+        enc.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--world",
+        other.to_str().unwrap(),
+        "--out",
+        d.join("refused").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("is not in the world model"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// `AGENT` with its `candidates` line replaced by `lines`, written to `dir/name.toml`.

@@ -102,6 +102,12 @@ pub struct AgentConfig {
     /// in the candidate generation, as multi-source recommenders have. 0: the proto-action's
     /// neighbours alone (Wolpertinger as published).
     pub popular_candidates: usize,
+    /// The tracks nearest to the episode's anchor (the last track heard out, else the last
+    /// played), this many, join every list of candidates when the agent acts (in training
+    /// episodes, evaluation and serving): the state-dependent source of the greedy baseline's
+    /// candidates. The targets' projections, which see states and not histories, do without
+    /// them. 0: none.
+    pub anchor_candidates: usize,
     /// The index of the tracks that proto-actions are mapped through.
     pub index: IndexKind,
     /// TD3: standard deviation and clip of the target-policy smoothing noise.
@@ -145,6 +151,7 @@ impl Default for AgentConfig {
             candidates: 16,
             act_candidates: Vec::new(),
             popular_candidates: 0,
+            anchor_candidates: 0,
             index: IndexKind::Exact,
             policy_noise: 0.2,
             noise_clip: 0.5,

@@ -243,7 +243,7 @@ pub fn run_eval(
     }
     // Learned policies, grouped by name (the algorithm, with or without re-ranking).
     let mut learned: Vec<(usize, usize, usize)> = Vec::new(); // (agent, candidates, cell)
-    for (ai, (agent, _)) in agents.iter().enumerate() {
+    for (ai, (agent, tcfg)) in agents.iter().enumerate() {
         let mut ks = vec![agent.cfg.candidates];
         if agent.cfg.candidates > 1 {
             ks.push(1);
@@ -254,7 +254,7 @@ pub fn run_eval(
             }
         }
         for k in ks {
-            let name = policy_name(&agent.cfg, k);
+            let name = policy_name(&agent.cfg, k, tcfg.world.is_some());
             if !wanted(&name) {
                 continue;
             }
@@ -284,8 +284,15 @@ pub fn run_eval(
         let train_starts = setup.starts(Split::Train, opts.episodes, seed)?;
         let truth = match &world {
             Some(w) => Some(
-                true_starts(w, &setup.sample, sim_cfg.start_steps, opts.episodes, seed)
-                    .map_err(EncodeError::Run)?,
+                true_starts(
+                    w,
+                    &setup.sample,
+                    Split::Test,
+                    sim_cfg.start_steps,
+                    opts.episodes,
+                    seed,
+                )
+                .map_err(EncodeError::Run)?,
             ),
             None => None,
         };
@@ -368,15 +375,19 @@ pub fn run_eval(
 }
 
 /// The name of a learned policy acting with `k` candidates: the algorithm (`-ft` when it
-/// fine-tuned the encoder), `(nearest)` without critic re-ranking, `k=K` at another k than
-/// the run's own. With popular candidates the critic re-ranks even at k = 1.
-pub fn policy_name(cfg: &super::AgentConfig, k: usize) -> String {
+/// fine-tuned the encoder, `@truth` when it trained against a synthetic world's true model),
+/// `(nearest)` without critic re-ranking, `k=K` at another k than the run's own. With popular
+/// or anchor candidates the critic re-ranks even at k = 1.
+pub fn policy_name(cfg: &super::AgentConfig, k: usize, trained_on_truth: bool) -> String {
     let trained_k = cfg.candidates;
-    let algo = match cfg.encoder_mode {
+    let mut algo = match cfg.encoder_mode {
         super::EncoderMode::Frozen => cfg.algo.name().to_string(),
         super::EncoderMode::FineTuned => format!("{}-ft", cfg.algo.name()),
     };
-    let reranks = k > 1 || cfg.popular_candidates > 0;
+    if trained_on_truth {
+        algo.push_str("@truth");
+    }
+    let reranks = k > 1 || cfg.popular_candidates > 0 || cfg.anchor_candidates > 0;
     if !reranks && trained_k > 1 {
         format!("{algo} (nearest)")
     } else if reranks && k != trained_k {
@@ -393,6 +404,13 @@ pub fn table(r: &EvalReport) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     let truth = r.rows.iter().any(|x| x.true_mean.is_some());
+    // The name column fits the longest name (22 at least).
+    let w = r
+        .rows
+        .iter()
+        .map(|x| x.policy.chars().count())
+        .chain(r.oracles.iter().map(|t| t.policy.chars().count()))
+        .fold(22, usize::max);
     let _ = writeln!(
         o,
         "held-out simulator: {} seeds × {} episodes of {} steps; random ≈ {} × {:.4} = {:.2}",
@@ -405,7 +423,7 @@ pub fn table(r: &EvalReport) -> String {
     );
     let _ = write!(
         o,
-        "  {:<22} {:>6} {:>6} {:>9} {:>9} {:>9} {:>7} {:>8} {:>9}",
+        "  {:<w$} {:>6} {:>6} {:>9} {:>9} {:>9} {:>7} {:>8} {:>9}",
         "policy",
         "mean",
         "±95%",
@@ -423,7 +441,7 @@ pub fn table(r: &EvalReport) -> String {
     for x in &r.rows {
         let _ = write!(
             o,
-            "  {:<22} {:>6.2} {:>6.2} {:>9.4} {:>9.4} {:>9.3} {:>7.3} {:>8.0} {:>9}",
+            "  {:<w$} {:>6.2} {:>6.2} {:>9.4} {:>9.4} {:>9.3} {:>7.3} {:>8.0} {:>9}",
             x.policy,
             x.mean,
             x.ci95,
@@ -442,7 +460,7 @@ pub fn table(r: &EvalReport) -> String {
     for t in &r.oracles {
         let _ = writeln!(
             o,
-            "  {:<22} true model: {:.2} ± {:.2} (the ceiling)",
+            "  {:<w$} true model: {:.2} ± {:.2} (the ceiling)",
             t.policy, t.mean, t.ci95
         );
     }

@@ -8,7 +8,7 @@
 
 use crate::encoder::data::SongInputs;
 use crate::rng::Rng;
-use crate::simulator::policy::rank_by_plays;
+use crate::simulator::policy::{anchor, rank_by_plays};
 use crate::simulator::{Observation, Policy};
 use crate::songs::index::{self, IndexKind, NearestTracks};
 
@@ -93,13 +93,15 @@ impl ActionSpace {
     }
 
     /// The `k` nearest allowed tracks of each proto-action (`[n, dim]`), nearest first, then
-    /// the `popular` most played tracks that are allowed and not among them. An episode that
-    /// excludes every track gets the nearest one regardless.
+    /// the `popular` most played tracks and the tracks of `anchored[i]` (when given) that are
+    /// allowed and not among them yet. An episode that excludes every track gets the nearest
+    /// one regardless.
     pub fn candidates(
         &self,
         protos: &[f32],
         k: usize,
         popular: usize,
+        anchored: Option<&[Vec<u32>]>,
         excluded: &[&[u32]],
     ) -> Vec<Vec<u32>> {
         let extra = excluded.iter().map(|e| e.len()).max().unwrap_or(0);
@@ -107,16 +109,18 @@ impl ActionSpace {
         found
             .iter()
             .zip(excluded)
-            .map(|(nb, ex)| {
+            .enumerate()
+            .map(|(i, (nb, ex))| {
                 let mut c: Vec<u32> = nb
                     .iter()
                     .map(|n| n.id)
                     .filter(|t| ex.binary_search(t).is_err())
                     .take(k)
                     .collect();
-                let near = c.len();
-                for &t in self.popular.iter().take(popular) {
-                    if ex.binary_search(&t).is_err() && !c[..near].contains(&t) {
+                let more = self.popular.iter().take(popular);
+                let more = more.chain(anchored.map_or(&[][..], |a| &a[i][..]));
+                for &t in more {
+                    if ex.binary_search(&t).is_err() && !c.contains(&t) {
                         c.push(t);
                     }
                 }
@@ -128,8 +132,34 @@ impl ActionSpace {
             .collect()
     }
 
-    /// One track per proto-action: the nearest allowed one (`k` = 1 and no popular
-    /// candidates), or the best of the candidates by the agent's critic.
+    /// The `n` tracks nearest to each history's anchor (the last track heard out, else the
+    /// last played; see [`anchor`]), the anchor itself left out: `anchor_candidates`.
+    pub fn anchored(&self, histories: &[&[(u32, u8)]], n: usize) -> Vec<Vec<u32>> {
+        if n == 0 {
+            return vec![Vec::new(); histories.len()];
+        }
+        let anchors: Vec<u32> = histories.iter().map(|h| anchor(h)).collect();
+        let points: Vec<f32> = anchors
+            .iter()
+            .flat_map(|&t| self.track(t).iter().copied())
+            .collect();
+        let found = self.index.search_batch(&points, (n + 1).min(self.len()));
+        found
+            .iter()
+            .zip(&anchors)
+            .map(|(nb, &a)| {
+                nb.iter()
+                    .map(|x| x.id)
+                    .filter(|&t| t != a)
+                    .take(n)
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// One track per proto-action: the nearest allowed one (`k` = 1 and no other
+    /// candidates), or the best of the candidates by the agent's critic. `histories` (one per
+    /// proto-action) add the agent's `anchor_candidates`; target projections have none.
     pub fn choose(
         &self,
         agent: &Agent,
@@ -137,10 +167,14 @@ impl ActionSpace {
         protos: &[f32],
         k: usize,
         excluded: &[&[u32]],
+        histories: Option<&[&[(u32, u8)]]>,
     ) -> Vec<u32> {
         let popular = agent.cfg.popular_candidates;
-        let cands = self.candidates(protos, k, popular, excluded);
-        if k == 1 && popular == 0 {
+        let anchored = histories
+            .filter(|_| agent.cfg.anchor_candidates > 0)
+            .map(|h| self.anchored(h, agent.cfg.anchor_candidates));
+        let cands = self.candidates(protos, k, popular, anchored.as_deref(), excluded);
+        if k == 1 && popular == 0 && anchored.is_none() {
             return cands.iter().map(|c| c[0]).collect();
         }
         // Pad every state's list to the longest (repeating its last candidate) so one batched
@@ -171,7 +205,7 @@ impl Projection for ActionSpace {
     /// The track the policy would play (without exclusions), as an action.
     fn project(&self, agent: &Agent, obs: &[f32], protos: &[f32]) -> Vec<f32> {
         let none: Vec<&[u32]> = vec![&[]; protos.len() / self.dim];
-        self.choose(agent, obs, protos, agent.cfg.candidates, &none)
+        self.choose(agent, obs, protos, agent.cfg.candidates, &none, None)
             .iter()
             .flat_map(|&t| self.track(t).iter().copied())
             .collect()
@@ -199,8 +233,14 @@ impl Policy for AgentPolicy<'_> {
         });
         let protos = self.agent.act(&x);
         let excluded: Vec<&[u32]> = obs.iter().map(|o| o.excluded).collect();
-        self.space
-            .choose(self.agent, &x, &protos, self.candidates, &excluded)
+        self.space.choose(
+            self.agent,
+            &x,
+            &protos,
+            self.candidates,
+            &excluded,
+            Some(&histories),
+        )
     }
 }
 
@@ -229,16 +269,33 @@ mod tests {
     fn nearest_allowed_candidates() {
         let s = ActionSpace::new(&songs(), &IndexKind::Exact);
         let none: &[u32] = &[];
-        let c = s.candidates(&[-0.4, 0.9], 2, 0, &[none, &[3]]);
+        let c = s.candidates(&[-0.4, 0.9], 2, 0, None, &[none, &[3]]);
         assert_eq!(c[0], vec![1, 2]);
         // Track 3 is excluded: the two nearest allowed to 0.9 are 2 and 1.
         assert_eq!(c[1], vec![2, 1]);
         let all: &[u32] = &[0, 1, 2, 3];
-        assert_eq!(s.candidates(&[0.9], 1, 0, &[all]), vec![vec![3]]);
+        assert_eq!(s.candidates(&[0.9], 1, 0, None, &[all]), vec![vec![3]]);
         // The most played tracks join the nearest ones, once each, unless excluded.
         let mut s = s;
         s.popular = vec![3, 0, 1, 2];
-        assert_eq!(s.candidates(&[-0.4], 2, 2, &[none]), vec![vec![1, 2, 3, 0]]);
-        assert_eq!(s.candidates(&[0.9], 1, 2, &[&[0]]), vec![vec![3]]);
+        assert_eq!(
+            s.candidates(&[-0.4], 2, 2, None, &[none]),
+            vec![vec![1, 2, 3, 0]]
+        );
+        assert_eq!(s.candidates(&[0.9], 1, 2, None, &[&[0]]), vec![vec![3]]);
+    }
+
+    #[test]
+    fn anchored_candidates_follow_the_last_track_heard_out() {
+        let s = ActionSpace::new(&songs(), &IndexKind::Exact);
+        // Heard out: tracks 1 and 3, the later one anchors; no track heard out: the last one.
+        let heard: &[(u32, u8)] = &[(1, 3), (3, 3), (0, 0)];
+        let skipped: &[(u32, u8)] = &[(2, 0), (0, 1)];
+        let a = s.anchored(&[heard, skipped], 2);
+        assert_eq!(a, vec![vec![2, 1], vec![1, 2]]);
+        assert_eq!(s.anchored(&[heard], 0), vec![Vec::<u32>::new()]);
+        // They join after the nearest ones, once each, unless excluded.
+        let c = s.candidates(&[0.9, 0.9], 1, 0, Some(&a), &[&[1], &[]]);
+        assert_eq!(c, vec![vec![3, 2], vec![3, 1, 2]]);
     }
 }

@@ -29,7 +29,9 @@ use crate::encoder::train::{EncodeError, io, prepare_folder, record_config, writ
 use crate::rng::Rng;
 use crate::simulator::episode::{Episodes, Evaluation, evaluate, starts};
 use crate::simulator::memory::{Transition, encode_transitions, transitions};
+use crate::simulator::truth::{TrueEnv, TrueStarts, true_evaluate, true_starts};
 use crate::simulator::{Simulator, SimulatorConfig};
+use crate::synth::saved::SavedWorld;
 
 type Result<T> = std::result::Result<T, EncodeError>;
 
@@ -56,6 +58,10 @@ pub struct TrainConfig {
     pub encoder: PathBuf,
     pub agent: AgentConfig,
     pub simulator: SimulatorConfig,
+    /// A synthetic world whose true model the run trained and validated against instead of
+    /// the simulators (`segue train --world`, a diagnostic); absent for a normal run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub world: Option<PathBuf>,
 }
 
 /// One line of `metrics.jsonl`.
@@ -154,6 +160,9 @@ pub struct Setup {
     pub valid_sim: Simulator,
     pub test_sim: Simulator,
     pub space: ActionSpace,
+    /// The synthetic world (its folder, canonical, and its model) that training episodes and
+    /// validation play against instead of the simulators ([`Setup::with_world`]).
+    pub world: Option<(PathBuf, SavedWorld)>,
 }
 
 impl Setup {
@@ -203,7 +212,22 @@ impl Setup {
             valid_sim,
             test_sim,
             space,
+            world: None,
         })
+    }
+
+    /// Trains against the hidden users of the synthetic world in `dir` (the one the sample
+    /// was drawn from): the training episodes' responses and the validation scores come from
+    /// its true model instead of the simulators of the training and validation splits. A
+    /// diagnostic: the gap to a normal run is what learning from the simulator costs.
+    pub fn with_world(mut self, dir: &Path) -> Result<Setup> {
+        let world = crate::synth::saved::load(dir).map_err(|e| EncodeError::Run(e.to_string()))?;
+        // Every track and session of the sample must be the world's.
+        true_starts(&world, &self.sample, Split::Train, 1, 1, 0)
+            .map_err(|e| EncodeError::Run(format!("{}: {e}", dir.display())))?;
+        let dir = std::fs::canonicalize(dir).map_err(io(dir))?;
+        self.world = Some((dir, world));
+        Ok(self)
     }
 
     /// Starting histories of `split` under `seed`; an error when no session is long enough.
@@ -228,13 +252,69 @@ impl Setup {
         seed: u64,
     ) -> Evaluation {
         let mut policy = AgentPolicy {
-            name: super::eval::policy_name(&agent.cfg, k),
+            name: super::eval::policy_name(&agent.cfg, k, self.world.is_some()),
             agent,
             space: &self.space,
             candidates: k,
         };
         evaluate(sim, &self.encoder, &mut policy, starts, seed)
     }
+
+    /// The validation score of the agent's greedy policy re-ranking `k` candidates: in the
+    /// validation split's simulator, or under the world's true model with `world`.
+    fn validate(&self, agent: &Agent, k: usize, starts: &ValidStarts) -> (f64, f64) {
+        let seed = self.train_sim.cfg.seed;
+        match (starts, &self.world) {
+            (ValidStarts::Sim(st), _) => {
+                let e = self.play(agent, k, &self.valid_sim, st, seed);
+                (e.mean, e.ci95)
+            }
+            (ValidStarts::World(st), Some((_, w))) => {
+                let mut policy = AgentPolicy {
+                    name: super::eval::policy_name(&agent.cfg, k, true),
+                    agent,
+                    space: &self.space,
+                    candidates: k,
+                };
+                let cfg = &self.train_sim.cfg;
+                let e = true_evaluate(
+                    w,
+                    &self.encoder,
+                    &mut policy,
+                    st,
+                    cfg.horizon,
+                    cfg.exclude_played,
+                    seed,
+                );
+                (e.mean, e.ci95)
+            }
+            (ValidStarts::World(_), None) => unreachable!("world starts without a world"),
+        }
+    }
+
+    /// The validation episodes' starts, of the simulator or of the world.
+    fn valid_starts(&self, n: usize) -> Result<ValidStarts> {
+        let cfg = &self.train_sim.cfg;
+        Ok(match &self.world {
+            None => ValidStarts::Sim(self.starts(Split::Validation, n, cfg.seed)?),
+            Some((_, w)) => ValidStarts::World(
+                true_starts(
+                    w,
+                    &self.sample,
+                    Split::Validation,
+                    cfg.start_steps,
+                    n,
+                    cfg.seed,
+                )
+                .map_err(EncodeError::Run)?,
+            ),
+        })
+    }
+}
+
+enum ValidStarts {
+    Sim(Vec<Vec<(u32, u8)>>),
+    World(TrueStarts),
 }
 
 /// Stream labels of a round.
@@ -245,11 +325,14 @@ const MINIBATCH: u64 = 3;
 const RESPONSES: u64 = 4;
 
 /// Trains (or resumes) an agent run in `out`.
+/// With `world`, training and validation play against that synthetic world's true model
+/// ([`Setup::with_world`]).
 pub fn run_train(
     sample_dir: &Path,
     encoder_dir: &Path,
     cfg: &AgentConfig,
     sim_cfg: &SimulatorConfig,
+    world: Option<&Path>,
     out: &Path,
     opts: &TrainOptions,
 ) -> Result<Outcome> {
@@ -257,7 +340,10 @@ pub fn run_train(
     sim_cfg.validate().map_err(EncodeError::Config)?;
     // The folder is checked before the (slower) set-up, so a wrong --out fails at once.
     prepare_folder(out, opts.force, opts.resume, files::CHECKPOINT)?;
-    let setup = Setup::load(sample_dir, encoder_dir, sim_cfg, cfg)?;
+    let mut setup = Setup::load(sample_dir, encoder_dir, sim_cfg, cfg)?;
+    if let Some(w) = world {
+        setup = setup.with_world(w)?;
+    }
     train_in(&setup, cfg, out, opts)
 }
 
@@ -283,6 +369,7 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
         encoder: setup.encoder_dir.clone(),
         agent: cfg.clone(),
         simulator: sim_cfg.clone(),
+        world: setup.world.as_ref().map(|w| w.0.clone()),
     };
     record_config(&out.join(files::CONFIG), &run_cfg, opts.resume)?;
     let device = setup
@@ -324,7 +411,7 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
     } else if cfg.logged_transitions {
         prefill(setup, &agent, &mut replay);
     }
-    let eval_starts = setup.starts(Split::Validation, cfg.eval_episodes, sim_cfg.seed)?;
+    let eval_starts = setup.valid_starts(cfg.eval_episodes)?;
     let bar = if opts.progress {
         indicatif::ProgressBar::new(cfg.rounds as u64)
     } else {
@@ -356,19 +443,13 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
         rounds_run += 1;
         let last = state.round == cfg.rounds;
         if last || (cfg.eval_every > 0 && state.round % cfg.eval_every == 0) {
-            let e = setup.play(
-                &agent,
-                cfg.candidates,
-                &setup.valid_sim,
-                &eval_starts,
-                sim_cfg.seed,
-            );
-            rec.valid_score = Some(e.mean);
-            rec.valid_ci95 = Some(e.ci95);
+            let (mean, ci95) = setup.validate(&agent, cfg.candidates, &eval_starts);
+            rec.valid_score = Some(mean);
+            rec.valid_ci95 = Some(ci95);
             // Only weights that have learned compete: before the first update the actor is
             // its initialisation (a near-constant proto-action at the centre of song space).
-            if agent.updates > 0 && state.best_score.is_none_or(|b| e.mean > b) {
-                state.best_score = Some(e.mean);
+            if agent.updates > 0 && state.best_score.is_none_or(|b| mean > b) {
+                state.best_score = Some(mean);
                 state.best_round = Some(state.round - 1);
                 best = Some(agent.weights());
             }
@@ -407,8 +488,7 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
         ks.sort_unstable();
         ks.dedup();
         for k in ks {
-            let e = setup.play(&agent, k, &setup.valid_sim, &eval_starts, sim_cfg.seed);
-            act_valid.push((k, e.mean));
+            act_valid.push((k, setup.validate(&agent, k, &eval_starts).0));
         }
         let best = act_valid
             .iter()
@@ -466,7 +546,26 @@ fn run_round(
     let sim = &setup.train_sim;
     let enc = &setup.encoder;
     let seed = Rng::derive(cfg.seed, &[ROUND, round as u64]);
-    let start = setup.starts(Split::Train, cfg.envs, Rng::derive(seed, &[STARTS]))?;
+    let start_seed = Rng::derive(seed, &[STARTS]);
+    let mut env = match &setup.world {
+        None => None,
+        Some((_, w)) => {
+            let st = true_starts(
+                w,
+                &setup.sample,
+                Split::Train,
+                sim.cfg.start_steps,
+                cfg.envs,
+                start_seed,
+            )
+            .map_err(EncodeError::Run)?;
+            Some(TrueEnv::new(&w.model, st))
+        }
+    };
+    let start = match &env {
+        None => setup.starts(Split::Train, cfg.envs, start_seed)?,
+        Some(e) => e.histories().to_vec(),
+    };
     let n = start.len();
     let mut eps = Episodes::new(
         &start,
@@ -515,11 +614,15 @@ fn run_round(
                 *p = (*p + e as f32).clamp(-1.0, 1.0);
             }
             let excluded: Vec<&[u32]> = eps.excluded.iter().map(|e| e.as_slice()).collect();
+            let hist: Vec<&[(u32, u8)]> = eps.histories.iter().map(|h| h.as_slice()).collect();
             setup
                 .space
-                .choose(agent, &obs, &protos, cfg.candidates, &excluded)
+                .choose(agent, &obs, &protos, cfg.candidates, &excluded, Some(&hist))
         };
-        let steps = eps.step(sim, &enc.songs, &states, &actions);
+        let steps = match &mut env {
+            None => eps.step(sim, &enc.songs, &states, &actions),
+            Some(e) => e.step(&mut eps, &actions, sim.cfg.reward.values()),
+        };
         states = enc.encode(&eps.histories);
         let next = agent.observations(&eps.histories, || &states);
         let sd = agent.obs_dim();

@@ -177,9 +177,12 @@ impl Recommender {
         let proto = self.agent.act(&obs);
         let n = k.max(self.agent.cfg.candidates);
         let popular = self.agent.cfg.popular_candidates;
+        let anchored = self
+            .space
+            .anchored(&[&history], self.agent.cfg.anchor_candidates);
         let cands = self
             .space
-            .candidates(&proto, n, popular, &[&excluded])
+            .candidates(&proto, n, popular, Some(&anchored), &[&excluded])
             .remove(0);
         let actions: Vec<f32> = cands
             .iter()

@@ -141,7 +141,16 @@ impl Episodes {
     /// `seed`, so scores do not depend on batching and two policies face the same draws
     /// wherever their recommendations agree.
     pub fn new(starts: &[Vec<(u32, u8)>], sim: &Simulator, keep: usize, seed: u64) -> Episodes {
-        let exclude_played = sim.cfg.exclude_played;
+        Episodes::with(starts, sim.cfg.exclude_played, keep, seed)
+    }
+
+    /// [`Episodes::new`] with the simulator's setting `exclude_played` given.
+    pub fn with(
+        starts: &[Vec<(u32, u8)>],
+        exclude_played: bool,
+        keep: usize,
+        seed: u64,
+    ) -> Episodes {
         let excluded = excluded_tracks(starts, exclude_played);
         Episodes {
             histories: starts.to_vec(),
@@ -175,6 +184,26 @@ impl Episodes {
             .collect()
     }
 
+    /// Episode `i` played `track` and the user answered `level`, worth `reward`: adds the
+    /// reward and advances the history and the exclusions.
+    pub fn record(&mut self, i: usize, track: u32, level: u8, reward: f64) {
+        self.scores[i] += reward;
+        let h = &mut self.histories[i];
+        h.push((track, level));
+        let extra = h.len().saturating_sub(self.keep);
+        h.drain(..extra);
+        if self.exclude_played
+            && let Err(pos) = self.excluded[i].binary_search(&track)
+        {
+            self.excluded[i].insert(pos, track);
+        }
+    }
+
+    /// The next uniform draw in [0, 1) of episode `i`'s response stream.
+    pub fn uniform(&mut self, i: usize) -> f64 {
+        self.rngs[i].f64()
+    }
+
     /// Plays `actions` (one track per episode) in `sim` from the encoded `states`: draws (or
     /// takes the expectation of) each response, adds the reward, and advances the history.
     pub fn step(
@@ -204,16 +233,7 @@ impl Episodes {
                     (l as u8, (0..4).map(|j| r.probs[j] * rewards[j]).sum())
                 }
             };
-            self.scores[i] += reward;
-            let h = &mut self.histories[i];
-            h.push((actions[i], level));
-            let extra = h.len().saturating_sub(self.keep);
-            h.drain(..extra);
-            if self.exclude_played
-                && let Err(pos) = self.excluded[i].binary_search(&actions[i])
-            {
-                self.excluded[i].insert(pos, actions[i]);
-            }
+            self.record(i, actions[i], level, reward);
             out.push(Step {
                 reward,
                 level,

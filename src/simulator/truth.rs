@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::data::{Sample, Split};
 use crate::encoder::Encoder;
 use crate::rng::Rng;
-use crate::synth::model::{User, UserState};
+use crate::synth::model::{User, UserModel, UserState};
 use crate::synth::saved::SavedWorld;
 
-use super::episode::{excluded_tracks, mean_ci, start_sessions};
+use super::episode::{Episodes, Step, excluded_tracks, mean_ci, start_sessions};
 use super::policy::{Observation, Policy};
 
 /// A policy's exact expected score under the true model.
@@ -35,11 +35,12 @@ pub struct TrueStarts {
     pub world_track: Vec<u32>,
 }
 
-/// Episode starts of held-out sessions under `seed` (as the simulator draws them), with each
+/// Episode starts of `split`'s sessions under `seed` (as the simulator draws them), with each
 /// session's hidden user and state.
 pub fn true_starts(
     world: &SavedWorld,
     sample: &Sample,
+    split: Split,
     steps: usize,
     n: usize,
     seed: u64,
@@ -59,7 +60,7 @@ pub fn true_starts(
         histories: Vec::new(),
         world_track,
     };
-    for i in start_sessions(sample, Split::Test, steps, n, seed) {
+    for i in start_sessions(sample, split, steps, n, seed) {
         let s = &sample.sessions[i];
         let user = *world
             .user(&s.id)
@@ -80,6 +81,48 @@ pub fn true_starts(
         );
     }
     Ok(out)
+}
+
+/// The hidden users of [`Episodes`] in progress: an environment that answers with the true
+/// model instead of a simulator (`segue train --world`, a diagnostic of what the simulator
+/// costs a learner).
+pub struct TrueEnv<'a> {
+    model: &'a UserModel,
+    starts: TrueStarts,
+}
+
+impl<'a> TrueEnv<'a> {
+    /// The environment of `starts` under `model`; `starts.histories` start the episodes.
+    pub fn new(model: &'a UserModel, starts: TrueStarts) -> TrueEnv<'a> {
+        TrueEnv { model, starts }
+    }
+
+    pub fn histories(&self) -> &[Vec<(u32, u8)>] {
+        &self.starts.histories
+    }
+
+    /// Plays `actions` (one track per episode): each user's response level is drawn from the
+    /// true model with the episode's response stream, its reward is `rewards[level]`, and the
+    /// user's state moves with the track.
+    pub fn step(&mut self, eps: &mut Episodes, actions: &[u32], rewards: [f64; 4]) -> Vec<Step> {
+        let m = self.model;
+        let s = &mut self.starts;
+        (0..actions.len())
+            .map(|i| {
+                let wt = s.world_track[actions[i] as usize];
+                let z = m.engagement(&s.users[i], &s.states[i], wt);
+                let level = m.level_from_uniform(z, eps.uniform(i));
+                m.advance(&mut s.states[i], wt);
+                let reward = rewards[level as usize];
+                eps.record(i, actions[i], level, reward);
+                Step {
+                    reward,
+                    level,
+                    covered: true,
+                }
+            })
+            .collect()
+    }
 }
 
 /// Plays `policy` against the true model for `horizon` steps from `starts`: the reward of a
@@ -164,4 +207,58 @@ pub fn oracles(world: &SavedWorld, starts: &TrueStarts, horizon: usize) -> [True
         score("greedy oracle", &greedy),
         score("planner (beam 8)", &planner),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::model::{TrackLatent, UserModelConfig};
+
+    #[test]
+    fn the_true_environment_draws_from_the_model_and_moves_the_users() {
+        let track = |x: f32| TrackLatent {
+            mood: [x, 0.0, 0.0, 0.0],
+            cluster: 0,
+            popularity: 0.0,
+        };
+        let m = UserModel {
+            config: UserModelConfig::default(),
+            thresholds: [-1.0, 0.0, 1.0],
+            tracks: vec![track(0.0), track(1.0), track(2.0)],
+            clusters: 1,
+        };
+        // A user who hears everything out, one who skips everything, one in between.
+        let user = |propensity: f64| User {
+            taste: [0.0; 4],
+            propensity,
+            mood0: [0.0; 4],
+        };
+        let users = vec![user(60.0), user(-60.0), user(0.5)];
+        let states: Vec<UserState> = users.iter().map(|u| m.start(u)).collect();
+        let starts = TrueStarts {
+            users: users.clone(),
+            states: states.clone(),
+            histories: vec![vec![(0, 3)]; 3],
+            // Sample track t is the model's track 2 − t.
+            world_track: vec![2, 1, 0],
+        };
+        let mut env = TrueEnv::new(&m, starts);
+        let mut eps = Episodes::with(env.histories(), true, 2, 9);
+        let rewards = [0.0, 0.0, 0.0, 1.0];
+        let steps = env.step(&mut eps, &[1, 2, 2], rewards);
+        assert_eq!((steps[0].level, steps[0].reward), (3, 1.0));
+        assert_eq!((steps[1].level, steps[1].reward), (0, 0.0));
+        // The third level is the model's, drawn from episode 2's stream.
+        let z = m.engagement(&users[2], &states[2], 0);
+        let u = Rng::stream(9, &[0x4550, 2]).f64();
+        assert_eq!(steps[2].level, m.level_from_uniform(z, u));
+        assert_eq!(steps[2].reward, rewards[steps[2].level as usize]);
+        assert_eq!(eps.histories[0], vec![(0, 3), (1, 3)]);
+        assert_eq!(eps.excluded[1], vec![0, 2]);
+        assert_eq!(eps.scores[..2], [1.0, 0.0]);
+        // The users moved with the model's tracks: a second play of the same track is a repeat.
+        assert_eq!(env.starts.states[1].played, vec![0]);
+        let again = m.engagement(&users[2], &env.starts.states[2], 0);
+        assert!(again < z - 2.9, "{again} vs {z}");
+    }
 }
