@@ -448,6 +448,45 @@ fn markdown(r: &PipelineReport, figures: &[String]) -> String {
             t.policy, t.mean, t.ci95
         );
     }
+    if !e.paired.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nPaired with each baseline: each learned policy's score minus the baseline's, \
+             played from the same starting histories with the same response draws (mean ± 95%).\n"
+        );
+        let mut baselines: Vec<&str> = Vec::new();
+        for p in &e.paired {
+            if !baselines.contains(&p.baseline.as_str()) {
+                baselines.push(&p.baseline);
+            }
+        }
+        let _ = writeln!(
+            o,
+            "| policy | {} |\n|---|{}",
+            baselines.join(" | "),
+            "---:|".repeat(baselines.len())
+        );
+        let mut done: Vec<&str> = Vec::new();
+        for p in &e.paired {
+            if done.contains(&p.policy.as_str()) {
+                continue;
+            }
+            done.push(&p.policy);
+            let cells: Vec<String> = e
+                .paired
+                .iter()
+                .filter(|q| q.policy == p.policy)
+                .map(|q| {
+                    let mut c = format!("{:+.2} ± {:.2}", q.mean, q.ci95);
+                    if let (Some(m), Some(h)) = (q.true_mean, q.true_ci95) {
+                        c.push_str(&format!(" (true model {m:+.2} ± {h:.2})"));
+                    }
+                    c
+                })
+                .collect();
+            let _ = writeln!(o, "| {} | {} |", p.policy, cells.join(" | "));
+        }
+    }
     let _ = writeln!(
         o,
         "\n*diversity*: mean pairwise distance of the songs recommended within an episode; \

@@ -279,6 +279,27 @@ fn train_resume_and_eval_on_a_synthetic_world() {
         );
     }
     assert!(table.contains("planner (beam 8)"), "{table}");
+    // Each learned policy paired with each baseline: the mean difference is the difference of
+    // the rows' means, in the simulator and under the true model.
+    let paired = r["paired"].as_array().unwrap();
+    assert_eq!(paired.len(), 3 * 5, "{table}");
+    let row = |name: &str| rows.iter().find(|x| x["policy"] == name).unwrap();
+    for p in paired {
+        let (l, b) = (
+            row(p["policy"].as_str().unwrap()),
+            row(p["baseline"].as_str().unwrap()),
+        );
+        assert!(l["learned"].as_bool().unwrap() && !b["learned"].as_bool().unwrap());
+        for (d, m) in [("mean", "mean"), ("true_mean", "true_mean")] {
+            let want = l[m].as_f64().unwrap() - b[m].as_f64().unwrap();
+            assert!((p[d].as_f64().unwrap() - want).abs() < 1e-9, "{p}");
+        }
+        assert!(p["ci95"].as_f64().unwrap() >= 0.0, "{p}");
+    }
+    assert!(
+        table.contains("paired with each baseline, under the true model"),
+        "{table}"
+    );
 
     // --policies keeps the named baselines and the learned policies by prefix.
     let o = segue(&[

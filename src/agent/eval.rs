@@ -46,9 +46,9 @@ pub struct PolicyRow {
     pub runs: usize,
     pub cells: usize,
     pub episodes: usize,
-    /// Mean score out of the horizon, and the 95% interval's half-width over cells (Student t
-    /// on the cell means: it counts the spread between training seeds and between evaluation
-    /// seeds, each cell's episodes averaged first).
+    /// Mean score out of the horizon, and the 95% interval's half-width over the run × seed
+    /// cells ([`crossed_ci`] on the cell means: it counts the spread between training seeds
+    /// and between evaluation seeds, each cell's episodes averaged first).
     pub mean: f64,
     pub ci95: f64,
     pub not_skip_rate: f64,
@@ -79,7 +79,74 @@ pub struct EvalReport {
     pub rows: Vec<PolicyRow>,
     /// Synthetic worlds: the oracle ceilings under the true model.
     pub oracles: Vec<TrueScore>,
+    /// Every learned policy against every baseline, paired on the same episodes.
+    #[serde(default)]
+    pub paired: Vec<PairedDiff>,
     pub seconds: f64,
+}
+
+/// A learned policy's score minus a baseline's, paired: in each evaluation seed both played the
+/// same starting histories with the same response streams, so the differences leave out the
+/// spread between starts that widens each row's own interval.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PairedDiff {
+    pub policy: String,
+    pub baseline: String,
+    /// Mean difference and its 95% half-width over the run × seed cells, each learned cell
+    /// minus the baseline's cell of the same seed ([`crossed_ci`]); with one cell, over its
+    /// episodes.
+    pub mean: f64,
+    pub ci95: f64,
+    /// The same under the true model (synthetic worlds; NaN half-width with one cell).
+    pub true_mean: Option<f64>,
+    pub true_ci95: Option<f64>,
+}
+
+/// The paired differences of every learned cell group against every baseline's. Learned
+/// cells are stored seed by seed, `runs` of them per seed; a baseline has one per seed.
+fn paired(cells: &[Cells]) -> Vec<PairedDiff> {
+    let diffs = |l: &[f64], b: &[f64], runs: usize| -> Vec<f64> {
+        l.iter()
+            .enumerate()
+            .map(|(i, x)| x - b[i / runs.max(1)])
+            .collect()
+    };
+    let mut out = Vec::new();
+    for l in cells.iter().filter(|c| c.learned) {
+        for b in cells.iter().filter(|c| !c.learned) {
+            let lm: Vec<f64> = l.evals.iter().map(|e| e.mean).collect();
+            let bm: Vec<f64> = b.evals.iter().map(|e| e.mean).collect();
+            let d = diffs(&lm, &bm, l.runs);
+            let (mean, ci95) = if d.len() > 1 {
+                crossed_ci(&d, l.runs, f64::NAN)
+            } else {
+                let e: Vec<f64> = l.evals[0]
+                    .scores
+                    .iter()
+                    .zip(&b.evals[0].scores)
+                    .map(|(x, y)| x - y)
+                    .collect();
+                crate::simulator::episode::mean_ci(&e)
+            };
+            let (true_mean, true_ci95) = if l.truth.is_empty() || b.truth.is_empty() {
+                (None, None)
+            } else {
+                let lt: Vec<f64> = l.truth.iter().map(|t| t.mean).collect();
+                let bt: Vec<f64> = b.truth.iter().map(|t| t.mean).collect();
+                let (m, c) = crossed_ci(&diffs(&lt, &bt, l.runs), l.runs, f64::NAN);
+                (Some(m), Some(c))
+            };
+            out.push(PairedDiff {
+                policy: l.name.clone(),
+                baseline: b.name.clone(),
+                mean,
+                ci95,
+                true_mean,
+                true_ci95,
+            });
+        }
+    }
+    out
 }
 
 /// Student t quantile t(0.975, df), df ≥ 1 (normal beyond 30).
@@ -107,6 +174,35 @@ pub fn mean_ci_t(x: &[f64], fallback: f64) -> (f64, f64) {
     (m, t975(n - 1) * (var / n as f64).sqrt())
 }
 
+/// Mean and 95% half-width of a crossed design: `x` holds one value per (evaluation seed, run)
+/// cell, seed by seed, `runs` values each. The cells of one seed share its starting histories
+/// and those of one run share its weights, so they are not independent. The variance of the
+/// grand mean is estimated from the two-way mean squares as (MS_run + MS_seed) / (runs ·
+/// seeds), which exceeds the unbiased estimate by MS_err / (runs · seeds), with Satterthwaite's
+/// degrees of freedom (rounded down). With one run or one seed it is the Student t over the
+/// other factor.
+pub fn crossed_ci(x: &[f64], runs: usize, fallback: f64) -> (f64, f64) {
+    let r = runs.max(1);
+    let s = x.len() / r;
+    if r == 1 || s * r != x.len() {
+        return mean_ci_t(x, fallback);
+    }
+    if s == 1 {
+        return mean_ci_t(x, fallback);
+    }
+    let m = x.iter().sum::<f64>() / x.len() as f64;
+    let run_means = (0..r).map(|j| (0..s).map(|i| x[i * r + j]).sum::<f64>() / s as f64);
+    let seed_means = x.chunks(r).map(|c| c.iter().sum::<f64>() / r as f64);
+    let ms_run = s as f64 * run_means.map(|v| (v - m).powi(2)).sum::<f64>() / (r - 1) as f64;
+    let ms_seed = r as f64 * seed_means.map(|v| (v - m).powi(2)).sum::<f64>() / (s - 1) as f64;
+    let denom = ms_run.powi(2) / (r - 1) as f64 + ms_seed.powi(2) / (s - 1) as f64;
+    if denom == 0.0 {
+        return (m, 0.0);
+    }
+    let df = ((ms_run + ms_seed).powi(2) / denom).floor().max(1.0) as usize;
+    (m, t975(df) * ((ms_run + ms_seed) / (r * s) as f64).sqrt())
+}
+
 struct Cells {
     name: String,
     learned: bool,
@@ -119,7 +215,8 @@ struct Cells {
 impl Cells {
     fn row(&self) -> PolicyRow {
         let means: Vec<f64> = self.evals.iter().map(|e| e.mean).collect();
-        let (mean, ci95) = mean_ci_t(&means, self.evals.first().map_or(f64::NAN, |e| e.ci95));
+        let fallback = self.evals.first().map_or(f64::NAN, |e| e.ci95);
+        let (mean, ci95) = crossed_ci(&means, self.runs, fallback);
         let avg = |f: &dyn Fn(&Evaluation) -> f64| {
             self.evals.iter().map(f).sum::<f64>() / self.evals.len().max(1) as f64
         };
@@ -127,7 +224,7 @@ impl Cells {
             (None, None)
         } else {
             let m: Vec<f64> = self.truth.iter().map(|t| t.mean).collect();
-            let (a, b) = mean_ci_t(&m, self.truth[0].ci95);
+            let (a, b) = crossed_ci(&m, self.runs, self.truth[0].ci95);
             (Some(a), Some(b))
         };
         PolicyRow {
@@ -370,6 +467,7 @@ pub fn run_eval(
         test_not_skip_rate: setup.test_sim.base_rate[3],
         rows: cells.iter().map(Cells::row).collect(),
         oracles,
+        paired: paired(&cells),
         seconds: t0.elapsed().as_secs_f64(),
     })
 }
@@ -464,5 +562,90 @@ pub fn table(r: &EvalReport) -> String {
             t.policy, t.mean, t.ci95
         );
     }
+    if !r.paired.is_empty() {
+        o.push_str(&paired_table(r, w, false));
+        if truth {
+            o.push_str(&paired_table(r, w, true));
+        }
+    }
     o
+}
+
+/// The paired differences as a matrix: a line per learned policy, a column per baseline.
+fn paired_table(r: &EvalReport, w: usize, truth: bool) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let mut baselines: Vec<&str> = Vec::new();
+    let mut learned: Vec<&str> = Vec::new();
+    for p in &r.paired {
+        if !baselines.contains(&p.baseline.as_str()) {
+            baselines.push(&p.baseline);
+        }
+        if !learned.contains(&p.policy.as_str()) {
+            learned.push(&p.policy);
+        }
+    }
+    let _ = writeln!(
+        o,
+        "paired with each baseline{}: learned − baseline on the same starts and response draws",
+        if truth {
+            ", under the true model"
+        } else {
+            ", held-out simulator"
+        }
+    );
+    let _ = write!(o, "  {:<w$}", "policy");
+    for b in &baselines {
+        let _ = write!(o, " {b:>14}");
+    }
+    o.push('\n');
+    for l in learned {
+        let _ = write!(o, "  {l:<w$}");
+        for p in r.paired.iter().filter(|p| p.policy == l) {
+            let (m, c) = if truth {
+                (
+                    p.true_mean.unwrap_or(f64::NAN),
+                    p.true_ci95.unwrap_or(f64::NAN),
+                )
+            } else {
+                (p.mean, p.ci95)
+            };
+            let cell = if c.is_finite() {
+                format!("{m:+.2} ± {c:.2}")
+            } else {
+                format!("{m:+.2}")
+            };
+            let _ = write!(o, " {cell:>14}");
+        }
+        o.push('\n');
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crossed_intervals_count_shared_seeds_and_runs() {
+        // Seeds (1, 2) and (3, 4), two runs each: MS_run = 1, MS_seed = 4, df = 25 / 17 → 1.
+        let (m, c) = crossed_ci(&[1.0, 2.0, 3.0, 4.0], 2, f64::NAN);
+        assert_eq!(m, 2.5);
+        assert!((c - 12.706 * 1.25f64.sqrt()).abs() < 1e-9, "{c}");
+        // All the spread is between seeds: the four cells are two observations, not four.
+        let (_, c) = crossed_ci(&[0.0, 0.0, 10.0, 10.0], 2, f64::NAN);
+        assert!((c - 12.706 * 5.0).abs() < 1e-9, "{c}");
+        let (_, naive) = mean_ci_t(&[0.0, 0.0, 10.0, 10.0], f64::NAN);
+        assert!(naive < c / 6.0, "{naive} vs {c}");
+        // One run, or one seed: the Student t over the other factor.
+        assert_eq!(
+            crossed_ci(&[1.0, 2.0, 4.0], 1, 0.0),
+            mean_ci_t(&[1.0, 2.0, 4.0], 0.0)
+        );
+        assert_eq!(
+            crossed_ci(&[1.0, 2.0, 4.0], 3, 0.0),
+            mean_ci_t(&[1.0, 2.0, 4.0], 0.0)
+        );
+        assert_eq!(crossed_ci(&[7.0], 1, 0.5), (7.0, 0.5));
+    }
 }
