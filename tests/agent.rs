@@ -24,6 +24,19 @@ episodes = 40
 ";
 
 fn train(sample: &Path, enc: &Path, cfg: &Path, out: &Path, extra: &[&str]) -> String {
+    let o = train_output(sample, enc, cfg, out, extra);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+}
+
+/// `segue train` with the sample, encoder, config and out folder, then `extra`.
+fn train_output(
+    sample: &Path,
+    enc: &Path,
+    cfg: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> std::process::Output {
     let mut a = vec![
         "train",
         "--sample",
@@ -36,9 +49,7 @@ fn train(sample: &Path, enc: &Path, cfg: &Path, out: &Path, extra: &[&str]) -> S
         out.to_str().unwrap(),
     ];
     a.extend_from_slice(extra);
-    let o = segue(&a);
-    assert!(o.status.success(), "{}", stderr(&o));
-    stdout(&o)
+    segue(&a)
 }
 
 #[test]
@@ -125,20 +136,7 @@ fn train_resume_and_eval_on_a_synthetic_world() {
     );
 
     // A config change is refused on resume; an existing folder needs --force.
-    let o = segue(&[
-        "train",
-        "--sample",
-        s.to_str().unwrap(),
-        "--encoder",
-        enc.to_str().unwrap(),
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        part.to_str().unwrap(),
-        "--resume",
-        "--algo",
-        "ddpg",
-    ]);
+    let o = train_output(&s, &enc, &cfg, &part, &["--resume", "--algo", "ddpg"]);
     assert!(
         !o.status.success() && stderr(&o).contains("another config"),
         "{}",
@@ -418,19 +416,14 @@ fn train_resume_and_eval_on_a_synthetic_world() {
         other.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = segue(&[
-        "train",
-        "--sample",
-        s.to_str().unwrap(),
-        "--encoder",
-        enc.to_str().unwrap(),
-        "--config",
-        cfg.to_str().unwrap(),
-        "--world",
-        other.to_str().unwrap(),
-        "--out",
-        d.join("refused").to_str().unwrap(),
-    ]);
+    let refused = d.join("refused");
+    let o = train_output(
+        &s,
+        &enc,
+        &cfg,
+        &refused,
+        &["--world", other.to_str().unwrap()],
+    );
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains("is not in the world model"),
