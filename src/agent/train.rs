@@ -222,7 +222,8 @@ impl Setup {
     /// diagnostic: the gap to a normal run is what learning from the simulator costs.
     pub fn with_world(mut self, dir: &Path) -> Result<Setup> {
         let world = crate::synth::saved::load(dir).map_err(|e| EncodeError::Run(e.to_string()))?;
-        // Every track and session of the sample must be the world's.
+        // Every track of the sample must be the world's (and a training session; each
+        // episode's session is looked up as it starts).
         true_starts(&world, &self.sample, Split::Train, 1, 1, 0)
             .map_err(|e| EncodeError::Run(format!("{}: {e}", dir.display())))?;
         let dir = std::fs::canonicalize(dir).map_err(io(dir))?;
