@@ -454,28 +454,18 @@ fn markdown(r: &PipelineReport, figures: &[String]) -> String {
             "\nPaired with each baseline: each learned policy's score minus the baseline's, \
              played from the same starting histories with the same response draws (mean ± 95%).\n"
         );
-        let mut baselines: Vec<&str> = Vec::new();
-        for p in &e.paired {
-            if !baselines.contains(&p.baseline.as_str()) {
-                baselines.push(&p.baseline);
-            }
-        }
+        let (learned, baselines) = e.paired_names();
         let _ = writeln!(
             o,
             "| policy | {} |\n|---|{}",
             baselines.join(" | "),
             "---:|".repeat(baselines.len())
         );
-        let mut done: Vec<&str> = Vec::new();
-        for p in &e.paired {
-            if done.contains(&p.policy.as_str()) {
-                continue;
-            }
-            done.push(&p.policy);
+        for l in learned {
             let cells: Vec<String> = e
                 .paired
                 .iter()
-                .filter(|q| q.policy == p.policy)
+                .filter(|q| q.policy == l)
                 .map(|q| {
                     let mut c = format!("{:+.2} ± {:.2}", q.mean, q.ci95);
                     if let (Some(m), Some(h)) = (q.true_mean, q.true_ci95) {
@@ -484,7 +474,7 @@ fn markdown(r: &PipelineReport, figures: &[String]) -> String {
                     c
                 })
                 .collect();
-            let _ = writeln!(o, "| {} | {} |", p.policy, cells.join(" | "));
+            let _ = writeln!(o, "| {l} | {} |", cells.join(" | "));
         }
     }
     let _ = writeln!(

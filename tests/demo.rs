@@ -43,6 +43,8 @@ fn quick_demo_writes_the_report_and_learned_policies_beat_random() {
         "![scores.png](scores.png)",
         "![learning.png](learning.png)",
         "true model",
+        "Paired with each baseline",
+        "| td3+wolpertinger | ",
     ] {
         assert!(md.contains(s), "{s} missing from report.md");
     }

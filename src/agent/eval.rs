@@ -85,6 +85,22 @@ pub struct EvalReport {
     pub seconds: f64,
 }
 
+impl EvalReport {
+    /// The learned policies and the baselines of `paired`, each once, in order.
+    pub fn paired_names(&self) -> (Vec<&str>, Vec<&str>) {
+        let (mut learned, mut baselines): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+        for p in &self.paired {
+            if !learned.contains(&p.policy.as_str()) {
+                learned.push(&p.policy);
+            }
+            if !baselines.contains(&p.baseline.as_str()) {
+                baselines.push(&p.baseline);
+            }
+        }
+        (learned, baselines)
+    }
+}
+
 /// A learned policy's score minus a baseline's, paired: in each evaluation seed both played the
 /// same starting histories with the same response streams, so the differences leave out the
 /// spread between starts that widens each row's own interval.
@@ -575,16 +591,7 @@ pub fn table(r: &EvalReport) -> String {
 fn paired_table(r: &EvalReport, w: usize, truth: bool) -> String {
     use std::fmt::Write;
     let mut o = String::new();
-    let mut baselines: Vec<&str> = Vec::new();
-    let mut learned: Vec<&str> = Vec::new();
-    for p in &r.paired {
-        if !baselines.contains(&p.baseline.as_str()) {
-            baselines.push(&p.baseline);
-        }
-        if !learned.contains(&p.policy.as_str()) {
-            learned.push(&p.policy);
-        }
-    }
+    let (learned, baselines) = r.paired_names();
     let _ = writeln!(
         o,
         "paired with each baseline{}: learned − baseline on the same starts and response draws",

@@ -265,12 +265,12 @@ impl Setup {
     /// validation split's simulator, or under the world's true model with `world`.
     fn validate(&self, agent: &Agent, k: usize, starts: &ValidStarts) -> (f64, f64) {
         let seed = self.train_sim.cfg.seed;
-        match (starts, &self.world) {
-            (ValidStarts::Sim(st), _) => {
+        match starts {
+            ValidStarts::Sim(st) => {
                 let e = self.play(agent, k, &self.valid_sim, st, seed);
                 (e.mean, e.ci95)
             }
-            (ValidStarts::World(st), Some((_, w))) => {
+            ValidStarts::World(w, st) => {
                 let mut policy = AgentPolicy {
                     name: super::eval::policy_name(&agent.cfg, k, true),
                     agent,
@@ -289,16 +289,16 @@ impl Setup {
                 );
                 (e.mean, e.ci95)
             }
-            (ValidStarts::World(_), None) => unreachable!("world starts without a world"),
         }
     }
 
     /// The validation episodes' starts, of the simulator or of the world.
-    fn valid_starts(&self, n: usize) -> Result<ValidStarts> {
+    fn valid_starts(&self, n: usize) -> Result<ValidStarts<'_>> {
         let cfg = &self.train_sim.cfg;
         Ok(match &self.world {
             None => ValidStarts::Sim(self.starts(Split::Validation, n, cfg.seed)?),
             Some((_, w)) => ValidStarts::World(
+                w,
                 true_starts(
                     w,
                     &self.sample,
@@ -313,9 +313,9 @@ impl Setup {
     }
 }
 
-enum ValidStarts {
+enum ValidStarts<'a> {
     Sim(Vec<Vec<(u32, u8)>>),
-    World(TrueStarts),
+    World(&'a SavedWorld, TrueStarts),
 }
 
 /// Stream labels of a round.
