@@ -556,3 +556,30 @@ fn markdown(r: &PipelineReport, figures: &[String]) -> String {
     }
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shipped run configs parse, validate, and the anchor variant differs from the worked
+    /// example only in its two agent settings.
+    #[test]
+    fn the_shipped_configs_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+        let read = |name: &str| -> Stages {
+            let text = std::fs::read_to_string(dir.join(name)).unwrap();
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+        };
+        let (base, anchor) = (read("real_sample.toml"), read("real_sample_anchor.toml"));
+        for s in [&base, &anchor] {
+            s.agent.validate().unwrap();
+            s.simulator.validate().unwrap();
+        }
+        assert_eq!(anchor.agent.anchor_candidates, 50);
+        assert_eq!(anchor.agent.act_candidates, [1, 64, 256]);
+        let mut same = anchor.clone();
+        same.agent.anchor_candidates = base.agent.anchor_candidates;
+        same.agent.act_candidates = base.agent.act_candidates.clone();
+        assert_eq!(same, base);
+    }
+}
