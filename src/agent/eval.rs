@@ -130,9 +130,7 @@ fn paired(cells: &[Cells]) -> Vec<PairedDiff> {
     let mut out = Vec::new();
     for l in cells.iter().filter(|c| c.learned) {
         for b in cells.iter().filter(|c| !c.learned) {
-            let lm: Vec<f64> = l.evals.iter().map(|e| e.mean).collect();
-            let bm: Vec<f64> = b.evals.iter().map(|e| e.mean).collect();
-            let d = diffs(&lm, &bm, l.runs);
+            let d = diffs(&l.means(), &b.means(), l.runs);
             let (mean, ci95) = if d.len() > 1 {
                 crossed_ci(&d, l.runs, f64::NAN)
             } else {
@@ -147,9 +145,8 @@ fn paired(cells: &[Cells]) -> Vec<PairedDiff> {
             let (true_mean, true_ci95) = if l.truth.is_empty() || b.truth.is_empty() {
                 (None, None)
             } else {
-                let lt: Vec<f64> = l.truth.iter().map(|t| t.mean).collect();
-                let bt: Vec<f64> = b.truth.iter().map(|t| t.mean).collect();
-                let (m, c) = crossed_ci(&diffs(&lt, &bt, l.runs), l.runs, f64::NAN);
+                let d = diffs(&l.true_means(), &b.true_means(), l.runs);
+                let (m, c) = crossed_ci(&d, l.runs, f64::NAN);
                 (Some(m), Some(c))
             };
             out.push(PairedDiff {
@@ -200,10 +197,7 @@ pub fn mean_ci_t(x: &[f64], fallback: f64) -> (f64, f64) {
 pub fn crossed_ci(x: &[f64], runs: usize, fallback: f64) -> (f64, f64) {
     let r = runs.max(1);
     let s = x.len() / r;
-    if r == 1 || s * r != x.len() {
-        return mean_ci_t(x, fallback);
-    }
-    if s == 1 {
+    if r == 1 || s == 1 || s * r != x.len() {
         return mean_ci_t(x, fallback);
     }
     let m = x.iter().sum::<f64>() / x.len() as f64;
@@ -229,18 +223,25 @@ struct Cells {
 }
 
 impl Cells {
+    /// The cells' mean scores in the simulator, and under the true model.
+    fn means(&self) -> Vec<f64> {
+        self.evals.iter().map(|e| e.mean).collect()
+    }
+
+    fn true_means(&self) -> Vec<f64> {
+        self.truth.iter().map(|t| t.mean).collect()
+    }
+
     fn row(&self) -> PolicyRow {
-        let means: Vec<f64> = self.evals.iter().map(|e| e.mean).collect();
         let fallback = self.evals.first().map_or(f64::NAN, |e| e.ci95);
-        let (mean, ci95) = crossed_ci(&means, self.runs, fallback);
+        let (mean, ci95) = crossed_ci(&self.means(), self.runs, fallback);
         let avg = |f: &dyn Fn(&Evaluation) -> f64| {
             self.evals.iter().map(f).sum::<f64>() / self.evals.len().max(1) as f64
         };
         let (true_mean, true_ci95) = if self.truth.is_empty() {
             (None, None)
         } else {
-            let m: Vec<f64> = self.truth.iter().map(|t| t.mean).collect();
-            let (a, b) = crossed_ci(&m, self.runs, self.truth[0].ci95);
+            let (a, b) = crossed_ci(&self.true_means(), self.runs, self.truth[0].ci95);
             (Some(a), Some(b))
         };
         PolicyRow {

@@ -620,9 +620,17 @@ fn run_round(
                 .space
                 .choose(agent, &obs, &protos, cfg.candidates, &excluded, Some(&hist))
         };
-        let steps = match &mut env {
-            None => eps.step(sim, &enc.songs, &states, &actions),
-            Some(e) => e.step(&mut eps, &actions, sim.cfg.reward.values()),
+        let rewards: Vec<f64> = match &mut env {
+            None => eps
+                .step(sim, &enc.songs, &states, &actions)
+                .iter()
+                .map(|s| s.reward)
+                .collect(),
+            Some(e) => e
+                .step(&mut eps, &actions, sim.cfg.reward.values())
+                .iter()
+                .map(|s| s.reward)
+                .collect(),
         };
         states = enc.encode(&eps.histories);
         let next = agent.observations(&eps.histories, || &states);
@@ -631,7 +639,7 @@ fn run_round(
             replay.push(
                 &obs[i * sd..(i + 1) * sd],
                 setup.space.track(actions[i]),
-                steps[i].reward as f32,
+                rewards[i] as f32,
                 &next[i * sd..(i + 1) * sd],
             );
         }

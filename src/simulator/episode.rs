@@ -141,15 +141,17 @@ impl Episodes {
     /// `seed`, so scores do not depend on batching and two policies face the same draws
     /// wherever their recommendations agree.
     pub fn new(starts: &[Vec<(u32, u8)>], sim: &Simulator, keep: usize, seed: u64) -> Episodes {
-        Episodes::with(starts, sim.cfg.exclude_played, keep, seed)
+        Episodes::with(starts, sim.cfg.exclude_played, keep, seed, 0x4550)
     }
 
-    /// [`Episodes::new`] with the simulator's setting `exclude_played` given.
+    /// [`Episodes::new`] with the simulator's setting `exclude_played` given, episode `i`
+    /// drawing from stream `[stream, i]` of `seed`.
     pub fn with(
         starts: &[Vec<(u32, u8)>],
         exclude_played: bool,
         keep: usize,
         seed: u64,
+        stream: u64,
     ) -> Episodes {
         let excluded = excluded_tracks(starts, exclude_played);
         Episodes {
@@ -157,7 +159,7 @@ impl Episodes {
             excluded,
             scores: vec![0.0; starts.len()],
             rngs: (0..starts.len())
-                .map(|i| Rng::stream(seed, &[0x4550, i as u64]))
+                .map(|i| Rng::stream(seed, &[stream, i as u64]))
                 .collect(),
             keep,
             exclude_played,

@@ -14,8 +14,8 @@ use crate::rng::Rng;
 use crate::synth::model::{User, UserModel, UserState};
 use crate::synth::saved::SavedWorld;
 
-use super::episode::{Episodes, Step, excluded_tracks, mean_ci, start_sessions};
-use super::policy::{Observation, Policy};
+use super::episode::{Episodes, mean_ci, start_sessions};
+use super::policy::Policy;
 
 /// A policy's exact expected score under the true model.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -27,6 +27,7 @@ pub struct TrueScore {
 }
 
 /// The hidden users and their states after the starting plays.
+#[derive(Clone)]
 pub struct TrueStarts {
     pub users: Vec<User>,
     pub states: Vec<UserState>,
@@ -104,7 +105,12 @@ impl<'a> TrueEnv<'a> {
     /// Plays `actions` (one track per episode): each user's response level is drawn from the
     /// true model with the episode's response stream, its reward is `rewards[level]`, and the
     /// user's state moves with the track.
-    pub fn step(&mut self, eps: &mut Episodes, actions: &[u32], rewards: [f64; 4]) -> Vec<Step> {
+    pub fn step(
+        &mut self,
+        eps: &mut Episodes,
+        actions: &[u32],
+        rewards: [f64; 4],
+    ) -> Vec<TrueStep> {
         let m = self.model;
         let s = &mut self.starts;
         (0..actions.len())
@@ -115,15 +121,28 @@ impl<'a> TrueEnv<'a> {
                 m.advance(&mut s.states[i], wt);
                 let reward = rewards[level as usize];
                 eps.record(i, actions[i], level, reward);
-                Step {
-                    reward,
+                TrueStep {
                     level,
-                    covered: true,
+                    reward,
+                    not_skip: m.not_skip(z),
                 }
             })
             .collect()
     }
 }
+
+/// One episode's step against the true model.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrueStep {
+    /// The response drawn, and its reward.
+    pub level: u8,
+    pub reward: f64,
+    /// The exact probability that the track was heard out.
+    pub not_skip: f64,
+}
+
+/// The response streams of [`true_evaluate`]'s episodes ("TRUE").
+const TRUE_STREAM: u64 = 0x5452_5545;
 
 /// Plays `policy` against the true model for `horizon` steps from `starts`: the reward of a
 /// step is the exact not-skip probability of the track; the response the history records is
@@ -137,47 +156,24 @@ pub fn true_evaluate(
     exclude_played: bool,
     seed: u64,
 ) -> TrueScore {
-    let m = &world.model;
-    let n = starts.users.len();
-    let mut states = starts.states.clone();
-    let mut histories = starts.histories.clone();
-    let mut excluded = excluded_tracks(&histories, exclude_played);
-    let mut rngs: Vec<Rng> = (0..n)
-        .map(|i| Rng::stream(seed, &[0x5452_5545, i as u64])) // "TRUE"
-        .collect();
+    let mut env = TrueEnv::new(&world.model, starts.clone());
+    let keep = encoder.model.steps;
+    let mut eps = Episodes::with(&starts.histories, exclude_played, keep, seed, TRUE_STREAM);
     let mut policy_rng = Rng::stream(seed, &[0x0050_4f4c]);
-    let mut scores = vec![0.0; n];
+    let mut scores = vec![0.0; eps.len()];
     for _ in 0..horizon {
-        let latent = encoder.encode(&histories);
-        let dim = encoder.model.latent;
-        let obs: Vec<Observation> = (0..n)
-            .map(|i| Observation {
-                state: &latent[i * dim..(i + 1) * dim],
-                history: &histories[i],
-                excluded: &excluded[i],
-            })
-            .collect();
-        let actions = policy.act(&obs, &mut policy_rng);
-        drop(obs);
-        for i in 0..n {
-            let t = actions[i];
-            let wt = starts.world_track[t as usize];
-            let z = m.engagement(&starts.users[i], &states[i], wt);
-            scores[i] += m.not_skip(z);
-            let level = m.level_from_uniform(z, rngs[i].f64());
-            m.advance(&mut states[i], wt);
-            histories[i].push((t, level));
-            let extra = histories[i].len().saturating_sub(encoder.model.steps);
-            histories[i].drain(..extra);
-            if exclude_played && let Err(p) = excluded[i].binary_search(&t) {
-                excluded[i].insert(p, t);
-            }
+        let latent = encoder.encode(&eps.histories);
+        let actions = policy.act(&eps.observations(&latent), &mut policy_rng);
+        // The score counts the exact probabilities, not the draws the histories record.
+        let steps = env.step(&mut eps, &actions, [0.0; 4]);
+        for (score, step) in scores.iter_mut().zip(&steps) {
+            *score += step.not_skip;
         }
     }
     let (mean, ci95) = mean_ci(&scores);
     TrueScore {
         policy: policy.name(),
-        episodes: n,
+        episodes: scores.len(),
         mean,
         ci95,
     }
@@ -243,7 +239,7 @@ mod tests {
             world_track: vec![2, 1, 0],
         };
         let mut env = TrueEnv::new(&m, starts);
-        let mut eps = Episodes::with(env.histories(), true, 2, 9);
+        let mut eps = Episodes::with(env.histories(), true, 2, 9, 0x4550);
         let rewards = [0.0, 0.0, 0.0, 1.0];
         let steps = env.step(&mut eps, &[1, 2, 2], rewards);
         assert_eq!((steps[0].level, steps[0].reward), (3, 1.0));
