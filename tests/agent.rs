@@ -398,6 +398,62 @@ fn train_resume_and_eval_on_a_synthetic_world() {
     };
     assert_eq!(valid(&truth).len(), 2);
     assert_ne!(valid(&truth), valid(&full));
+    // Recent tracks and expected rewards: the critics weigh each candidate's differences from
+    // the last 3 plays, coordinate by coordinate; an interrupted run resumes exactly, and the
+    // run evaluates and serves.
+    let rec_cfg = variant(
+        d,
+        "recent",
+        "candidates = 4\nrecent_tracks = 3\nexpected_rewards = true\n",
+    );
+    let rec = d.join("recent");
+    train(&s, &enc, &rec_cfg, &rec, &["--algo", "td3"]);
+    let rec_part = d.join("recent-part");
+    train(
+        &s,
+        &enc,
+        &rec_cfg,
+        &rec_part,
+        &["--algo", "td3", "--stop-after", "1"],
+    );
+    train(
+        &s,
+        &enc,
+        &rec_cfg,
+        &rec_part,
+        &["--algo", "td3", "--resume"],
+    );
+    assert!(read(&rec, "weights.safetensors") == read(&rec_part, "weights.safetensors"));
+    let (weights, _) = segue::encoder::store::load(&rec.join("weights.safetensors")).unwrap();
+    let rows = |name: &str| weights.iter().find(|t| t.0 == name).unwrap().1[0];
+    assert_eq!(rows("q2.l1.wd"), 3 * rows("q2.l1.wa"));
+    assert_eq!(policies(&rec), ["td3+wolpertinger", "td3 (nearest)"]);
+    let o = segue(&[
+        "recommend",
+        "--run",
+        rec.to_str().unwrap(),
+        "--history",
+        history.to_str().unwrap(),
+        "--k",
+        "3",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // More recent tracks than the encoder's history holds are refused.
+    let o = train_output(
+        &s,
+        &enc,
+        &variant(d, "too-many", "candidates = 4\nrecent_tracks = 9\n"),
+        &d.join("too-many"),
+        &[],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("agent.recent_tracks (9) must be at most"),
+        "{}",
+        stderr(&o)
+    );
+
     // A world the sample was not drawn from is refused before training.
     let other = d.join("other");
     let o = segue(&[

@@ -108,6 +108,20 @@ pub struct AgentConfig {
     /// candidates. The targets' projections, which see states and not histories, do without
     /// them. 0: none.
     pub anchor_candidates: usize,
+    /// The last this many tracks of the history, in the actor's song-space coordinates with
+    /// their responses, join the state that the actor and the critics read, and the critics
+    /// also read each action's squared differences from them, coordinate by coordinate, which
+    /// their first layer weighs into distances: how a track relates to what was just
+    /// heard (near the last track heard out, away from the skipped ones, not the same again),
+    /// which the encoder's compressed state blurs. At most the encoder's history length. 0:
+    /// the encoder's state alone.
+    pub recent_tracks: usize,
+    /// Learn from each step's expected reward under the environment's response distribution
+    /// (the simulator's neighbour estimate, or the true model with `--world`) instead of the
+    /// reward of the response drawn from it. The episode still goes on with the drawn response;
+    /// the return's expectation is the same and its variance lower. Logged transitions keep
+    /// their logged responses' rewards.
+    pub expected_rewards: bool,
     /// The index of the tracks that proto-actions are mapped through.
     pub index: IndexKind,
     /// TD3: standard deviation and clip of the target-policy smoothing noise.
@@ -152,6 +166,8 @@ impl Default for AgentConfig {
             act_candidates: Vec::new(),
             popular_candidates: 0,
             anchor_candidates: 0,
+            recent_tracks: 0,
+            expected_rewards: false,
             index: IndexKind::Exact,
             policy_noise: 0.2,
             noise_clip: 0.5,

@@ -58,23 +58,88 @@ impl Actor {
     }
 }
 
-/// Q(s, a): `[state ‖ action] → hidden (relu) → hidden (relu) → 1`. The first layer is kept as
-/// two matrices, `s·Ws + a·Wa + b`, so no concatenation is needed and the state's part can be
-/// shared by many candidate actions.
+/// Q(s, a): `[state ‖ action ‖ distances] → hidden (relu) → hidden (relu) → 1`. The first
+/// layer is kept as separate matrices, `s·Ws + a·Wa + d(s, a)·Wd + b`, so no concatenation is
+/// needed and the state's part can be shared by many candidate actions. `d(s, a)` are the
+/// action's squared differences, coordinate by coordinate, from each recent track the state
+/// carries (`recent_tracks`; none when 0): the first layer weighs them into learned distances,
+/// to one track or to a weighted mean of them.
 #[derive(Clone, Copy, Debug)]
 pub struct QNet {
     ws: P,
     wa: P,
+    wd: Option<P>,
     b1: P,
     l2: Linear,
     out: Linear,
+    recent: Recent,
+}
+
+/// Where a state row carries its recent tracks: after the encoder's `state` columns, `n`
+/// blocks of `[track's coordinates (action), level / 3, present]`, the last played first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recent {
+    pub state: usize,
+    pub n: usize,
+    pub action: usize,
+}
+
+impl Recent {
+    /// Columns of one track's block.
+    pub fn block(&self) -> usize {
+        self.action + 2
+    }
+
+    /// Columns the recent tracks add to a state.
+    pub fn width(&self) -> usize {
+        self.n * self.block()
+    }
+
+    /// Appends the blocks of a history's last `n` plays (empty blocks when it is shorter) to
+    /// `row`; `tracks` are every track's coordinates, `[tracks, action]`.
+    pub fn push_row(&self, history: &[(u32, u8)], tracks: &[f32], row: &mut Vec<f32>) {
+        let ad = self.action;
+        for i in 0..self.n {
+            match history.len().checked_sub(i + 1).map(|j| history[j]) {
+                Some((t, level)) => {
+                    row.extend_from_slice(&tracks[t as usize * ad..(t as usize + 1) * ad]);
+                    row.push(level as f32 / 3.0);
+                    row.push(1.0);
+                }
+                None => row.extend(std::iter::repeat_n(0.0, self.block())),
+            }
+        }
+    }
+
+    /// `[m, n·action]` squared differences, coordinate by coordinate, between actions `a`
+    /// `[m, action]` and the recent tracks of the state rows `s` `[m, state + width]`; 0 where
+    /// a block is empty.
+    pub fn distances(&self, s: &Tensor<2>, a: &Tensor<2>) -> Tensor<2> {
+        let b = self.block();
+        let parts = (0..self.n)
+            .map(|i| {
+                let at = self.state + i * b;
+                let track = s.clone().narrow(1, at, self.action);
+                let present = s.clone().narrow(1, at + self.action + 1, 1);
+                (a.clone() - track).square() * present
+            })
+            .collect();
+        Tensor::cat(parts, 1)
+    }
 }
 
 impl QNet {
-    fn new(p: &mut Params, name: &str, dims: (usize, usize, usize), rng: &mut Rng) -> QNet {
+    fn new(
+        p: &mut Params,
+        name: &str,
+        dims: (usize, usize, usize),
+        recent: Recent,
+        rng: &mut Rng,
+    ) -> QNet {
         let (s, h, a) = dims;
-        // Glorot bound of the whole first layer, fan-in s + a.
-        let bound = (6.0 / (s + a + h) as f64).sqrt();
+        let d = recent.n * recent.action;
+        // Glorot bound of the whole first layer, fan-in s + a + d.
+        let bound = (6.0 / (s + a + d + h) as f64).sqrt();
         let mut draw = |n: usize| -> Vec<f32> {
             (0..n)
                 .map(|_| ((2.0 * rng.f64() - 1.0) * bound) as f32)
@@ -82,23 +147,32 @@ impl QNet {
         };
         let ws = p.add(&format!("{name}.l1.ws"), s, h, draw(s * h));
         let wa = p.add(&format!("{name}.l1.wa"), a, h, draw(a * h));
+        let wd = (d > 0).then(|| p.add(&format!("{name}.l1.wd"), d, h, draw(d * h)));
         let b1 = p.bias(&format!("{name}.l1.b"), h, 0.0);
         QNet {
             ws,
             wa,
+            wd,
             b1,
             l2: Linear::new(p, &format!("{name}.l2"), h, h, rng),
             out: small_linear(p, &format!("{name}.out"), h, 1, rng),
+            recent,
         }
     }
 
     /// `[n, 1]` values of `s` `[n, state]` and `a` `[n, action]`.
     pub fn forward(&self, p: &[Tensor<2>], s: Tensor<2>, a: Tensor<2>) -> Tensor<2> {
-        let h = s.matmul(p[self.ws.0].clone()) + a.matmul(p[self.wa.0].clone());
-        self.head(p, h + p[self.b1.0].clone())
+        let h = s.clone().matmul(p[self.ws.0].clone());
+        self.head(p, h, &s, a)
     }
 
-    fn head(&self, p: &[Tensor<2>], pre: Tensor<2>) -> Tensor<2> {
+    /// The value from the state's part of the first layer, `hs` = `s·Ws`, computed by the
+    /// caller (shared by candidates).
+    fn head(&self, p: &[Tensor<2>], hs: Tensor<2>, s: &Tensor<2>, a: Tensor<2>) -> Tensor<2> {
+        let mut pre = hs + a.clone().matmul(p[self.wa.0].clone()) + p[self.b1.0].clone();
+        if let Some(wd) = self.wd {
+            pre = pre + self.recent.distances(s, &a).matmul(p[wd.0].clone());
+        }
         let h = relu(self.l2.forward(p, relu(pre)));
         self.out.forward(p, h)
     }
@@ -155,6 +229,8 @@ pub struct Agent {
     pub actor_net: Actor,
     /// One critic for DDPG, two for TD3 (in one parameter set, one optimiser).
     pub q_nets: Vec<QNet>,
+    /// The recent tracks the states carry (`recent_tracks`).
+    pub recent: Recent,
     pub actor: Params,
     pub actor_target: Params,
     pub critic: Params,
@@ -178,7 +254,12 @@ impl Agent {
     /// A fresh agent with weights drawn from `cfg.seed`.
     pub fn new(cfg: &AgentConfig, state_dim: usize, action_dim: usize, device: &Device) -> Agent {
         let mut rng = Rng::stream(cfg.seed, &[0x0041_4745_4e54]); // "AGENT"
-        let dims = (state_dim, cfg.hidden, action_dim);
+        let recent = Recent {
+            state: state_dim,
+            n: cfg.recent_tracks,
+            action: action_dim,
+        };
+        let dims = (state_dim + recent.width(), cfg.hidden, action_dim);
         let mut actor = Params::new(device);
         let actor_net = Actor::new(&mut actor, dims, &mut rng);
         let mut critic = Params::new(device);
@@ -187,7 +268,7 @@ impl Agent {
             Algo::Td3 => 2,
         };
         let q_nets = (0..n_q)
-            .map(|i| QNet::new(&mut critic, &format!("q{}", i + 1), dims, &mut rng))
+            .map(|i| QNet::new(&mut critic, &format!("q{}", i + 1), dims, recent, &mut rng))
             .collect();
         Agent {
             actor_opt: Adam::new(&actor, cfg.actor_lr),
@@ -199,6 +280,7 @@ impl Agent {
             action_dim,
             actor_net,
             q_nets,
+            recent,
             actor,
             critic,
             updates: 0,
@@ -239,8 +321,13 @@ impl Agent {
     }
 
     /// Columns of an observation: the latent state, or a flat history window when the
-    /// encoder is fine-tuned.
+    /// encoder is fine-tuned, then the recent tracks' blocks ([`Recent`]).
     pub fn obs_dim(&self) -> usize {
+        self.base_dim() + self.recent.width()
+    }
+
+    /// Columns of an observation before the recent tracks.
+    fn base_dim(&self) -> usize {
         match &self.tuner {
             None => self.state_dim,
             Some(t) => t.model.steps * window_width(t.songs.dim),
@@ -249,40 +336,64 @@ impl Agent {
 
     /// The observations of histories: their frozen encodings (`states`, `[n, state]`, called
     /// only then) standardised, or with a fine-tuned encoder the last plays of each history
-    /// as a flat window (`window_row`).
+    /// as a flat window (`window_row`); then each history's recent tracks, whose coordinates
+    /// are looked up in `tracks` (`[tracks, action]`, unused when `recent_tracks` is 0).
     pub fn observations<H: AsRef<[(u32, u8)]>, S: AsRef<[f32]>>(
         &self,
         histories: &[H],
+        tracks: &[f32],
         states: impl FnOnce() -> S,
     ) -> Vec<f32> {
-        match &self.tuner {
+        let base = match &self.tuner {
             None => self.observe(states().as_ref()),
             Some(t) => {
-                let mut rows = Vec::with_capacity(histories.len() * self.obs_dim());
+                let mut rows = Vec::with_capacity(histories.len() * self.base_dim());
                 for h in histories {
                     window_row(h.as_ref(), t.model.steps, &t.songs, &mut rows);
                 }
                 rows
             }
+        };
+        if self.recent.n == 0 {
+            return base;
         }
+        let mut rows = Vec::with_capacity(histories.len() * self.obs_dim());
+        for (h, b) in histories.iter().zip(base.chunks_exact(self.base_dim())) {
+            rows.extend_from_slice(b);
+            self.recent.push_row(h.as_ref(), tracks, &mut rows);
+        }
+        rows
     }
 
-    /// The networks' input `[n, state]` of observations `[n, obs_dim]`: the observations
-    /// themselves, or their encoding by the encoder weights `enc` (standardised).
+    /// The networks' input `[n, state + recent]` of observations `[n, obs_dim]`: the
+    /// observations themselves, or their encoding by the encoder weights `enc` (standardised)
+    /// followed by their recent tracks.
     fn states(&self, obs: &[f32], enc: Option<&[Tensor<2>]>) -> Tensor<2> {
         let dev = self.device();
         let n = obs.len() / self.obs_dim();
         match &self.tuner {
             Some(t) => {
                 let enc = enc.expect("a fine-tuned agent encodes with its encoder's weights");
-                let b = Batch::from_rows(obs, t.model.steps, t.songs.dim, &dev);
+                let (bd, rd) = (self.base_dim(), self.recent.width());
+                let mut window = Vec::with_capacity(n * bd);
+                let mut recent = Vec::with_capacity(n * rd);
+                for row in obs.chunks_exact(bd + rd) {
+                    window.extend_from_slice(&row[..bd]);
+                    recent.extend_from_slice(&row[bd..]);
+                }
+                let b = Batch::from_rows(&window, t.model.steps, t.songs.dim, &dev);
                 let z = t.model.encode(enc, &b);
                 let d = self.state_dim;
                 let mean = tensor(self.obs_mean.clone(), 1, d, &dev);
                 let std = tensor(self.obs_std.clone(), 1, d, &dev);
-                (z - mean) / std
+                let z = (z - mean) / std;
+                if rd == 0 {
+                    z
+                } else {
+                    Tensor::cat(vec![z, tensor(recent, n, rd, &dev)], 1)
+                }
             }
-            None => tensor(obs.to_vec(), n, self.state_dim, &dev),
+            None => tensor(obs.to_vec(), n, self.obs_dim(), &dev),
         }
     }
 
@@ -376,11 +487,14 @@ impl Agent {
         let q = &self.q_nets[0];
         let s = self.states(obs, self.enc());
         let a = tensor(actions.to_vec(), n * k, self.action_dim, &dev);
-        let hs = s.matmul(p[q.ws.0].clone()); // [n, h]
-        let h = self.cfg.hidden;
-        let hs = hs.reshape([n, 1, h]).repeat_dim(1, k).reshape([n * k, h]);
-        let pre = hs + a.matmul(p[q.wa.0].clone()) + p[q.b1.0].clone();
-        to_vec(&q.head(p, pre))
+        let rep = |x: Tensor<2>| {
+            let c = x.dims()[1];
+            x.reshape([n, 1, c]).repeat_dim(1, k).reshape([n * k, c])
+        };
+        let hs = rep(s.clone().matmul(p[q.ws.0].clone())); // [n·k, h]
+        // The recent tracks are compared with every candidate.
+        let s = if self.recent.n > 0 { rep(s) } else { s };
+        to_vec(&q.head(p, hs, &s, a))
     }
 
     /// The bootstrapped targets y = r + γ·Q'(s', a') of a minibatch (`[n]`), with a' = μ'(s')
@@ -841,6 +955,55 @@ mod tests {
     }
 
     #[test]
+    fn recent_tracks_join_the_state_and_the_critic_reads_their_distances() {
+        // Three tracks in 2-d: (0, 0), (1, 0), (0, 1); a 1-d state; the last two plays.
+        let tracks = [0.0, 0.0, 1.0, 0.0, 0.0, 1.0];
+        let cfg = AgentConfig {
+            hidden: 1,
+            recent_tracks: 2,
+            ..Default::default()
+        };
+        let mut a = Agent::new(&cfg, 1, 2, &Device::flex());
+        assert_eq!(a.obs_dim(), 1 + 2 * 4);
+        let two: &[(u32, u8)] = &[(0, 1), (1, 3), (2, 0)];
+        let one: &[(u32, u8)] = &[(1, 3)];
+        let obs = a.observations(&[two, one], &tracks, || vec![0.5f32, -0.5]);
+        #[rustfmt::skip]
+        assert_eq!(obs, vec![
+            // Last played first: track 2 skipped (level 0), then track 1 heard out.
+            0.5, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0,
+            // One play: its block, then an empty one.
+            -0.5, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0,
+        ]);
+        // Q(s, a) = relu(relu(d₁ + 2·d₂)), d the mean squared difference from each track.
+        let c = &mut a.critic;
+        set(c, "q1.l1.ws", vec![0.0; 9]);
+        set(c, "q1.l1.wa", vec![0.0; 2]);
+        set(c, "q1.l1.wd", vec![0.5, 0.5, 1.0, 1.0]);
+        set(c, "q1.l2.w", vec![1.0]);
+        set(c, "q1.out.w", vec![1.0]);
+        // a = (0.5, 0.5): d₁ = (0.25 + 0.25) / 2 to track 2, d₂ the same to track 1.
+        let q = a.value(&obs, &[0.5, 0.5, 0.5, 0.5]);
+        assert!(
+            (q[0] - 0.75).abs() < 1e-6 && (q[1] - 0.25).abs() < 1e-6,
+            "{q:?}"
+        );
+        // a = (1, 0) is track 1: d₂ = 0 and d₁ = (1 + 1) / 2 to track 2.
+        let q = a.value(&obs[..9], &[1.0, 0.0]);
+        assert!((q[0] - 1.0).abs() < 1e-6, "{q:?}");
+        // Candidates scored together equal one by one, with random weights.
+        let a = Agent::new(&AgentConfig { hidden: 8, ..cfg }, 1, 2, &Device::flex());
+        let cands = [
+            0.1, 0.2, -0.3, 0.4, 0.5, 0.6, -0.7, -0.8, 0.9, 0.0, 0.1, 0.1,
+        ];
+        let many = a.value_candidates(&obs, &cands, 3);
+        for i in 0..6 {
+            let one = a.value(&obs[(i / 3) * 9..(i / 3 + 1) * 9], &cands[i * 2..i * 2 + 2]);
+            assert!((many[i] - one[0]).abs() < 1e-6, "{many:?} {one:?}");
+        }
+    }
+
+    #[test]
     fn a_fine_tuned_encoder_learns_from_the_critic_only_and_round_trips() {
         use crate::encoder::EncoderConfig;
         use crate::encoder::data::{Histories, InputTransform};
@@ -884,8 +1047,8 @@ mod tests {
         a.fine_tune(&model, &eparams, &songs);
         assert_eq!(a.obs_dim(), 3 * (2 + 4 + 1));
         // Before any update the agent's encoder is the encoder run's: same actions.
-        let obs = a.observations(&hist, || &frozen);
-        let x = plain.observations(&hist, || &frozen);
+        let obs = a.observations(&hist, &[], || &frozen);
+        let x = plain.observations(&hist, &[], || &frozen);
         let (p, q) = (a.act(&obs), plain.act(&x));
         assert!(
             p.iter().zip(&q).all(|(u, v)| (u - v).abs() < 1e-6),
@@ -939,5 +1102,22 @@ mod tests {
         let mut tuned = Agent::new(&cfg, 4, 2, &dev);
         tuned.fine_tune(&model, &eparams, &songs);
         assert!(tuned.import(&plain.export(false), false, (0, 0)).is_err());
+        // With recent tracks, a fine-tuned agent's state is its encoding followed by them.
+        let cfg = AgentConfig {
+            recent_tracks: 2,
+            ..cfg
+        };
+        let mut plain = Agent::new(&cfg, 4, 2, &dev);
+        plain.fit_observations(&frozen);
+        let mut tuned = plain.clone();
+        tuned.fine_tune(&model, &eparams, &songs);
+        assert_eq!(tuned.obs_dim(), 3 * (2 + 4 + 1) + 2 * (2 + 2));
+        let x = plain.observations(&hist, &songs.values, || &frozen);
+        let y = tuned.observations(&hist, &songs.values, || &frozen);
+        let (p, q) = (plain.act(&x), tuned.act(&y));
+        assert!(
+            p.iter().zip(&q).all(|(u, v)| (u - v).abs() < 1e-6),
+            "{p:?} {q:?}"
+        );
     }
 }

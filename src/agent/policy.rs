@@ -226,7 +226,7 @@ impl Policy for AgentPolicy<'_> {
     }
     fn act(&mut self, obs: &[Observation], _: &mut Rng) -> Vec<u32> {
         let histories: Vec<&[(u32, u8)]> = obs.iter().map(|o| o.history).collect();
-        let x = self.agent.observations(&histories, || {
+        let x = self.agent.observations(&histories, &self.space.tracks, || {
             obs.iter()
                 .flat_map(|o| o.state.iter().copied())
                 .collect::<Vec<f32>>()

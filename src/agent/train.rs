@@ -363,6 +363,12 @@ pub fn run_train_with(
 
 /// Records the run's config in the prepared folder `out`, then trains (or resumes) it.
 fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -> Result<Outcome> {
+    if cfg.recent_tracks > setup.encoder.model.steps {
+        return Err(EncodeError::Config(format!(
+            "agent.recent_tracks ({}) must be at most the encoder's history length ({})",
+            cfg.recent_tracks, setup.encoder.model.steps
+        )));
+    }
     let sim_cfg = &setup.train_sim.cfg;
     let run_cfg = TrainConfig {
         segue_version: env!("CARGO_PKG_VERSION").into(),
@@ -523,8 +529,8 @@ fn prefill(setup: &Setup, agent: &Agent, replay: &mut Replay) {
         })
         .collect();
     let before: Vec<&[(u32, u8)]> = setup.train_trans.iter().map(|t| &t.history[..]).collect();
-    let s = agent.observations(&before, || &setup.train_states);
-    let s2 = agent.observations(&next, || enc.encode(&next));
+    let s = agent.observations(&before, &setup.space.tracks, || &setup.train_states);
+    let s2 = agent.observations(&next, &setup.space.tracks, || enc.encode(&next));
     let sd = agent.obs_dim();
     for (i, t) in setup.train_trans.iter().enumerate() {
         replay.push(
@@ -581,7 +587,7 @@ fn run_round(
     let tracks = setup.space.len() as u64;
     let (mut closs, mut qsum, mut aloss, mut nupd, mut nact) = (0.0, 0.0, 0.0, 0u64, 0u64);
     let mut states = enc.encode(&eps.histories);
-    let mut obs = agent.observations(&eps.histories, || &states);
+    let mut obs = agent.observations(&eps.histories, &setup.space.tracks, || &states);
     // Warm-up counts transitions collected in the simulator, after the logged ones.
     let logged = if cfg.logged_transitions {
         setup.train_trans.len() as u64
@@ -624,16 +630,28 @@ fn run_round(
             None => eps
                 .step(sim, &enc.songs, &states, &actions)
                 .iter()
-                .map(|s| s.reward)
+                .map(|s| {
+                    if cfg.expected_rewards {
+                        s.expected
+                    } else {
+                        s.reward
+                    }
+                })
                 .collect(),
             Some(e) => e
                 .step(&mut eps, &actions, sim.cfg.reward.values())
                 .iter()
-                .map(|s| s.reward)
+                .map(|s| {
+                    if cfg.expected_rewards {
+                        s.expected
+                    } else {
+                        s.reward
+                    }
+                })
                 .collect(),
         };
         states = enc.encode(&eps.histories);
-        let next = agent.observations(&eps.histories, || &states);
+        let next = agent.observations(&eps.histories, &setup.space.tracks, || &states);
         let sd = agent.obs_dim();
         for i in 0..n {
             replay.push(

@@ -171,9 +171,11 @@ impl Recommender {
         let keep = self.encoder.model.steps;
         let extra = history.len().saturating_sub(keep);
         history.drain(..extra);
-        let obs = self.agent.observations(&[&history], || {
-            self.encoder.encode(std::slice::from_ref(&history))
-        });
+        let obs = self
+            .agent
+            .observations(&[&history], &self.space.tracks, || {
+                self.encoder.encode(std::slice::from_ref(&history))
+            });
         let proto = self.agent.act(&obs);
         let n = k.max(self.agent.cfg.candidates);
         let popular = self.agent.cfg.popular_candidates;

@@ -121,6 +121,8 @@ pub fn excluded_tracks(histories: &[Vec<(u32, u8)>], exclude_played: bool) -> Ve
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Step {
     pub reward: f64,
+    /// The reward's expectation under the response distribution the level was drawn from.
+    pub expected: f64,
     pub level: u8,
     pub covered: bool,
 }
@@ -238,6 +240,7 @@ impl Episodes {
             self.record(i, actions[i], level, reward);
             out.push(Step {
                 reward,
+                expected: (0..4).map(|j| r.probs[j] * rewards[j]).sum(),
                 level,
                 covered: r.covered,
             });

@@ -121,9 +121,11 @@ impl<'a> TrueEnv<'a> {
                 m.advance(&mut s.states[i], wt);
                 let reward = rewards[level as usize];
                 eps.record(i, actions[i], level, reward);
+                let probs = m.levels(z);
                 TrueStep {
                     level,
                     reward,
+                    expected: (0..4).map(|j| probs[j] * rewards[j]).sum(),
                     not_skip: m.not_skip(z),
                 }
             })
@@ -137,6 +139,8 @@ pub struct TrueStep {
     /// The response drawn, and its reward.
     pub level: u8,
     pub reward: f64,
+    /// The reward's expectation under the model's level probabilities.
+    pub expected: f64,
     /// The exact probability that the track was heard out.
     pub not_skip: f64,
 }
@@ -256,5 +260,21 @@ mod tests {
         assert_eq!(env.starts.states[1].played, vec![0]);
         let again = m.engagement(&users[2], &env.starts.states[2], 0);
         assert!(again < z - 2.9, "{again} vs {z}");
+        // The expected reward weighs the rewards by the model's level probabilities.
+        assert!((steps[0].expected - 1.0).abs() < 1e-12 && steps[1].expected.abs() < 1e-12);
+        assert!((steps[2].expected - m.not_skip(z)).abs() < 1e-12);
+        let graded = [0.0, 0.25, 0.5, 1.0];
+        let one = TrueStarts {
+            users: vec![users[2]],
+            states: vec![states[2].clone()],
+            histories: vec![vec![(0, 3)]],
+            world_track: vec![2, 1, 0],
+        };
+        let mut eps = Episodes::with(&one.histories, true, 2, 9, 0x4550);
+        let step = TrueEnv::new(&m, one).step(&mut eps, &[2], graded)[0];
+        let p = m.levels(z);
+        let e: f64 = (0..4).map(|j| p[j] * graded[j]).sum();
+        assert!(e > 0.1 && e < 0.9, "{e}");
+        assert!((step.expected - e).abs() < 1e-12, "{step:?} {e}");
     }
 }
