@@ -241,6 +241,9 @@ struct EvalArgs {
     /// A synthetic world's folder (from `segue synth`): adds each policy's exact score under the true model and the oracle ceilings.
     #[arg(long)]
     world: Option<PathBuf>,
+    /// Also play the held-out simulator's own one-step choice among the greedy baseline's candidates: a reference row (not a baseline) that shows how high one-step play can score in that simulator.
+    #[arg(long)]
+    sim_oracle: bool,
     /// Write the report here as JSON.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -881,6 +884,7 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
         world: a.world.clone(),
         policies: (!a.policies.is_empty()).then(|| a.policies.clone()),
         candidates: a.candidates.clone(),
+        sim_oracle: a.sim_oracle,
     };
     let r = run_eval(
         &a.runs,

@@ -219,6 +219,7 @@ pub fn run_pipeline(
             world: world.map(Path::to_path_buf),
             policies: None,
             candidates: Vec::new(),
+            sim_oracle: false,
         },
     )?;
     lap("evaluation", t, &mut seconds);

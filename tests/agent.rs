@@ -226,6 +226,7 @@ fn train_resume_and_eval_on_a_synthetic_world() {
         "30",
         "--world",
         world.to_str().unwrap(),
+        "--sim-oracle",
         "--out",
         out.to_str().unwrap(),
     ]);
@@ -245,8 +246,21 @@ fn train_resume_and_eval_on_a_synthetic_world() {
             "greedy",
             "td3+wolpertinger",
             "td3 (nearest)",
-            "ddpg-ft"
+            "ddpg-ft",
+            "simulator oracle"
         ],
+        "{table}"
+    );
+    // The held-out simulator's own choice is a reference row, not a baseline: never paired,
+    // and in its simulator it scores at least what the greedy baseline does from the same
+    // candidates.
+    let row = |name: &str| rows.iter().find(|x| x["policy"] == name).unwrap();
+    let oracle = row("simulator oracle");
+    assert!(
+        oracle["reference"].as_bool().unwrap() && !row("greedy")["reference"].as_bool().unwrap()
+    );
+    assert!(
+        oracle["mean"].as_f64().unwrap() >= row("greedy")["mean"].as_f64().unwrap(),
         "{table}"
     );
     for x in rows {
@@ -281,7 +295,6 @@ fn train_resume_and_eval_on_a_synthetic_world() {
     // the rows' means, in the simulator and under the true model.
     let paired = r["paired"].as_array().unwrap();
     assert_eq!(paired.len(), 3 * 5, "{table}");
-    let row = |name: &str| rows.iter().find(|x| x["policy"] == name).unwrap();
     for p in paired {
         let (l, b) = (
             row(p["policy"].as_str().unwrap()),

@@ -11,8 +11,10 @@ use super::policy::AgentPolicy;
 use super::train::{Setup, TrainConfig, load_agent};
 use crate::data::Split;
 use crate::encoder::train::EncodeError;
+use crate::simulator::classifier::{GreedyCandidates, SimulatorOracle};
 use crate::simulator::episode::{Evaluation, evaluate};
-use crate::simulator::run::baselines;
+use crate::simulator::policy::PopularityPolicy;
+use crate::simulator::run::{GREEDY_NEIGHBOURS, GREEDY_POPULAR, baselines};
 use crate::simulator::truth::{TrueScore, oracles, true_evaluate, true_starts};
 use crate::simulator::{Policy, SimulatorConfig};
 
@@ -35,6 +37,9 @@ pub struct EvalOptions {
     /// Also score every learned policy re-ranking this many candidates (Wolpertinger's k), for
     /// each k here, besides its trained k and the nearest track.
     pub candidates: Vec<usize>,
+    /// Also play the held-out simulator's own one-step choice ([`SimulatorOracle`]), a
+    /// reference row: how high one-step play can score in that simulator.
+    pub sim_oracle: bool,
 }
 
 /// One policy over every run and seed.
@@ -42,6 +47,9 @@ pub struct EvalOptions {
 pub struct PolicyRow {
     pub policy: String,
     pub learned: bool,
+    /// A reference rather than a baseline (the simulator oracle): not paired with.
+    #[serde(default)]
+    pub reference: bool,
     /// Training runs (1 for a baseline) and run × seed cells.
     pub runs: usize,
     pub cells: usize,
@@ -129,7 +137,7 @@ fn paired(cells: &[Cells]) -> Vec<PairedDiff> {
     };
     let mut out = Vec::new();
     for l in cells.iter().filter(|c| c.learned) {
-        for b in cells.iter().filter(|c| !c.learned) {
+        for b in cells.iter().filter(|c| !c.learned && !c.reference) {
             let d = diffs(&l.means(), &b.means(), l.runs);
             let (mean, ci95) = if d.len() > 1 {
                 crossed_ci(&d, l.runs, f64::NAN)
@@ -216,6 +224,7 @@ pub fn crossed_ci(x: &[f64], runs: usize, fallback: f64) -> (f64, f64) {
 struct Cells {
     name: String,
     learned: bool,
+    reference: bool,
     runs: usize,
     evals: Vec<Evaluation>,
     train: Vec<f64>,
@@ -247,6 +256,7 @@ impl Cells {
         PolicyRow {
             policy: self.name.clone(),
             learned: self.learned,
+            reference: self.reference,
             runs: self.runs,
             cells: self.evals.len(),
             episodes: self.evals.iter().map(|e| e.episodes).sum(),
@@ -349,6 +359,7 @@ pub fn run_eval(
         cells.push(Cells {
             name: p.name(),
             learned: false,
+            reference: false,
             runs: 1,
             evals: Vec::new(),
             train: Vec::new(),
@@ -381,6 +392,7 @@ pub fn run_eval(
                     cells.push(Cells {
                         name,
                         learned: true,
+                        reference: false,
                         runs: 1,
                         evals: Vec::new(),
                         train: Vec::new(),
@@ -392,6 +404,27 @@ pub fn run_eval(
             learned.push((ai, k, ci));
         }
     }
+    // The held-out simulator's own one-step choice, among the greedy baseline's candidates.
+    let mut sim_oracle = (opts.sim_oracle && wanted("simulator oracle")).then(|| {
+        let ranked = PopularityPolicy::new(&setup.train_trans, setup.sample.tracks.len()).ranked;
+        let popular = ranked.into_iter().take(GREEDY_POPULAR).collect();
+        SimulatorOracle {
+            sim: &setup.test_sim,
+            candidates: GreedyCandidates::new(popular, GREEDY_NEIGHBOURS, &enc.songs),
+        }
+    });
+    if sim_oracle.is_some() {
+        cells.push(Cells {
+            name: "simulator oracle".into(),
+            learned: false,
+            reference: true,
+            runs: 1,
+            evals: Vec::new(),
+            train: Vec::new(),
+            truth: Vec::new(),
+        });
+    }
+    let oracle_cell = cells.len().wrapping_sub(1);
     let mut oracle_cells: Vec<Vec<TrueScore>> = vec![Vec::new(); 2];
     for &seed in &opts.seeds {
         let test_starts = setup.starts(Split::Test, opts.episodes, seed)?;
@@ -447,6 +480,22 @@ pub fn run_eval(
                     w,
                     enc,
                     &mut p,
+                    t,
+                    sim_cfg.horizon,
+                    sim_cfg.exclude_played,
+                    seed,
+                ));
+            }
+        }
+        if let Some(p) = &mut sim_oracle {
+            let c = &mut cells[oracle_cell];
+            c.evals
+                .push(evaluate(&setup.test_sim, enc, p, &test_starts, seed));
+            if let (Some(w), Some(t)) = (&world, &truth) {
+                c.truth.push(true_evaluate(
+                    w,
+                    enc,
+                    p,
                     t,
                     sim_cfg.horizon,
                     sim_cfg.exclude_played,

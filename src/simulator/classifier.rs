@@ -10,6 +10,7 @@ use crate::encoder::nn::{Adam, Linear, Params, to_vec};
 use crate::rng::Rng;
 use crate::songs::index::{self, IndexKind, NearestTracks};
 
+use super::memory::Simulator;
 use super::policy::{Observation, Policy, anchor};
 
 /// `[state ‖ song] → hidden (relu) → 1` logistic model.
@@ -126,10 +127,9 @@ impl SkipClassifier {
     }
 }
 
-/// One-step greedy: among candidates (the most played training tracks and the tracks nearest
-/// to the last not-skipped one), the one the skip classifier rates most likely to be heard.
-pub struct GreedyPolicy {
-    pub clf: SkipClassifier,
+/// The greedy policies' candidates: the most played training tracks and the tracks nearest to
+/// each history's anchor (the last not-skipped one), those the episode allows, once each.
+pub struct GreedyCandidates {
     /// The most played training tracks, most played first.
     pub popular: Vec<u32>,
     /// Content neighbours added per observation.
@@ -138,28 +138,19 @@ pub struct GreedyPolicy {
     index: Box<dyn NearestTracks>,
 }
 
-impl GreedyPolicy {
-    pub fn new(
-        clf: SkipClassifier,
-        popular: Vec<u32>,
-        neighbours: usize,
-        songs: &SongInputs,
-    ) -> Self {
-        GreedyPolicy {
-            clf,
+impl GreedyCandidates {
+    pub fn new(popular: Vec<u32>, neighbours: usize, songs: &SongInputs) -> Self {
+        GreedyCandidates {
             popular,
             neighbours,
             songs: songs.clone(),
             index: index::build(&IndexKind::Exact, songs.values.clone(), songs.dim),
         }
     }
-}
 
-impl Policy for GreedyPolicy {
-    fn name(&self) -> String {
-        "greedy".into()
-    }
-    fn act(&mut self, obs: &[Observation], _: &mut Rng) -> Vec<u32> {
+    /// Each observation's candidates, in track order, and the `(state, song)` rows that score
+    /// them, `[Σ candidates, state]` and `[Σ candidates, song]`.
+    fn of(&self, obs: &[Observation]) -> (Vec<Vec<u32>>, Vec<f32>, Vec<f32>) {
         let anchors: Vec<f32> = obs
             .iter()
             .flat_map(|o| self.songs.song(anchor(o.history)).iter().copied())
@@ -186,18 +177,127 @@ impl Policy for GreedyPolicy {
             }
             cands.push(c);
         }
-        let p = self.clf.predict(&states, &actions);
-        let mut at = 0;
-        cands
+        (cands, states, actions)
+    }
+}
+
+/// The best-scored candidate of each list; `scores` run over the lists in order (ties go to the
+/// first).
+fn best_of(cands: &[Vec<u32>], scores: &[f64]) -> Vec<u32> {
+    let mut at = 0;
+    cands
+        .iter()
+        .map(|c| {
+            let s = &scores[at..at + c.len()];
+            at += c.len();
+            let best = (0..c.len())
+                .max_by(|&i, &j| s[i].total_cmp(&s[j]).then(j.cmp(&i)))
+                .unwrap_or(0);
+            c[best]
+        })
+        .collect()
+}
+
+/// One-step greedy: among the [`GreedyCandidates`], the one the skip classifier rates most
+/// likely to be heard.
+pub struct GreedyPolicy {
+    pub clf: SkipClassifier,
+    pub candidates: GreedyCandidates,
+}
+
+impl GreedyPolicy {
+    pub fn new(
+        clf: SkipClassifier,
+        popular: Vec<u32>,
+        neighbours: usize,
+        songs: &SongInputs,
+    ) -> Self {
+        GreedyPolicy {
+            clf,
+            candidates: GreedyCandidates::new(popular, neighbours, songs),
+        }
+    }
+}
+
+impl Policy for GreedyPolicy {
+    fn name(&self) -> String {
+        "greedy".into()
+    }
+    fn act(&mut self, obs: &[Observation], _: &mut Rng) -> Vec<u32> {
+        let (cands, states, actions) = self.candidates.of(obs);
+        best_of(&cands, &self.clf.predict(&states, &actions))
+    }
+}
+
+/// The simulator's own one-step choice: among the [`GreedyCandidates`], the track a simulator
+/// expects the most reward from. Played in the simulator it consults (the held-out one in
+/// `segue eval`), it is not a policy anyone could deploy but a reference: how high one-step
+/// play can score there, and so how far apart that simulator can set policies.
+pub struct SimulatorOracle<'a> {
+    pub sim: &'a Simulator,
+    pub candidates: GreedyCandidates,
+}
+
+impl Policy for SimulatorOracle<'_> {
+    fn name(&self) -> String {
+        "simulator oracle".into()
+    }
+    fn act(&mut self, obs: &[Observation], _: &mut Rng) -> Vec<u32> {
+        let (cands, states, actions) = self.candidates.of(obs);
+        let rewards = self.sim.cfg.reward.values();
+        let expected: Vec<f64> = self
+            .sim
+            .respond(&states, &actions)
             .iter()
-            .map(|c| {
-                let scores = &p[at..at + c.len()];
-                at += c.len();
-                let best = (0..c.len())
-                    .max_by(|&i, &j| scores[i].total_cmp(&scores[j]).then(j.cmp(&i)))
-                    .unwrap_or(0);
-                c[best]
-            })
-            .collect()
+            .map(|r| (0..4).map(|j| r.probs[j] * rewards[j]).sum())
+            .collect();
+        best_of(&cands, &expected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoder::data::InputTransform;
+    use crate::simulator::SimulatorConfig;
+
+    #[test]
+    fn the_simulator_oracle_plays_what_its_simulator_rates_best() {
+        // Four tracks on a line; the simulator's keys (1-d state 0, the track's song): the
+        // listener hears track 2 out and skips the others.
+        let songs = SongInputs {
+            dim: 1,
+            values: vec![0.0, 1.0, 2.0, 3.0],
+            transform: InputTransform::Identity,
+        };
+        let cfg = SimulatorConfig {
+            k: 1,
+            radius: 0.1,
+            prior_weight: 0.0,
+            ..Default::default()
+        };
+        let sim = Simulator::from_keys(&[0.0; 4], 1, &songs.values, 1, vec![0, 0, 3, 0], &cfg);
+        let mut oracle = SimulatorOracle {
+            sim: &sim,
+            candidates: GreedyCandidates::new(vec![0, 3], 1, &songs),
+        };
+        let history: &[(u32, u8)] = &[(1, 3), (0, 0)];
+        let obs = |excluded| Observation {
+            state: &[0.0],
+            history,
+            excluded,
+        };
+        let mut rng = Rng::new(1);
+        // The anchor is track 1 (the last heard out). With its one nearest track (itself), track
+        // 2 is no candidate; the rest tie at 0 and the first in track order goes.
+        oracle.candidates = GreedyCandidates::new(vec![0, 3], 1, &songs);
+        assert_eq!(oracle.candidates.of(&[obs(&[])]).0, vec![vec![0, 1, 3]]);
+        assert_eq!(oracle.act(&[obs(&[])], &mut rng), vec![0]);
+        // With its three nearest, track 2 is one, and the one the simulator rates best.
+        oracle.candidates = GreedyCandidates::new(vec![0, 3], 3, &songs);
+        assert_eq!(oracle.candidates.of(&[obs(&[])]).0, vec![vec![0, 1, 2, 3]]);
+        assert_eq!(oracle.act(&[obs(&[])], &mut rng), vec![2]);
+        // Excluded tracks are never candidates.
+        assert_eq!(oracle.act(&[obs(&[0, 2])], &mut rng), vec![1]);
     }
 }

@@ -105,6 +105,11 @@ pub fn run_simulate(
     })
 }
 
+/// The greedy baseline's candidates: this many most played training tracks, and this many
+/// tracks nearest to the history's anchor.
+pub const GREEDY_POPULAR: usize = 200;
+pub const GREEDY_NEIGHBOURS: usize = 50;
+
 /// The baselines, in report order: random, popularity, logged, content and the one-step greedy
 /// policy, whose skip classifier (trained on the training transitions) is returned too.
 pub fn baselines(
@@ -127,8 +132,13 @@ pub fn baselines(
         seed,
     );
     let popularity = PopularityPolicy::new(train_trans, tracks);
-    let popular: Vec<u32> = popularity.ranked.iter().take(200).copied().collect();
-    let greedy = GreedyPolicy::new(clf.clone(), popular, 50, &encoder.songs);
+    let popular: Vec<u32> = popularity
+        .ranked
+        .iter()
+        .take(GREEDY_POPULAR)
+        .copied()
+        .collect();
+    let greedy = GreedyPolicy::new(clf.clone(), popular, GREEDY_NEIGHBOURS, &encoder.songs);
     let policies: Vec<Box<dyn Policy>> = vec![
         Box::new(RandomPolicy {
             tracks: tracks as u32,
