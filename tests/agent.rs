@@ -201,19 +201,7 @@ fn train_resume_and_eval_on_a_synthetic_world() {
         .collect();
     let history = d.join("history.csv");
     std::fs::write(&history, rows.join("\n") + "\n").unwrap();
-    let o = segue(&[
-        "recommend",
-        "--run",
-        ddpg.to_str().unwrap(),
-        "--history",
-        history.to_str().unwrap(),
-        "--k",
-        "3",
-        "--json",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), 3, "{v}");
+    recommend_three(&ddpg, &history);
     let out = d.join("eval.json");
     let o = segue(&[
         "eval",
@@ -441,17 +429,7 @@ fn train_resume_and_eval_on_a_synthetic_world() {
     let rows = |name: &str| weights.iter().find(|t| t.0 == name).unwrap().1[0];
     assert_eq!(rows("q2.l1.wd"), 3 * rows("q2.l1.wa"));
     assert_eq!(policies(&rec), ["td3+wolpertinger", "td3 (nearest)"]);
-    let o = segue(&[
-        "recommend",
-        "--run",
-        rec.to_str().unwrap(),
-        "--history",
-        history.to_str().unwrap(),
-        "--k",
-        "3",
-        "--json",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    recommend_three(&rec, &history);
     // More recent tracks than the encoder's history holds are refused.
     let o = train_output(
         &s,
@@ -499,6 +477,24 @@ fn train_resume_and_eval_on_a_synthetic_world() {
         "{}",
         stderr(&o)
     );
+}
+
+/// `segue recommend` of three tracks from `run` after the plays in `history`: it succeeds with
+/// three.
+fn recommend_three(run: &Path, history: &Path) {
+    let o = segue(&[
+        "recommend",
+        "--run",
+        run.to_str().unwrap(),
+        "--history",
+        history.to_str().unwrap(),
+        "--k",
+        "3",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 3, "{v}");
 }
 
 /// `AGENT` with its `candidates` line replaced by `lines`, written to `dir/name.toml`.

@@ -626,30 +626,23 @@ fn run_round(
                 .space
                 .choose(agent, &obs, &protos, cfg.candidates, &excluded, Some(&hist))
         };
-        let rewards: Vec<f64> = match &mut env {
+        // Each step's drawn and expected rewards; the agent learns from one of them.
+        let drawn: Vec<(f64, f64)> = match &mut env {
             None => eps
                 .step(sim, &enc.songs, &states, &actions)
                 .iter()
-                .map(|s| {
-                    if cfg.expected_rewards {
-                        s.expected
-                    } else {
-                        s.reward
-                    }
-                })
+                .map(|s| (s.reward, s.expected))
                 .collect(),
             Some(e) => e
                 .step(&mut eps, &actions, sim.cfg.reward.values())
                 .iter()
-                .map(|s| {
-                    if cfg.expected_rewards {
-                        s.expected
-                    } else {
-                        s.reward
-                    }
-                })
+                .map(|s| (s.reward, s.expected))
                 .collect(),
         };
+        let rewards: Vec<f64> = drawn
+            .iter()
+            .map(|&(r, e)| if cfg.expected_rewards { e } else { r })
+            .collect();
         states = enc.encode(&eps.histories);
         let next = agent.observations(&eps.histories, &setup.space.tracks, || &states);
         let sd = agent.obs_dim();
