@@ -413,9 +413,9 @@ pub fn run_eval(
             candidates: GreedyCandidates::new(popular, GREEDY_NEIGHBOURS, &enc.songs),
         }
     });
-    if sim_oracle.is_some() {
+    let oracle_cell = sim_oracle.as_ref().map(|p| {
         cells.push(Cells {
-            name: "simulator oracle".into(),
+            name: p.name(),
             learned: false,
             reference: true,
             runs: 1,
@@ -423,8 +423,8 @@ pub fn run_eval(
             train: Vec::new(),
             truth: Vec::new(),
         });
-    }
-    let oracle_cell = cells.len().wrapping_sub(1);
+        cells.len() - 1
+    });
     let mut oracle_cells: Vec<Vec<TrueScore>> = vec![Vec::new(); 2];
     for &seed in &opts.seeds {
         let test_starts = setup.starts(Split::Test, opts.episodes, seed)?;
@@ -487,8 +487,8 @@ pub fn run_eval(
                 ));
             }
         }
-        if let Some(p) = &mut sim_oracle {
-            let c = &mut cells[oracle_cell];
+        if let (Some(p), Some(ci)) = (&mut sim_oracle, oracle_cell) {
+            let c = &mut cells[ci];
             c.evals
                 .push(evaluate(&setup.test_sim, enc, p, &test_starts, seed));
             if let (Some(w), Some(t)) = (&world, &truth) {
