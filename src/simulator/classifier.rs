@@ -10,6 +10,7 @@ use crate::encoder::nn::{Adam, Linear, Params, to_vec};
 use crate::rng::Rng;
 use crate::songs::index::{self, IndexKind, NearestTracks};
 
+use super::episode::expected_reward;
 use super::memory::Simulator;
 use super::policy::{Observation, Policy, anchor};
 
@@ -249,7 +250,7 @@ impl Policy for SimulatorOracle<'_> {
             .sim
             .respond(&states, &actions)
             .iter()
-            .map(|r| (0..4).map(|j| r.probs[j] * rewards[j]).sum())
+            .map(|r| expected_reward(&r.probs, &rewards))
             .collect();
         best_of(&cands, &expected)
     }

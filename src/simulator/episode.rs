@@ -225,6 +225,7 @@ impl Episodes {
         let responses = sim.respond(states, &action_vecs);
         let mut out = Vec::with_capacity(actions.len());
         for (i, r) in responses.iter().enumerate() {
+            let expected = expected_reward(&r.probs, &rewards);
             let (level, reward) = match sim.cfg.mode {
                 ResponseMode::Stochastic => {
                     let l = self.rngs[i].pick(&r.probs);
@@ -234,19 +235,25 @@ impl Episodes {
                     let l = (0..4)
                         .max_by(|&a, &b| r.probs[a].total_cmp(&r.probs[b]))
                         .unwrap_or(0);
-                    (l as u8, (0..4).map(|j| r.probs[j] * rewards[j]).sum())
+                    (l as u8, expected)
                 }
             };
             self.record(i, actions[i], level, reward);
             out.push(Step {
                 reward,
-                expected: (0..4).map(|j| r.probs[j] * rewards[j]).sum(),
+                expected,
                 level,
                 covered: r.covered,
             });
         }
         out
     }
+}
+
+/// The reward expected from a response with level probabilities `probs` (skip_1, skip_2,
+/// skip_3, not skipped) when each level is worth `rewards`.
+pub fn expected_reward(probs: &[f64; 4], rewards: &[f64; 4]) -> f64 {
+    (0..4).map(|j| probs[j] * rewards[j]).sum()
 }
 
 /// Runs `policy` from every starting history side by side, `horizon` steps each (see

@@ -14,7 +14,7 @@ use crate::rng::Rng;
 use crate::synth::model::{User, UserModel, UserState};
 use crate::synth::saved::SavedWorld;
 
-use super::episode::{Episodes, mean_ci, start_sessions};
+use super::episode::{Episodes, expected_reward, mean_ci, start_sessions};
 use super::policy::Policy;
 
 /// A policy's exact expected score under the true model.
@@ -121,11 +121,10 @@ impl<'a> TrueEnv<'a> {
                 m.advance(&mut s.states[i], wt);
                 let reward = rewards[level as usize];
                 eps.record(i, actions[i], level, reward);
-                let probs = m.levels(z);
                 TrueStep {
                     level,
                     reward,
-                    expected: (0..4).map(|j| probs[j] * rewards[j]).sum(),
+                    expected: expected_reward(&m.levels(z), &rewards),
                     not_skip: m.not_skip(z),
                 }
             })
