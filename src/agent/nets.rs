@@ -111,16 +111,21 @@ impl Recent {
         }
     }
 
+    /// The recent tracks' blocks `[m, width]` of state rows `s` `[m, state + width]` (None
+    /// without recent tracks).
+    pub fn of(&self, s: &Tensor<2>) -> Option<Tensor<2>> {
+        (self.n > 0).then(|| s.clone().narrow(1, self.state, self.width()))
+    }
+
     /// `[m, n·action]` squared differences, coordinate by coordinate, between actions `a`
-    /// `[m, action]` and the recent tracks of the state rows `s` `[m, state + width]`; 0 where
-    /// a block is empty.
-    pub fn distances(&self, s: &Tensor<2>, a: &Tensor<2>) -> Tensor<2> {
+    /// `[m, action]` and the recent tracks `r` `[m, width]` ([`of`](Self::of)); 0 where a
+    /// block is empty.
+    pub fn distances(&self, r: &Tensor<2>, a: &Tensor<2>) -> Tensor<2> {
         let b = self.block();
         let parts = (0..self.n)
             .map(|i| {
-                let at = self.state + i * b;
-                let track = s.clone().narrow(1, at, self.action);
-                let present = s.clone().narrow(1, at + self.action + 1, 1);
+                let track = r.clone().narrow(1, i * b, self.action);
+                let present = r.clone().narrow(1, i * b + self.action + 1, 1);
                 (a.clone() - track).square() * present
             })
             .collect();
@@ -162,16 +167,22 @@ impl QNet {
 
     /// `[n, 1]` values of `s` `[n, state]` and `a` `[n, action]`.
     pub fn forward(&self, p: &[Tensor<2>], s: Tensor<2>, a: Tensor<2>) -> Tensor<2> {
-        let h = s.clone().matmul(p[self.ws.0].clone());
-        self.head(p, h, &s, a)
+        let recent = self.recent.of(&s);
+        self.head(p, s.matmul(p[self.ws.0].clone()), recent, a)
     }
 
-    /// The value from the state's part of the first layer, `hs` = `s·Ws`, computed by the
-    /// caller (shared by candidates).
-    fn head(&self, p: &[Tensor<2>], hs: Tensor<2>, s: &Tensor<2>, a: Tensor<2>) -> Tensor<2> {
+    /// The value from the state's part of the first layer, `hs` = `s·Ws`, and the state's
+    /// recent tracks ([`Recent::of`]), computed by the caller (shared by candidates).
+    fn head(
+        &self,
+        p: &[Tensor<2>],
+        hs: Tensor<2>,
+        recent: Option<Tensor<2>>,
+        a: Tensor<2>,
+    ) -> Tensor<2> {
         let mut pre = hs + a.clone().matmul(p[self.wa.0].clone()) + p[self.b1.0].clone();
-        if let Some(wd) = self.wd {
-            pre = pre + self.recent.distances(s, &a).matmul(p[wd.0].clone());
+        if let (Some(wd), Some(r)) = (self.wd, recent) {
+            pre = pre + self.recent.distances(&r, &a).matmul(p[wd.0].clone());
         }
         let h = relu(self.l2.forward(p, relu(pre)));
         self.out.forward(p, h)
@@ -491,10 +502,10 @@ impl Agent {
             let c = x.dims()[1];
             x.reshape([n, 1, c]).repeat_dim(1, k).reshape([n * k, c])
         };
-        let hs = rep(s.clone().matmul(p[q.ws.0].clone())); // [n·k, h]
         // The recent tracks are compared with every candidate.
-        let s = if self.recent.n > 0 { rep(s) } else { s };
-        to_vec(&q.head(p, hs, &s, a))
+        let recent = self.recent.of(&s).map(rep);
+        let hs = rep(s.matmul(p[q.ws.0].clone())); // [n·k, h]
+        to_vec(&q.head(p, hs, recent, a))
     }
 
     /// The bootstrapped targets y = r + γ·Q'(s', a') of a minibatch (`[n]`), with a' = μ'(s')
