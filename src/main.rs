@@ -241,9 +241,12 @@ struct EvalArgs {
     /// A synthetic world's folder (from `segue synth`): adds each policy's exact score under the true model and the oracle ceilings.
     #[arg(long)]
     world: Option<PathBuf>,
-    /// Also play the held-out simulator's own one-step choice among the greedy baseline's candidates: a reference row (not a baseline) that shows how high one-step play can score in that simulator.
+    /// Also play the simulators' own one-step choices among the greedy baseline's candidates, as reference rows (not baselines): the held-out simulator's shows how high one-step play can score there; the training simulator's, played in the held-out one, how much of that a policy fitted to the training simulator can reach.
     #[arg(long)]
     sim_oracle: bool,
+    /// With --world: also score the posterior-greedy reference under the true model: the true model's one-step choice for a user inferred from the whole session (the training sessions' users weighed by the likelihood of every response heard), an upper reference for policies that infer the user from the history.
+    #[arg(long, requires = "world")]
+    posterior: bool,
     /// Write the report here as JSON.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -885,6 +888,7 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
         policies: (!a.policies.is_empty()).then(|| a.policies.clone()),
         candidates: a.candidates.clone(),
         sim_oracle: a.sim_oracle,
+        posterior: a.posterior,
     };
     let r = run_eval(
         &a.runs,

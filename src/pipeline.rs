@@ -220,6 +220,7 @@ pub fn run_pipeline(
             policies: None,
             candidates: Vec::new(),
             sim_oracle: false,
+            posterior: false,
         },
     )?;
     lap("evaluation", t, &mut seconds);

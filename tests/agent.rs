@@ -215,6 +215,7 @@ fn train_resume_and_eval_on_a_synthetic_world() {
         "--world",
         world.to_str().unwrap(),
         "--sim-oracle",
+        "--posterior",
         "--out",
         out.to_str().unwrap(),
     ]);
@@ -235,7 +236,8 @@ fn train_resume_and_eval_on_a_synthetic_world() {
             "td3+wolpertinger",
             "td3 (nearest)",
             "ddpg-ft",
-            "simulator oracle"
+            "simulator oracle",
+            "training-simulator oracle"
         ],
         "{table}"
     );
@@ -244,13 +246,26 @@ fn train_resume_and_eval_on_a_synthetic_world() {
     // candidates.
     let row = |name: &str| rows.iter().find(|x| x["policy"] == name).unwrap();
     let oracle = row("simulator oracle");
+    let fitted = row("training-simulator oracle");
     assert!(
-        oracle["reference"].as_bool().unwrap() && !row("greedy")["reference"].as_bool().unwrap()
+        oracle["reference"].as_bool().unwrap()
+            && fitted["reference"].as_bool().unwrap()
+            && !row("greedy")["reference"].as_bool().unwrap()
     );
-    assert!(
-        oracle["mean"].as_f64().unwrap() >= row("greedy")["mean"].as_f64().unwrap(),
-        "{table}"
-    );
+    for x in [row("greedy"), fitted] {
+        assert!(
+            oracle["mean"].as_f64().unwrap() >= x["mean"].as_f64().unwrap(),
+            "{table}"
+        );
+    }
+    // The training simulator's own choice is, in the training simulator, at least what the
+    // greedy baseline and the held-out simulator's choice score there.
+    for x in [row("greedy"), oracle] {
+        assert!(
+            fitted["train_sim_mean"].as_f64().unwrap() >= x["train_sim_mean"].as_f64().unwrap(),
+            "{table}"
+        );
+    }
     for x in rows {
         assert_eq!(x["cells"], 2, "{x}");
         assert_eq!(x["episodes"], 60, "{x}");
@@ -262,11 +277,9 @@ fn train_resume_and_eval_on_a_synthetic_world() {
             (0.0..=15.0).contains(&m) && (0.0..=15.0).contains(&t),
             "{x}"
         );
-        assert_eq!(
-            x["learned"].as_bool().unwrap(),
-            x["train_sim_mean"].is_number(),
-            "{x}"
-        );
+        // Every row is also scored in the training simulator.
+        let tr = x["train_sim_mean"].as_f64().unwrap();
+        assert!((0.0..=15.0).contains(&tr), "{x}");
     }
     let oracles = r["oracles"].as_array().unwrap();
     assert_eq!(oracles.len(), 2);
@@ -279,6 +292,14 @@ fn train_resume_and_eval_on_a_synthetic_world() {
         );
     }
     assert!(table.contains("planner (beam 8)"), "{table}");
+    // The posterior-greedy reference: one score per episode, above the random track's.
+    let post = &r["posterior"];
+    assert_eq!(post["episodes"], 60, "{post}");
+    assert!(
+        post["mean"].as_f64().unwrap() > row("random")["true_mean"].as_f64().unwrap() + 1.0,
+        "{table}"
+    );
+    assert!(table.contains("posterior greedy"), "{table}");
     // Each learned policy paired with each baseline: the mean difference is the difference of
     // the rows' means, in the simulator and under the true model.
     let paired = r["paired"].as_array().unwrap();

@@ -15,7 +15,9 @@ use crate::simulator::classifier::{GreedyCandidates, SimulatorOracle};
 use crate::simulator::episode::{Evaluation, evaluate};
 use crate::simulator::policy::PopularityPolicy;
 use crate::simulator::run::{GREEDY_NEIGHBOURS, GREEDY_POPULAR, baselines};
-use crate::simulator::truth::{TrueScore, oracles, true_evaluate, true_starts};
+use crate::simulator::truth::{
+    TrueScore, oracles, posterior_greedy, split_users, true_evaluate, true_starts,
+};
 use crate::simulator::{Policy, SimulatorConfig};
 
 type Result<T> = std::result::Result<T, EncodeError>;
@@ -37,10 +39,17 @@ pub struct EvalOptions {
     /// Also score every learned policy re-ranking this many candidates (Wolpertinger's k), for
     /// each k here, besides its trained k and the nearest track.
     pub candidates: Vec<usize>,
-    /// Also play the held-out simulator's own one-step choice ([`SimulatorOracle`]), a
-    /// reference row: how high one-step play can score in that simulator.
+    /// Also play the simulators' own one-step choices ([`SimulatorOracle`]) as reference rows:
+    /// the held-out simulator's (how high one-step play can score there) and the training
+    /// simulator's (how much of that a policy fitted to the training simulator can reach).
     pub sim_oracle: bool,
+    /// With `world`: also score [`posterior_greedy`], the true model's one-step choice for a
+    /// user inferred from the session (the training sessions' users, weighed by likelihood).
+    pub posterior: bool,
 }
+
+/// At most this many training users weigh in [`posterior_greedy`].
+pub const POSTERIOR_USERS: usize = 4_000;
 
 /// One policy over every run and seed.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -65,8 +74,8 @@ pub struct PolicyRow {
     pub repeats: f64,
     /// Distinct tracks recommended per cell, averaged.
     pub distinct_tracks: f64,
-    /// Learned policies: the score in the training split's simulator from training starts
-    /// (the gap to `mean` is how much the policy overfits the simulator it learned in).
+    /// The score in the training split's simulator from training starts (for a learned
+    /// policy, the gap to `mean` is how much it overfits the simulator it learned in).
     pub train_sim_mean: Option<f64>,
     /// Synthetic worlds: the exact expected score under the true model.
     pub true_mean: Option<f64>,
@@ -87,6 +96,9 @@ pub struct EvalReport {
     pub rows: Vec<PolicyRow>,
     /// Synthetic worlds: the oracle ceilings under the true model.
     pub oracles: Vec<TrueScore>,
+    /// Synthetic worlds, when asked: the posterior-greedy reference under the true model.
+    #[serde(default)]
+    pub posterior: Option<TrueScore>,
     /// Every learned policy against every baseline, paired on the same episodes.
     #[serde(default)]
     pub paired: Vec<PairedDiff>,
@@ -404,28 +416,51 @@ pub fn run_eval(
             learned.push((ai, k, ci));
         }
     }
-    // The held-out simulator's own one-step choice, among the greedy baseline's candidates.
-    let mut sim_oracle = (opts.sim_oracle && wanted("simulator oracle")).then(|| {
+    // The simulators' own one-step choices, among the greedy baseline's candidates: the
+    // held-out simulator's, and the training simulator's (played in the held-out one).
+    let mut sim_oracles: Vec<(SimulatorOracle, usize)> = Vec::new();
+    if opts.sim_oracle {
         let ranked = PopularityPolicy::new(&setup.train_trans, setup.sample.tracks.len()).ranked;
-        let popular = ranked.into_iter().take(GREEDY_POPULAR).collect();
-        SimulatorOracle {
-            sim: &setup.test_sim,
-            candidates: GreedyCandidates::new(popular, GREEDY_NEIGHBOURS, &enc.songs),
+        let popular: Vec<u32> = ranked.into_iter().take(GREEDY_POPULAR).collect();
+        for (name, sim) in [
+            ("simulator oracle", &setup.test_sim),
+            ("training-simulator oracle", &setup.train_sim),
+        ] {
+            if !wanted(name) {
+                continue;
+            }
+            cells.push(Cells {
+                name: name.into(),
+                learned: false,
+                reference: true,
+                runs: 1,
+                evals: Vec::new(),
+                train: Vec::new(),
+                truth: Vec::new(),
+            });
+            let p = SimulatorOracle {
+                name,
+                sim,
+                candidates: GreedyCandidates::new(popular.clone(), GREEDY_NEIGHBOURS, &enc.songs),
+            };
+            sim_oracles.push((p, cells.len() - 1));
         }
-    });
-    let oracle_cell = sim_oracle.as_ref().map(|p| {
-        cells.push(Cells {
-            name: p.name(),
-            learned: false,
-            reference: true,
-            runs: 1,
-            evals: Vec::new(),
-            train: Vec::new(),
-            truth: Vec::new(),
-        });
-        cells.len() - 1
-    });
+    }
     let mut oracle_cells: Vec<Vec<TrueScore>> = vec![Vec::new(); 2];
+    let prior = match (&world, opts.posterior) {
+        (Some(w), true) => Some(
+            split_users(
+                w,
+                &setup.sample,
+                Split::Train,
+                POSTERIOR_USERS,
+                sim_cfg.seed,
+            )
+            .map_err(EncodeError::Run)?,
+        ),
+        _ => None,
+    };
+    let mut posterior_cells: Vec<TrueScore> = Vec::new();
     for &seed in &opts.seeds {
         let test_starts = setup.starts(Split::Test, opts.episodes, seed)?;
         let train_starts = setup.starts(Split::Train, opts.episodes, seed)?;
@@ -451,6 +486,8 @@ pub fn run_eval(
                 &test_starts,
                 seed,
             ));
+            let tr = evaluate(&setup.train_sim, enc, p.as_mut(), &train_starts, seed);
+            c.train.push(tr.mean);
             if let (Some(w), Some(t)) = (&world, &truth) {
                 c.truth.push(true_evaluate(
                     w,
@@ -487,10 +524,12 @@ pub fn run_eval(
                 ));
             }
         }
-        if let (Some(p), Some(ci)) = (&mut sim_oracle, oracle_cell) {
-            let c = &mut cells[ci];
+        for (p, ci) in &mut sim_oracles {
+            let c = &mut cells[*ci];
             c.evals
                 .push(evaluate(&setup.test_sim, enc, p, &test_starts, seed));
+            c.train
+                .push(evaluate(&setup.train_sim, enc, p, &train_starts, seed).mean);
             if let (Some(w), Some(t)) = (&world, &truth) {
                 c.truth.push(true_evaluate(
                     w,
@@ -507,21 +546,33 @@ pub fn run_eval(
             for (o, s) in oracle_cells.iter_mut().zip(oracles(w, t, sim_cfg.horizon)) {
                 o.push(s);
             }
+            if let Some(prior) = &prior {
+                posterior_cells.push(posterior_greedy(
+                    &w.model,
+                    t,
+                    prior,
+                    sim_cfg.horizon,
+                    sim_cfg.exclude_played,
+                    seed,
+                ));
+            }
         }
     }
+    // One score per seed: a t interval over the seeds' means.
+    let over_seeds = |o: &[TrueScore]| {
+        let m: Vec<f64> = o.iter().map(|t| t.mean).collect();
+        let (mean, ci95) = mean_ci_t(&m, o[0].ci95);
+        TrueScore {
+            policy: o[0].policy.clone(),
+            episodes: o.iter().map(|t| t.episodes).sum(),
+            mean,
+            ci95,
+        }
+    };
     let oracles: Vec<TrueScore> = oracle_cells
         .iter()
         .filter(|o| !o.is_empty())
-        .map(|o| {
-            let m: Vec<f64> = o.iter().map(|t| t.mean).collect();
-            let (mean, ci95) = mean_ci_t(&m, o[0].ci95);
-            TrueScore {
-                policy: o[0].policy.clone(),
-                episodes: o.iter().map(|t| t.episodes).sum(),
-                mean,
-                ci95,
-            }
-        })
+        .map(|o| over_seeds(o))
         .collect();
     Ok(EvalReport {
         sample: sample_dir,
@@ -533,6 +584,7 @@ pub fn run_eval(
         test_not_skip_rate: setup.test_sim.base_rate[3],
         rows: cells.iter().map(Cells::row).collect(),
         oracles,
+        posterior: (!posterior_cells.is_empty()).then(|| over_seeds(&posterior_cells)),
         paired: paired(&cells),
         seconds: t0.elapsed().as_secs_f64(),
     })
@@ -625,6 +677,13 @@ pub fn table(r: &EvalReport) -> String {
         let _ = writeln!(
             o,
             "  {:<w$} true model: {:.2} ± {:.2} (the ceiling)",
+            t.policy, t.mean, t.ci95
+        );
+    }
+    if let Some(t) = &r.posterior {
+        let _ = writeln!(
+            o,
+            "  {:<w$} true model: {:.2} ± {:.2} (knows the model, infers the user from the session)",
             t.policy, t.mean, t.ci95
         );
     }

@@ -230,18 +230,22 @@ impl Policy for GreedyPolicy {
     }
 }
 
-/// The simulator's own one-step choice: among the [`GreedyCandidates`], the track a simulator
+/// A simulator's own one-step choice: among the [`GreedyCandidates`], the track a simulator
 /// expects the most reward from. Played in the simulator it consults (the held-out one in
 /// `segue eval`), it is not a policy anyone could deploy but a reference: how high one-step
-/// play can score there, and so how far apart that simulator can set policies.
+/// play can score there, and so how far apart that simulator can set policies. Consulting the
+/// training simulator and played in the held-out one, it is what perfect one-step play of the
+/// training simulator earns on sessions it never saw.
 pub struct SimulatorOracle<'a> {
+    /// The row's name.
+    pub name: &'static str,
     pub sim: &'a Simulator,
     pub candidates: GreedyCandidates,
 }
 
 impl Policy for SimulatorOracle<'_> {
     fn name(&self) -> String {
-        "simulator oracle".into()
+        self.name.into()
     }
     fn act(&mut self, obs: &[Observation], _: &mut Rng) -> Vec<u32> {
         let (cands, states, actions) = self.candidates.of(obs);
@@ -279,6 +283,7 @@ mod tests {
         };
         let sim = Simulator::from_keys(&[0.0; 4], 1, &songs.values, 1, vec![0, 0, 3, 0], &cfg);
         let mut oracle = SimulatorOracle {
+            name: "simulator oracle",
             sim: &sim,
             candidates: GreedyCandidates::new(vec![0, 3], 1, &songs),
         };

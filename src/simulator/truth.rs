@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{Sample, Split};
 use crate::encoder::Encoder;
 use crate::rng::Rng;
-use crate::synth::model::{User, UserModel, UserState};
+use crate::synth::model::{Mood, User, UserModel, UserState};
 use crate::synth::saved::SavedWorld;
 
 use super::episode::{Episodes, expected_reward, mean_ci, start_sessions};
@@ -208,6 +208,156 @@ pub fn oracles(world: &SavedWorld, starts: &TrueStarts, horizon: usize) -> [True
     ]
 }
 
+/// The hidden users of `split`'s sessions, at most `max` of them (a draw under `seed` when
+/// there are more): the population [`posterior_greedy`] starts from.
+pub fn split_users(
+    world: &SavedWorld,
+    sample: &Sample,
+    split: Split,
+    max: usize,
+    seed: u64,
+) -> Result<Vec<User>, String> {
+    let mut users: Vec<User> = sample
+        .sessions
+        .iter()
+        .filter(|s| s.split == split)
+        .map(|s| {
+            world
+                .user(&s.id)
+                .copied()
+                .ok_or_else(|| format!("session {} of the sample is not in the world model", s.id))
+        })
+        .collect::<Result<_, _>>()?;
+    if users.len() > max {
+        let mut rng = Rng::stream(seed, &[0x0050_5249_4f52]); // "PRIOR"
+        for i in 0..max {
+            let j = i + rng.below((users.len() - i) as u64) as usize;
+            users.swap(i, j);
+        }
+        users.truncate(max);
+    }
+    Ok(users)
+}
+
+/// A reference between the learned policies and the ceilings: one-step greedy play with the
+/// true model, but without knowing the episode's user. Each of the `prior` users (the training
+/// sessions' hidden users) is weighed by the likelihood of every response heard in the session
+/// so far, the starting plays and the episode's, and the track played is the one with the
+/// highest posterior-mean probability of being heard out. It knows the model and the whole
+/// session, where a learned policy sees the last few plays through a learned state and must
+/// learn the model, so it bounds from above what inferring the user from the history can reach
+/// one step at a time. Responses are drawn as [`true_evaluate`] draws them (the same streams),
+/// and the score counts the true user's exact probabilities.
+pub fn posterior_greedy(
+    model: &UserModel,
+    starts: &TrueStarts,
+    prior: &[User],
+    horizon: usize,
+    exclude_played: bool,
+    seed: u64,
+) -> TrueScore {
+    use rayon::prelude::*;
+    let m = model;
+    let scores: Vec<f64> = (0..starts.users.len())
+        .into_par_iter()
+        .map(|i| posterior_episode(m, starts, i, prior, horizon, exclude_played, seed))
+        .collect();
+    let (mean, ci95) = mean_ci(&scores);
+    TrueScore {
+        policy: "posterior greedy".into(),
+        episodes: scores.len(),
+        mean,
+        ci95,
+    }
+}
+
+/// Weights below the largest by this factor (in log) are dropped: together they cannot move a
+/// posterior mean by more than `prior.len()·e^-30`.
+const NEGLIGIBLE_LOG_WEIGHT: f64 = 30.0;
+
+/// One episode of [`posterior_greedy`]: its exact score.
+fn posterior_episode(
+    m: &UserModel,
+    starts: &TrueStarts,
+    i: usize,
+    prior: &[User],
+    horizon: usize,
+    exclude_played: bool,
+    seed: u64,
+) -> f64 {
+    let wt = &starts.world_track;
+    let mut rng = Rng::stream(seed, &[TRUE_STREAM, i as u64]);
+    let (user, mut truth) = (&starts.users[i], starts.states[i].clone());
+    // The state every candidate user shares (what was played, the position); moods differ.
+    let mut heard = m.start(&prior[0]);
+    let mut moods: Vec<Mood> = prior.iter().map(|u| u.mood0).collect();
+    let mut log_w = vec![0.0f64; prior.len()];
+    let mut live: Vec<usize> = (0..prior.len()).collect();
+    let observe = |track: u32,
+                   level: u8,
+                   heard: &mut UserState,
+                   moods: &mut [Mood],
+                   log_w: &mut [f64],
+                   live: &mut Vec<usize>| {
+        let shared = m.shared(heard, track);
+        for &k in live.iter() {
+            let z = m.personal(&prior[k], &moods[k], track) + shared;
+            log_w[k] += m.levels(z)[level as usize].max(f64::MIN_POSITIVE).ln();
+            m.drift(&mut moods[k], track);
+        }
+        m.advance(heard, track);
+        let top = live
+            .iter()
+            .map(|&k| log_w[k])
+            .fold(f64::NEG_INFINITY, f64::max);
+        live.retain(|&k| log_w[k] > top - NEGLIGIBLE_LOG_WEIGHT);
+    };
+    let mut excluded: Vec<bool> = vec![false; wt.len()];
+    for &(t, level) in &starts.histories[i] {
+        observe(
+            wt[t as usize],
+            level,
+            &mut heard,
+            &mut moods,
+            &mut log_w,
+            &mut live,
+        );
+        excluded[t as usize] |= exclude_played;
+    }
+    let mut total = 0.0;
+    for _ in 0..horizon {
+        let top = live
+            .iter()
+            .map(|&k| log_w[k])
+            .fold(f64::NEG_INFINITY, f64::max);
+        let w: Vec<f64> = live.iter().map(|&k| (log_w[k] - top).exp()).collect();
+        let mut best: Option<(u32, f64)> = None;
+        for (j, &track) in wt.iter().enumerate() {
+            if excluded[j] {
+                continue;
+            }
+            let shared = m.shared(&heard, track);
+            let p: f64 = live
+                .iter()
+                .zip(&w)
+                .map(|(&k, w)| w * m.not_skip(m.personal(&prior[k], &moods[k], track) + shared))
+                .sum();
+            if best.is_none_or(|(_, b)| p > b) {
+                best = Some((j as u32, p));
+            }
+        }
+        let Some((j, _)) = best else { break };
+        let track = wt[j as usize];
+        let z = m.engagement(user, &truth, track);
+        let level = m.level_from_uniform(z, rng.f64());
+        total += m.not_skip(z);
+        m.advance(&mut truth, track);
+        observe(track, level, &mut heard, &mut moods, &mut log_w, &mut live);
+        excluded[j as usize] |= exclude_played;
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,5 +425,57 @@ mod tests {
         let e: f64 = (0..4).map(|j| p[j] * graded[j]).sum();
         assert!(e > 0.1 && e < 0.9, "{e}");
         assert!((step.expected - e).abs() < 1e-12, "{step:?} {e}");
+    }
+
+    #[test]
+    fn the_posterior_greedy_reference_weighs_users_by_what_they_heard() {
+        // Six tracks on a line, a user who likes the far end; no popularity, no satiation.
+        let track = |x: f32| TrackLatent {
+            mood: [x, 0.0, 0.0, 0.0],
+            cluster: 0,
+            popularity: 0.0,
+        };
+        let m = UserModel {
+            config: UserModelConfig {
+                satiation: 0.0,
+                taste: 4.0,
+                ..UserModelConfig::default()
+            },
+            thresholds: [-1.0, 0.0, 1.0],
+            tracks: (0..6).map(|i| track(i as f32)).collect(),
+            clusters: 1,
+        };
+        let user = |at: f64, propensity: f64| User {
+            taste: [at, 0.0, 0.0, 0.0],
+            propensity,
+            mood0: [at, 0.0, 0.0, 0.0],
+        };
+        let (truth, decoy) = (user(5.0, 6.0), user(0.0, 6.0));
+        let history = vec![(5u32, 3u8), (4, 3)];
+        let mut state = m.start(&truth);
+        for &(t, _) in &history {
+            m.advance(&mut state, t);
+        }
+        let starts = TrueStarts {
+            users: vec![truth],
+            states: vec![state.clone()],
+            histories: vec![history],
+            world_track: (0..6).collect(),
+        };
+        let score = |prior: &[User], exclude: bool| {
+            posterior_greedy(&m, &starts, prior, 3, exclude, 7).mean
+        };
+        // Knowing the user, it is the greedy oracle over the same tracks.
+        let pool: Vec<u32> = (0..6).collect();
+        let greedy = m.greedy(&truth, &state, &pool, 3).expected;
+        assert!((score(&[truth], false) - greedy).abs() < 1e-12);
+        // A decoy who would have skipped what this listener heard out weighs almost nothing…
+        assert!((score(&[decoy, truth], false) - greedy).abs() < 1e-9);
+        // …but alone, it leads to the wrong end of the line.
+        let misled = score(&[decoy], false);
+        assert!(misled < greedy - 0.5, "{misled} vs {greedy}");
+        // Played tracks are excluded when asked: tracks 4 and 5 are gone, 3 is the best left.
+        let first = posterior_greedy(&m, &starts, &[truth], 1, true, 7).mean;
+        assert!((first - m.not_skip(m.engagement(&truth, &state, 3))).abs() < 1e-12);
     }
 }

@@ -223,8 +223,25 @@ impl UserModel {
         }
     }
 
-    /// The engagement `z` of `user` in `state` for `track`.
+    /// The engagement `z` of `user` in `state` for `track`: [`personal`](Self::personal) plus
+    /// [`shared`](Self::shared).
     pub fn engagement(&self, user: &User, state: &UserState, track: u32) -> f64 {
+        self.personal(user, &state.mood, track) + self.shared(state, track)
+    }
+
+    /// The part of the engagement that depends on who the user is: the skip propensity and the
+    /// distances from the track to the user's taste and to `mood`, their current mood.
+    pub fn personal(&self, user: &User, mood: &Mood, track: u32) -> f64 {
+        let c = &self.config;
+        let t = &self.tracks[track as usize];
+        user.propensity
+            - c.taste * dist2(&user.taste, &t.mood) / MOOD_DIMS as f64
+            - c.mood * dist2(mood, &t.mood) / MOOD_DIMS as f64
+    }
+
+    /// The rest of the engagement: popularity, fatigue, repeats, satiation and the position,
+    /// the same for every user who heard the same tracks (`state`'s mood is not read).
+    pub fn shared(&self, state: &UserState, track: u32) -> f64 {
         let c = &self.config;
         let t = &self.tracks[track as usize];
         let bonus = c
@@ -257,9 +274,7 @@ impl UserModel {
         } else {
             0.0
         };
-        user.propensity + c.popularity * t.popularity as f64
-            - c.taste * dist2(&user.taste, &t.mood) / MOOD_DIMS as f64
-            - c.mood * dist2(&state.mood, &t.mood) / MOOD_DIMS as f64
+        c.popularity * t.popularity as f64
             - c.fatigue * state.fatigue[t.cluster as usize] as f64
             - repeat
             - satiation
@@ -289,9 +304,7 @@ impl UserModel {
     pub fn advance(&self, state: &mut UserState, track: u32) {
         let c = &self.config;
         let t = &self.tracks[track as usize];
-        for (m, v) in state.mood.iter_mut().zip(t.mood) {
-            *m = (1.0 - c.mood_rate) * *m + c.mood_rate * v as f64;
-        }
+        self.drift(&mut state.mood, track);
         let decay = c.memory_decay as f32;
         for f in &mut state.fatigue {
             *f *= decay;
@@ -299,6 +312,14 @@ impl UserModel {
         state.fatigue[t.cluster as usize] += 1.0;
         state.played.push(track);
         state.position += 1;
+    }
+
+    /// The mood moves toward `track`.
+    pub fn drift(&self, mood: &mut Mood, track: u32) {
+        let rate = self.config.mood_rate;
+        for (m, v) in mood.iter_mut().zip(self.tracks[track as usize].mood) {
+            *m = (1.0 - rate) * *m + rate * v as f64;
+        }
     }
 
     /// The exact expected number of not-skipped tracks when `tracks` are played in order.
