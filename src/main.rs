@@ -535,6 +535,9 @@ struct SimulateArgs {
     /// Stochastic (draw the response) or expected (reward = its probability).
     #[arg(long, value_enum)]
     mode: Option<segue::simulator::config::ResponseMode>,
+    /// The synthetic world the sample was drawn from: also score its true model on the held-out transitions (the best fidelity any simulator could reach).
+    #[arg(long)]
+    world: Option<PathBuf>,
     /// Write the report here as JSON.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -1012,7 +1015,7 @@ fn simulate(a: SimulateArgs) -> Result<()> {
         cfg.mode = v;
     }
     set_threads(1);
-    let r = segue::simulator::run::run_simulate(&a.sample, &a.encoder, &cfg)?;
+    let r = segue::simulator::run::run_simulate(&a.sample, &a.encoder, &cfg, a.world.as_deref())?;
     if let Some(p) = &a.out {
         let text = serde_json::to_string_pretty(&r)? + "\n";
         segue::output::write_atomic(p, text.as_bytes())
@@ -1033,6 +1036,12 @@ fn simulate(a: SimulateArgs) -> Result<()> {
         "greedy baseline's skip classifier on the same transitions: accuracy {:.4}, AUC {:.4}, log-loss {:.4}",
         c.accuracy, c.auc, c.log_loss
     );
+    if let Some(t) = &r.true_fidelity {
+        println!(
+            "the world's true model on the same transitions: accuracy {:.4}, AUC {:.4}, log-loss {:.4}",
+            t.accuracy, t.auc, t.log_loss
+        );
+    }
     println!(
         "\nscore out of {} in the held-out simulator ({} × its not-skip rate {:.4} = {:.2}), {} episodes ({:?} responses):",
         cfg.horizon,

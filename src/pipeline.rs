@@ -22,7 +22,7 @@ use crate::encoder::train::{
 };
 use crate::simulator::SimulatorConfig;
 use crate::simulator::fidelity::{Fidelity, fidelity};
-use crate::simulator::memory::{encode_transitions, transitions};
+use crate::simulator::memory::{encode_transitions, histories, transitions};
 use crate::songs::space::SongsConfig;
 use crate::synth::SynthConfig;
 
@@ -191,7 +191,10 @@ pub fn run_pipeline(
     let setup = Setup::load(&sample_dir, &enc_dir, &stages.simulator, &stages.agent)?;
     let test = transitions(&setup.sample, Split::Test, setup.encoder.model.steps);
     let (st, ac) = encode_transitions(&setup.encoder, &test);
-    let resp = setup.train_sim.respond(&st, &ac);
+    let recent = setup
+        .train_sim
+        .recent(&setup.encoder.songs, &histories(&test), &ac);
+    let resp = setup.train_sim.respond(&st, &ac, &recent);
     let fid = fidelity(
         &resp.iter().map(|r| r.probs[3]).collect::<Vec<_>>(),
         &resp.iter().map(|r| r.covered).collect::<Vec<_>>(),

@@ -19,7 +19,7 @@ fn real_sample_fidelity_and_random_policy() {
         episodes: 400,
         ..Default::default()
     };
-    let r = run_simulate(&s, &run, &sim).unwrap();
+    let r = run_simulate(&s, &run, &sim, None).unwrap();
     let f = &r.fidelity;
     assert!(f.transitions > 5_000, "{f:?}");
     assert!(f.auc > 0.6, "{f:?}");
@@ -50,7 +50,7 @@ fn synthetic_world_simulator_ranks_baselines_like_the_true_model() {
     // agree on that order, cover nearly every step of the random policy, and beat the base
     // rate at predicting held-out responses.
     let dir = tempfile::tempdir().unwrap();
-    let (_, s, truth) = synthetic_sample(
+    let (w, s, truth) = synthetic_sample(
         dir.path(),
         &[
             "--sessions",
@@ -73,6 +73,7 @@ fn synthetic_world_simulator_ranks_baselines_like_the_true_model() {
             episodes: 300,
             ..Default::default()
         },
+        Some(&w),
     )
     .unwrap();
     let score = |name: &str| {
@@ -98,4 +99,13 @@ fn synthetic_world_simulator_ranks_baselines_like_the_true_model() {
         r.fidelity
     );
     assert!(r.fidelity.auc > 0.55, "{:?}", r.fidelity);
+    // The true model on the same transitions: what a perfect simulator would reach, beyond the
+    // simulator's own figures.
+    let t = r.true_fidelity.as_ref().unwrap();
+    assert_eq!(t.transitions, r.fidelity.transitions);
+    assert!(
+        t.auc > r.fidelity.auc + 0.1 && t.log_loss < r.fidelity.log_loss,
+        "{t:?} vs {:?}",
+        r.fidelity
+    );
 }

@@ -17,7 +17,7 @@ use crate::songs::hnsw::{Hnsw, HnswConfig};
 use crate::songs::index::{IndexKind, NearestTracks, Neighbour, recall_at};
 
 use super::config::SimulatorConfig;
-use super::memory::{Simulator, encode_transitions, transitions};
+use super::memory::{Simulator, encode_transitions, histories, transitions};
 
 /// One measured backend.
 #[derive(Clone, Debug, Serialize)]
@@ -73,10 +73,12 @@ pub fn run(
     let mut held_out = transitions(&s.sample, Split::Test, encoder.model.steps);
     held_out.truncate(max_queries);
     let (qs, qa) = encode_transitions(&encoder, &held_out);
-    let keys = sim.keys(&ks, &ka);
-    let dim = sim.state_dim + sim.action_dim;
+    let kr = sim.recent(&encoder.songs, &histories(&train), &ka);
+    let qr = sim.recent(&encoder.songs, &histories(&held_out), &qa);
+    let keys = sim.keys(&ks, &ka, &kr);
+    let dim = sim.key_dim();
     if let Some(prefix) = export {
-        for (suffix, v) in [("base", &keys), ("query", &sim.keys(&qs, &qa))] {
+        for (suffix, v) in [("base", &keys), ("query", &sim.keys(&qs, &qa, &qr))] {
             let path = format!("{prefix}.{suffix}.f32");
             let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
             crate::output::write_atomic(Path::new(&path), &bytes).map_err(|e| EncodeError::Io {
@@ -93,11 +95,11 @@ pub fn run(
     let mut rows = Vec::new();
     let time = |sim: &Simulator| {
         let t = Instant::now();
-        let r = sim.respond(&qs, &qa);
+        let r = sim.respond(&qs, &qa, &qr);
         assert_eq!(r.len(), held_out.len());
         held_out.len() as f64 / t.elapsed().as_secs_f64().max(1e-9)
     };
-    let truth = sim.neighbours(&qs, &qa);
+    let truth = sim.neighbours(&qs, &qa, &qr);
     rows.push(SimBenchRow {
         backend: "exact (batched sgemm)".into(),
         keys: sim.len(),
@@ -121,7 +123,7 @@ pub fn run(
     for &ef in efs {
         sim.set_index(Box::new(EfView(graph.clone(), ef)));
         let steps_per_s = time(&sim);
-        let got = sim.neighbours(&qs, &qa);
+        let got = sim.neighbours(&qs, &qa, &qr);
         rows.push(SimBenchRow {
             backend: format!(
                 "hnsw, distinct keys (M {}, ef_construction {})",

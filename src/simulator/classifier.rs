@@ -250,9 +250,15 @@ impl Policy for SimulatorOracle<'_> {
     fn act(&mut self, obs: &[Observation], _: &mut Rng) -> Vec<u32> {
         let (cands, states, actions) = self.candidates.of(obs);
         let rewards = self.sim.cfg.reward.values();
+        let hist: Vec<&[(u32, u8)]> = obs
+            .iter()
+            .zip(&cands)
+            .flat_map(|(o, c)| std::iter::repeat_n(o.history, c.len()))
+            .collect();
+        let recent = self.sim.recent(&self.candidates.songs, &hist, &actions);
         let expected: Vec<f64> = self
             .sim
-            .respond(&states, &actions)
+            .respond(&states, &actions, &recent)
             .iter()
             .map(|r| expected_reward(&r.probs, &rewards))
             .collect();
@@ -281,7 +287,7 @@ mod tests {
             prior_weight: 0.0,
             ..Default::default()
         };
-        let sim = Simulator::from_keys(&[0.0; 4], 1, &songs.values, 1, vec![0, 0, 3, 0], &cfg);
+        let sim = Simulator::from_keys(&[0.0; 4], 1, &songs.values, 1, &[], vec![0, 0, 3, 0], &cfg);
         let mut oracle = SimulatorOracle {
             name: "simulator oracle",
             sim: &sim,

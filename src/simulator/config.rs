@@ -55,6 +55,14 @@ pub struct SimulatorConfig {
     /// distance is α·‖Δs‖² + (1 − α)·‖Δa‖², each part scaled so that random pairs of keys are at
     /// distance 2 on average.
     pub alpha: f64,
+    /// The last N plays of the history join each key (0: none): the squared song-space
+    /// distance from the track to each of them, the latest first. The encoded state
+    /// summarises the history; these say directly how the track follows the last ones (a
+    /// listener may tire of what sounds like what they just heard, or want more of it).
+    pub recent: usize,
+    /// Weight of the recent part of the key distance, scaled like the other two: random pairs
+    /// of keys are at 2·recent_weight on average in it.
+    pub recent_weight: f64,
     /// Neighbours farther than this (in the scaled key distance) do not count; a query with
     /// none inside falls back to the base rate and counts as uncovered.
     pub radius: f64,
@@ -83,6 +91,8 @@ impl Default for SimulatorConfig {
         SimulatorConfig {
             k: 30,
             alpha: 0.5,
+            recent: 0,
+            recent_weight: 1.0,
             radius: 1.0,
             weight_floor: 0.05,
             prior_weight: 1.0,
@@ -113,6 +123,12 @@ impl SimulatorConfig {
             return Err(format!(
                 "simulator.prior_weight must be ≥ 0, got {}",
                 self.prior_weight
+            ));
+        }
+        if !(self.recent_weight.is_finite() && self.recent_weight > 0.0) {
+            return Err(format!(
+                "simulator.recent_weight must be positive, got {}",
+                self.recent_weight
             ));
         }
         for (name, v) in [("radius", self.radius), ("weight_floor", self.weight_floor)] {

@@ -222,7 +222,9 @@ impl Episodes {
             .iter()
             .flat_map(|&t| songs.song(t).iter().copied())
             .collect();
-        let responses = sim.respond(states, &action_vecs);
+        let hist: Vec<&[(u32, u8)]> = self.histories.iter().map(Vec::as_slice).collect();
+        let recent = sim.recent(songs, &hist, &action_vecs);
+        let responses = sim.respond(states, &action_vecs, &recent);
         let mut out = Vec::with_capacity(actions.len());
         for (i, r) in responses.iter().enumerate() {
             let expected = expected_reward(&r.probs, &rewards);

@@ -7,7 +7,7 @@
 
 use crate::data::{Sample, Split};
 use crate::encoder::Encoder;
-use crate::encoder::data::LEVELS;
+use crate::encoder::data::{LEVELS, SongInputs};
 use crate::songs::index::{self, NearestTracks};
 
 use super::config::SimulatorConfig;
@@ -40,6 +40,11 @@ pub fn transitions(sample: &Sample, split: Split, history: usize) -> Vec<Transit
     out
 }
 
+/// The histories of transitions, as [`Simulator::recent`] takes them.
+pub fn histories(trans: &[Transition]) -> Vec<&[(u32, u8)]> {
+    trans.iter().map(|t| t.history.as_slice()).collect()
+}
+
 /// The keys of transitions: their encoded histories `[n, latent]` and the song vectors of the
 /// tracks played `[n, song dim]`.
 pub fn encode_transitions(encoder: &Encoder, trans: &[Transition]) -> (Vec<f32>, Vec<f32>) {
@@ -61,6 +66,35 @@ pub struct Response {
     pub covered: bool,
 }
 
+/// The recent part of keys ([`SimulatorConfig::recent`]): for each query (a history and the
+/// song vector of the track recommended, `actions` `[n, song dim]`), the squared distance in
+/// song space from the track to each of the last `recent` plays of the history, the latest
+/// first, `[n, recent]`; NaN where the history is shorter.
+pub fn recent_distances(
+    recent: usize,
+    songs: &SongInputs,
+    histories: &[&[(u32, u8)]],
+    actions: &[f32],
+) -> Vec<f32> {
+    let d = songs.dim;
+    assert_eq!(actions.len(), histories.len() * d);
+    let mut out = Vec::with_capacity(histories.len() * recent);
+    for (h, a) in histories.iter().zip(actions.chunks_exact(d.max(1))) {
+        for j in 0..recent {
+            out.push(match h.len().checked_sub(j + 1) {
+                Some(at) => songs
+                    .song(h[at].0)
+                    .iter()
+                    .zip(a)
+                    .map(|(x, y)| (x - y) * (x - y))
+                    .sum(),
+                None => f32::NAN,
+            });
+        }
+    }
+    out
+}
+
 /// The memory-based simulator of one split.
 pub struct Simulator {
     pub cfg: SimulatorConfig,
@@ -69,6 +103,10 @@ pub struct Simulator {
     /// Multipliers of the state and action parts of a key: √α / σ_s and √(1 − α) / σ_a.
     state_scale: f32,
     action_scale: f32,
+    /// The recent part of a key ([`SimulatorConfig::recent`]): its multiplier √β / σ_r, and
+    /// the value of each column when the history is shorter (the keys' column means).
+    recent_scale: f32,
+    recent_fill: Vec<f32>,
     index: Box<dyn NearestTracks>,
     levels: Vec<u8>,
     /// Response distribution of all keys.
@@ -118,32 +156,64 @@ impl Simulator {
         cfg: &SimulatorConfig,
     ) -> Simulator {
         let levels: Vec<u8> = trans.iter().map(|t| t.level).collect();
+        let recent = recent_distances(cfg.recent, &encoder.songs, &histories(trans), actions);
         Simulator::from_keys(
             states,
             encoder.model.latent,
             actions,
             encoder.songs.dim,
+            &recent,
             levels,
             cfg,
         )
     }
 
     /// Builds the simulator from raw keys: `states` `[n, state_dim]`, `actions`
-    /// `[n, action_dim]`, and each key's response level.
+    /// `[n, action_dim]`, the recent part `[n, cfg.recent]` ([`recent_distances`]; NaN where
+    /// the history is shorter), and each key's response level.
     pub fn from_keys(
         states: &[f32],
         state_dim: usize,
         actions: &[f32],
         action_dim: usize,
+        recent: &[f32],
         levels: Vec<u8>,
         cfg: &SimulatorConfig,
     ) -> Simulator {
         let n = levels.len();
+        let r = cfg.recent;
         assert_eq!(states.len(), n * state_dim);
         assert_eq!(actions.len(), n * action_dim);
+        assert_eq!(recent.len(), n * r);
         let state_scale = (cfg.alpha.sqrt() / spread(states, state_dim)) as f32;
         let action_scale = ((1.0 - cfg.alpha).sqrt() / spread(actions, action_dim)) as f32;
-        let mut keys = Vec::with_capacity(n * (state_dim + action_dim));
+        // Missing recent plays take their column's mean over the keys that have one.
+        let recent_fill: Vec<f32> = (0..r)
+            .map(|j| {
+                let (sum, count) = recent
+                    .iter()
+                    .skip(j)
+                    .step_by(r)
+                    .filter(|x| !x.is_nan())
+                    .fold((0.0f64, 0usize), |(s, c), &x| (s + x as f64, c + 1));
+                if count == 0 {
+                    0.0
+                } else {
+                    (sum / count as f64) as f32
+                }
+            })
+            .collect();
+        let filled: Vec<f32> = recent
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| if x.is_nan() { recent_fill[i % r] } else { x })
+            .collect();
+        let recent_scale = if r == 0 {
+            0.0
+        } else {
+            (cfg.recent_weight.sqrt() / spread(&filled, r)) as f32
+        };
+        let mut keys = Vec::with_capacity(n * (state_dim + action_dim + r));
         for i in 0..n {
             keys.extend(
                 states[i * state_dim..(i + 1) * state_dim]
@@ -155,6 +225,7 @@ impl Simulator {
                     .iter()
                     .map(|x| x * action_scale),
             );
+            keys.extend(filled[i * r..(i + 1) * r].iter().map(|x| x * recent_scale));
         }
         let mut base_rate = [0.0; LEVELS];
         for &l in &levels {
@@ -167,7 +238,9 @@ impl Simulator {
             action_dim,
             state_scale,
             action_scale,
-            index: index::build(&cfg.index, keys, state_dim + action_dim),
+            recent_scale,
+            recent_fill,
+            index: index::build(&cfg.index, keys, state_dim + action_dim + r),
             levels,
             base_rate,
         }
@@ -181,16 +254,40 @@ impl Simulator {
         self.levels.is_empty()
     }
 
-    /// The scaled keys of queries `states` `[n, state_dim]`, `actions` `[n, action_dim]`:
-    /// `[n, state_dim + action_dim]`.
-    pub fn keys(&self, states: &[f32], actions: &[f32]) -> Vec<f32> {
+    /// The recent part of the queries' keys: [`recent_distances`] with this simulator's
+    /// `cfg.recent` (empty when it is 0).
+    pub fn recent(
+        &self,
+        songs: &SongInputs,
+        histories: &[&[(u32, u8)]],
+        actions: &[f32],
+    ) -> Vec<f32> {
+        recent_distances(self.cfg.recent, songs, histories, actions)
+    }
+
+    /// Width of a key: state, action and recent parts.
+    pub fn key_dim(&self) -> usize {
+        self.state_dim + self.action_dim + self.cfg.recent
+    }
+
+    /// The scaled keys of queries `states` `[n, state_dim]`, `actions` `[n, action_dim]` and
+    /// `recent` `[n, cfg.recent]` ([`recent`](Self::recent)): `[n, key_dim]`.
+    pub fn keys(&self, states: &[f32], actions: &[f32], recent: &[f32]) -> Vec<f32> {
         let n = states.len() / self.state_dim;
-        let mut keys = Vec::with_capacity(n * (self.state_dim + self.action_dim));
+        let r = self.cfg.recent;
+        assert_eq!(recent.len(), n * r, "the queries' recent part");
+        let mut keys = Vec::with_capacity(n * self.key_dim());
         for i in 0..n {
             let s = &states[i * self.state_dim..(i + 1) * self.state_dim];
             let a = &actions[i * self.action_dim..(i + 1) * self.action_dim];
             keys.extend(s.iter().map(|x| x * self.state_scale));
             keys.extend(a.iter().map(|x| x * self.action_scale));
+            keys.extend(
+                recent[i * r..(i + 1) * r]
+                    .iter()
+                    .zip(&self.recent_fill)
+                    .map(|(&x, &fill)| if x.is_nan() { fill } else { x } * self.recent_scale),
+            );
         }
         keys
     }
@@ -206,14 +303,20 @@ impl Simulator {
     }
 
     /// The `k` nearest keys of each query, nearest first.
-    pub fn neighbours(&self, states: &[f32], actions: &[f32]) -> Vec<Vec<index::Neighbour>> {
+    pub fn neighbours(
+        &self,
+        states: &[f32],
+        actions: &[f32],
+        recent: &[f32],
+    ) -> Vec<Vec<index::Neighbour>> {
         self.index
-            .search_batch(&self.keys(states, actions), self.cfg.k)
+            .search_batch(&self.keys(states, actions, recent), self.cfg.k)
     }
 
-    /// Responses to a batch of queries: `states` `[n, state_dim]`, `actions` `[n, action_dim]`.
-    pub fn respond(&self, states: &[f32], actions: &[f32]) -> Vec<Response> {
-        let found = self.neighbours(states, actions);
+    /// Responses to a batch of queries: `states` `[n, state_dim]`, `actions` `[n, action_dim]`
+    /// and `recent` `[n, cfg.recent]` ([`recent`](Self::recent)).
+    pub fn respond(&self, states: &[f32], actions: &[f32], recent: &[f32]) -> Vec<Response> {
+        let found = self.neighbours(states, actions, recent);
         found
             .iter()
             .map(|nb| {
@@ -264,13 +367,64 @@ mod tests {
         // Four keys on a line (state 1-d, action 1-d); levels 3, 3, 0, 0.
         let states = [0.0f32, 0.1, 1.0, 1.1];
         let actions = [0.0f32, 0.0, 1.0, 1.0];
-        let sim = Simulator::from_keys(&states, 1, &actions, 1, vec![3, 3, 0, 0], &cfg());
+        let sim = Simulator::from_keys(&states, 1, &actions, 1, &[], vec![3, 3, 0, 0], &cfg());
         assert_eq!(sim.base_rate, [0.5, 0.0, 0.0, 0.5]);
-        let r = sim.respond(&[0.05, 1.05, 10.0], &[0.0, 1.0, 10.0]);
+        let r = sim.respond(&[0.05, 1.05, 10.0], &[0.0, 1.0, 10.0], &[]);
         assert!(r[0].covered && r[0].probs[3] == 1.0, "{:?}", r[0]);
         assert!(r[1].covered && r[1].probs[0] == 1.0, "{:?}", r[1]);
         assert!(!r[2].covered);
         assert_eq!(r[2].probs, sim.base_rate);
+    }
+
+    #[test]
+    fn recent_plays_join_the_keys() {
+        use crate::encoder::data::InputTransform;
+        // Three tracks on a line; the same state and track in both keys, but the first key's
+        // last play was the track itself (skipped) and the second's was far from it (heard out).
+        let songs = SongInputs {
+            dim: 1,
+            values: vec![0.0, 1.0, 3.0],
+            transform: InputTransform::Identity,
+        };
+        let near: &[(u32, u8)] = &[(2, 3), (0, 1)];
+        let far: &[(u32, u8)] = &[(2, 3)];
+        let d = recent_distances(2, &songs, &[near, far], &[0.0, 0.0]);
+        // Latest first; a history too short for the second has NaN there.
+        assert_eq!(d[..3], [0.0, 9.0, 9.0]);
+        assert!(d[3].is_nan());
+        let c = SimulatorConfig {
+            k: 1,
+            radius: 100.0,
+            prior_weight: 0.0,
+            recent: 1,
+            ..Default::default()
+        };
+        let recent = recent_distances(1, &songs, &[near, far], &[0.0, 0.0]);
+        let sim = Simulator::from_keys(&[0.0, 0.0], 1, &[0.0, 0.0], 1, &recent, vec![0, 3], &c);
+        assert_eq!(sim.key_dim(), 3);
+        // A query after the same two histories answers as each key did.
+        let q = sim.recent(&songs, &[near, far], &[0.0, 0.0]);
+        let r = sim.respond(&[0.0, 0.0], &[0.0, 0.0], &q);
+        assert_eq!((r[0].probs[0], r[1].probs[3]), (1.0, 1.0), "{r:?}");
+        // Without the recent part both keys are one point: the queries get the same answer.
+        let plain = Simulator::from_keys(
+            &[0.0, 0.0],
+            1,
+            &[0.0, 0.0],
+            1,
+            &[],
+            vec![0, 3],
+            &SimulatorConfig { recent: 0, ..c },
+        );
+        let r = plain.respond(&[0.0, 0.0], &[0.0, 0.0], &[]);
+        assert_eq!(r[0], r[1]);
+        // A history shorter than the recent part takes the keys' column mean there.
+        let empty: &[(u32, u8)] = &[];
+        let q = sim.recent(&songs, &[empty], &[0.0]);
+        assert!(q[0].is_nan());
+        let keys = sim.keys(&[0.0], &[0.0], &q);
+        let mean = sim.keys(&[0.0], &[0.0], &[4.5]);
+        assert_eq!(keys, mean);
     }
 
     #[test]
@@ -281,8 +435,8 @@ mod tests {
             radius: 100.0,
             ..cfg()
         };
-        let sim = Simulator::from_keys(&states, 1, &actions, 1, vec![3, 0], &c);
-        let r = sim.respond(&[0.0], &[0.02])[0];
+        let sim = Simulator::from_keys(&states, 1, &actions, 1, &[], vec![3, 0], &c);
+        let r = sim.respond(&[0.0], &[0.02], &[])[0];
         assert!(r.probs[3] > 0.6 && r.probs[0] > 0.0, "{r:?}");
         assert!((r.probs.iter().sum::<f64>() - 1.0).abs() < 1e-12);
     }
@@ -297,8 +451,8 @@ mod tests {
             prior_weight: 1.0,
             ..cfg()
         };
-        let sim = Simulator::from_keys(&[0.0, 1.0], 1, &[0.0, 1.0], 1, vec![3, 0], &c);
-        let r = sim.respond(&[0.0], &[0.0])[0];
+        let sim = Simulator::from_keys(&[0.0, 1.0], 1, &[0.0, 1.0], 1, &[], vec![3, 0], &c);
+        let r = sim.respond(&[0.0], &[0.0], &[])[0];
         assert!(
             (r.probs[3] - 0.75).abs() < 1e-9 && (r.probs[0] - 0.25).abs() < 1e-9,
             "{r:?}"

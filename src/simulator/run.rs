@@ -13,7 +13,7 @@ use super::classifier::{GreedyPolicy, SkipClassifier};
 use super::config::SimulatorConfig;
 use super::episode::{Evaluation, evaluate, starts};
 use super::fidelity::{Fidelity, fidelity};
-use super::memory::{Simulator, Transition, encode_transitions, transitions};
+use super::memory::{Simulator, Transition, encode_transitions, histories, transitions};
 use super::policy::{ContentPolicy, LoggedPolicy, Policy, PopularityPolicy, RandomPolicy};
 
 /// What `segue simulate` reports.
@@ -31,16 +31,23 @@ pub struct SimulateReport {
     /// The greedy baseline's skip classifier (trained on the training split) on the same
     /// held-out transitions.
     pub classifier_fidelity: Fidelity,
+    /// With a synthetic world: its true model on the same held-out transitions, the best
+    /// fidelity any simulator could reach there.
+    #[serde(default)]
+    pub true_fidelity: Option<Fidelity>,
     /// Baselines in the held-out simulator, from held-out starting histories.
     pub baselines: Vec<Evaluation>,
     pub seconds: f64,
 }
 
-/// Runs the simulator stage for the sample in `sample_dir` and the encoder run `encoder_dir`.
+/// Runs the simulator stage for the sample in `sample_dir` and the encoder run `encoder_dir`;
+/// `world`: the folder of the synthetic world the sample was drawn from, whose true model is
+/// scored on the same held-out transitions.
 pub fn run_simulate(
     sample_dir: &Path,
     encoder_dir: &Path,
     cfg: &SimulatorConfig,
+    world: Option<&Path>,
 ) -> Result<SimulateReport, EncodeError> {
     cfg.validate().map_err(EncodeError::Config)?;
     let t0 = std::time::Instant::now();
@@ -63,7 +70,8 @@ pub fn run_simulate(
     // Fidelity: the training simulator against held-out transitions it never indexed.
     let test_trans = transitions(sample, Split::Test, encoder.model.steps);
     let (states, actions) = encode_transitions(&encoder, &test_trans);
-    let responses = train_sim.respond(&states, &actions);
+    let recent = train_sim.recent(&encoder.songs, &histories(&test_trans), &actions);
+    let responses = train_sim.respond(&states, &actions, &recent);
     let p: Vec<f64> = responses.iter().map(|r| r.probs[3]).collect();
     let covered: Vec<bool> = responses.iter().map(|r| r.covered).collect();
     let y: Vec<bool> = test_trans.iter().map(|t| t.level == 3).collect();
@@ -89,6 +97,21 @@ pub fn run_simulate(
     );
     let clf_p = clf.predict(&states, &actions);
     let clf_fid = fidelity(&clf_p, &vec![true; clf_p.len()], &y, train_sim.base_rate[3]);
+    let true_fid = match world {
+        Some(w) => {
+            let w = crate::synth::saved::load(w).map_err(|e| EncodeError::Run(e.to_string()))?;
+            let p = super::truth::true_probabilities(&w, sample, Split::Test)
+                .map_err(EncodeError::Run)?;
+            assert_eq!(p.len(), y.len(), "one probability per held-out transition");
+            Some(fidelity(
+                &p,
+                &vec![true; p.len()],
+                &y,
+                train_sim.base_rate[3],
+            ))
+        }
+        None => None,
+    };
     let baselines = policies
         .iter_mut()
         .map(|p| evaluate(&test_sim, &encoder, p.as_mut(), &start, cfg.seed))
@@ -100,6 +123,7 @@ pub fn run_simulate(
         test_not_skip_rate: test_sim.base_rate[3],
         fidelity: fid,
         classifier_fidelity: clf_fid,
+        true_fidelity: true_fid,
         baselines,
         seconds: t0.elapsed().as_secs_f64(),
     })

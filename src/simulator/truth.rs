@@ -84,6 +84,36 @@ pub fn true_starts(
     Ok(out)
 }
 
+/// The true model's probability that each logged play of `split` was heard out, in the order of
+/// [`transitions`](super::memory::transitions) (every play after a session's first): each
+/// session's hidden user replayed through the tracks before it. Against the plays' outcomes it
+/// is the best fidelity any simulator could reach on these transitions.
+pub fn true_probabilities(
+    world: &SavedWorld,
+    sample: &Sample,
+    split: Split,
+) -> Result<Vec<f64>, String> {
+    let m = &world.model;
+    let mut out = Vec::new();
+    for s in sample.sessions_in(split) {
+        let user = *world
+            .user(&s.id)
+            .ok_or_else(|| format!("session {} of the sample is not in the world model", s.id))?;
+        let mut state = m.start(&user);
+        for (t, r) in sample.rows_of(s).iter().enumerate() {
+            let id = &sample.tracks[r.track as usize];
+            let track = world
+                .track(id)
+                .ok_or_else(|| format!("track {id} of the sample is not in the world model"))?;
+            if t > 0 {
+                out.push(m.not_skip(m.engagement(&user, &state, track)));
+            }
+            m.advance(&mut state, track);
+        }
+    }
+    Ok(out)
+}
+
 /// The hidden users of [`Episodes`] in progress: an environment that answers with the true
 /// model instead of a simulator (`segue train --world`, a diagnostic of what the simulator
 /// costs a learner).
