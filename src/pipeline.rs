@@ -567,7 +567,7 @@ mod tests {
     use super::*;
 
     /// The shipped run configs parse, validate, and the anchor variant differs from the worked
-    /// example only in its two agent settings.
+    /// example only in its two agent settings and its evaluation episodes.
     #[test]
     fn the_shipped_configs_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
@@ -582,9 +582,11 @@ mod tests {
         }
         assert_eq!(anchor.agent.anchor_candidates, 50);
         assert_eq!(anchor.agent.act_candidates, [1, 64, 256]);
+        assert_eq!(anchor.pipeline.eval_episodes, 1000);
         let mut same = anchor.clone();
         same.agent.anchor_candidates = base.agent.anchor_candidates;
         same.agent.act_candidates = base.agent.act_candidates.clone();
+        same.pipeline.eval_episodes = base.pipeline.eval_episodes;
         assert_eq!(same, base);
     }
 }
