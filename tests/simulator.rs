@@ -5,6 +5,7 @@ mod common;
 use common::*;
 
 use segue::simulator::SimulatorConfig;
+use segue::simulator::config::KeyMetric;
 use segue::simulator::run::run_simulate;
 
 #[test]
@@ -107,5 +108,33 @@ fn synthetic_world_simulator_ranks_baselines_like_the_true_model() {
         t.auc > r.fidelity.auc + 0.1 && t.log_loss < r.fidelity.log_loss,
         "{t:?} vs {:?}",
         r.fidelity
+    );
+    // Keys placed by a skip model that reads the recent plays predict the same held-out
+    // responses better, and still rank popularity above random.
+    let learned = run_simulate(
+        &s,
+        &run,
+        &SimulatorConfig {
+            episodes: 300,
+            recent: 5,
+            metric: KeyMetric::Learned,
+            ..Default::default()
+        },
+        Some(&w),
+    )
+    .unwrap();
+    let f = &learned.fidelity;
+    assert!(
+        f.auc > r.fidelity.auc + 0.03 && f.log_loss < r.fidelity.log_loss,
+        "learned {f:?} vs scaled {:?}",
+        r.fidelity
+    );
+    assert!(f.covered > 0.95, "{f:?}");
+    assert_eq!(learned.true_fidelity, r.true_fidelity);
+    let score = |name: &str| learned.baselines.iter().find(|e| e.policy == name).unwrap();
+    let (random, popularity) = (score("random"), score("popularity"));
+    assert!(
+        popularity.mean > random.mean + random.ci95 + popularity.ci95,
+        "popularity {popularity:?} random {random:?}"
     );
 }

@@ -186,8 +186,8 @@ impl Setup {
         let (train_states, train_actions) = encode_transitions(&encoder, &train_trans);
         let train_sim =
             Simulator::from_encoded(&train_trans, &train_states, &train_actions, &encoder, sim);
-        let valid_sim = Simulator::build(&sample, Split::Validation, &encoder, sim);
-        let test_sim = Simulator::build(&sample, Split::Test, &encoder, sim);
+        let valid_sim = Simulator::build_like(&sample, Split::Validation, &encoder, &train_sim);
+        let test_sim = Simulator::build_like(&sample, Split::Test, &encoder, &train_sim);
         for (name, s) in [
             ("training", &train_sim),
             ("validation", &valid_sim),

@@ -22,6 +22,7 @@ pub struct SkipClassifier {
     l2: Linear,
     pub state_dim: usize,
     pub action_dim: usize,
+    hidden: usize,
 }
 
 impl SkipClassifier {
@@ -50,6 +51,7 @@ impl SkipClassifier {
             l2,
             state_dim,
             action_dim,
+            hidden,
         };
         let mut adam = Adam::new(&clf.params, 1e-3);
         adam.clip_norm = 1.0;
@@ -104,6 +106,31 @@ impl SkipClassifier {
 
     fn logits(&self, p: &[Tensor<2>], x: Tensor<2>) -> Tensor<2> {
         self.l2.forward(p, relu(self.l1.forward(p, x)))
+    }
+
+    /// Units of the hidden layer.
+    pub fn hidden_dim(&self) -> usize {
+        self.hidden
+    }
+
+    /// The hidden layer's activations of each (state, action) row pair, `[n, hidden]`.
+    pub fn hidden(&self, states: &[f32], actions: &[f32]) -> Vec<f32> {
+        let n = states.len() / self.state_dim;
+        let mut out = Vec::new();
+        for start in (0..n).step_by(4096) {
+            let end = (start + 4096).min(n);
+            let x = self.inputs(
+                (start..end).map(|i| {
+                    (
+                        &states[i * self.state_dim..(i + 1) * self.state_dim],
+                        &actions[i * self.action_dim..(i + 1) * self.action_dim],
+                    )
+                }),
+                &self.params.device,
+            );
+            out.extend(to_vec(&relu(self.l1.forward(&self.params.values, x))));
+        }
+        out
     }
 
     /// P(not skipped) of each (state, action) row pair.

@@ -45,6 +45,21 @@ pub enum ResponseMode {
     Expected,
 }
 
+/// The space in which the simulator looks for a query's nearest keys.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyMetric {
+    /// The encoded state, the track's song vector and the recent part, each scaled (`alpha`,
+    /// `recent_weight`).
+    Scaled,
+    /// The hidden layer of a skip model trained on the training split's transitions: its
+    /// inputs are the encoded state, the track's song vector and, for each of the last
+    /// `recent` plays, the coordinate-by-coordinate squared differences between the track's
+    /// song vector and that play's, its level / 3 and a present flag. Keys that the model
+    /// sees alike are near, whatever the raw distances.
+    Learned,
+}
+
 /// Settings of the memory-based user simulator.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -63,6 +78,11 @@ pub struct SimulatorConfig {
     /// Weight of the recent part of the key distance, scaled like the other two: random pairs
     /// of keys are at 2·recent_weight on average in it.
     pub recent_weight: f64,
+    /// The space of the nearest-key search.
+    pub metric: KeyMetric,
+    /// `metric = "learned"`: hidden units and training passes of its skip model.
+    pub metric_hidden: usize,
+    pub metric_epochs: usize,
     /// Neighbours farther than this (in the scaled key distance) do not count; a query with
     /// none inside falls back to the base rate and counts as uncovered.
     pub radius: f64,
@@ -93,6 +113,9 @@ impl Default for SimulatorConfig {
             alpha: 0.5,
             recent: 0,
             recent_weight: 1.0,
+            metric: KeyMetric::Scaled,
+            metric_hidden: 64,
+            metric_epochs: 15,
             radius: 1.0,
             weight_floor: 0.05,
             prior_weight: 1.0,
@@ -124,6 +147,10 @@ impl SimulatorConfig {
                 "simulator.prior_weight must be ≥ 0, got {}",
                 self.prior_weight
             ));
+        }
+        if self.metric == KeyMetric::Learned && (self.metric_hidden == 0 || self.metric_epochs == 0)
+        {
+            return Err("simulator.metric_hidden and metric_epochs must be at least 1".into());
         }
         if !(self.recent_weight.is_finite() && self.recent_weight > 0.0) {
             return Err(format!(

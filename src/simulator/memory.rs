@@ -5,12 +5,15 @@
 //! responses of the k nearest keys within a radius; with none inside, the split's base rate,
 //! counted as uncovered.
 
+use std::sync::Arc;
+
 use crate::data::{Sample, Split};
 use crate::encoder::Encoder;
 use crate::encoder::data::{LEVELS, SongInputs};
 use crate::songs::index::{self, NearestTracks};
 
-use super::config::SimulatorConfig;
+use super::classifier::SkipClassifier;
+use super::config::{KeyMetric, SimulatorConfig};
 
 /// A logged transition: the history before a play, the track played and its response level.
 #[derive(Clone, Debug)]
@@ -95,6 +98,104 @@ pub fn recent_distances(
     out
 }
 
+/// Response distribution of `levels`.
+fn base_rate(levels: &[u8]) -> [f64; LEVELS] {
+    let mut rate = [0.0; LEVELS];
+    for &l in levels {
+        rate[l as usize] += 1.0;
+    }
+    rate.iter_mut()
+        .for_each(|b| *b /= levels.len().max(1) as f64);
+    rate
+}
+
+/// The history part of queries as the simulator's metric reads it: [`recent_distances`], or
+/// with a learned metric [`recent_features`].
+fn query_recent(
+    cfg: &SimulatorConfig,
+    songs: &SongInputs,
+    histories: &[&[(u32, u8)]],
+    actions: &[f32],
+) -> Vec<f32> {
+    match cfg.metric {
+        KeyMetric::Scaled => recent_distances(cfg.recent, songs, histories, actions),
+        KeyMetric::Learned => recent_features(cfg.recent, songs, histories, actions),
+    }
+}
+
+/// The learned metric's view of the last `recent` plays of each query, the latest first: the
+/// coordinate-by-coordinate squared differences between the track's song vector and the
+/// play's, the play's level / 3 and 1; zeros where the history is shorter. `[n, recent·(d+2)]`.
+pub fn recent_features(
+    recent: usize,
+    songs: &SongInputs,
+    histories: &[&[(u32, u8)]],
+    actions: &[f32],
+) -> Vec<f32> {
+    let d = songs.dim;
+    assert_eq!(actions.len(), histories.len() * d);
+    let mut out = Vec::with_capacity(histories.len() * recent * (d + 2));
+    for (h, a) in histories.iter().zip(actions.chunks_exact(d.max(1))) {
+        for j in 0..recent {
+            match h.len().checked_sub(j + 1) {
+                Some(at) => {
+                    let (track, level) = h[at];
+                    out.extend(
+                        songs
+                            .song(track)
+                            .iter()
+                            .zip(a)
+                            .map(|(x, y)| (x - y) * (x - y)),
+                    );
+                    out.push(level as f32 / 3.0);
+                    out.push(1.0);
+                }
+                None => out.extend(std::iter::repeat_n(0.0, d + 2)),
+            }
+        }
+    }
+    out
+}
+
+/// Rows `[state ‖ recent]` of the learned metric's inputs (the track's song vector goes in
+/// as its action).
+fn metric_inputs(states: &[f32], state_dim: usize, recent: &[f32], n: usize) -> Vec<f32> {
+    let r = recent.len() / n.max(1);
+    let mut x = Vec::with_capacity(n * (state_dim + r));
+    for i in 0..n {
+        x.extend_from_slice(&states[i * state_dim..(i + 1) * state_dim]);
+        x.extend_from_slice(&recent[i * r..(i + 1) * r]);
+    }
+    x
+}
+
+/// The learned metric: a skip model trained on `trans` (the training split's transitions,
+/// already encoded) to tell whether each play was heard out, from the encoded state, the
+/// recent plays ([`recent_features`]) and the track's song vector.
+fn learn_metric(
+    trans: &[Transition],
+    states: &[f32],
+    actions: &[f32],
+    encoder: &Encoder,
+    cfg: &SimulatorConfig,
+) -> SkipClassifier {
+    let recent = recent_features(cfg.recent, &encoder.songs, &histories(trans), actions);
+    let n = trans.len();
+    let latent = encoder.model.latent;
+    let x = metric_inputs(states, latent, &recent, n);
+    let y: Vec<bool> = trans.iter().map(|t| t.level == 3).collect();
+    SkipClassifier::train(
+        &x,
+        latent + cfg.recent * (encoder.songs.dim + 2),
+        actions,
+        encoder.songs.dim,
+        &y,
+        cfg.metric_hidden,
+        cfg.metric_epochs,
+        cfg.seed,
+    )
+}
+
 /// The memory-based simulator of one split.
 pub struct Simulator {
     pub cfg: SimulatorConfig,
@@ -107,6 +208,11 @@ pub struct Simulator {
     /// the value of each column when the history is shorter (the keys' column means).
     recent_scale: f32,
     recent_fill: Vec<f32>,
+    /// `metric = "learned"`: the skip model whose hidden layer places the keys (learned on the
+    /// training split, shared with the other splits' simulators), and the multiplier that
+    /// puts random pairs of keys at squared distance 2 on average.
+    metric: Option<Arc<SkipClassifier>>,
+    hidden_scale: f32,
     index: Box<dyn NearestTracks>,
     levels: Vec<u8>,
     /// Response distribution of all keys.
@@ -141,13 +247,41 @@ impl Simulator {
         encoder: &Encoder,
         cfg: &SimulatorConfig,
     ) -> Simulator {
+        let metric = (cfg.metric == KeyMetric::Learned).then(|| {
+            let trans = transitions(sample, Split::Train, encoder.model.steps);
+            let (states, actions) = encode_transitions(encoder, &trans);
+            Arc::new(learn_metric(&trans, &states, &actions, encoder, cfg))
+        });
+        Simulator::build_with(sample, split, encoder, cfg, metric)
+    }
+
+    /// [`build`](Self::build) with `like`'s settings and, with a learned metric, its metric
+    /// (so that the held-out simulator places its keys as the training one does, without
+    /// learning the metric again).
+    pub fn build_like(
+        sample: &Sample,
+        split: Split,
+        encoder: &Encoder,
+        like: &Simulator,
+    ) -> Simulator {
+        Simulator::build_with(sample, split, encoder, &like.cfg, like.metric.clone())
+    }
+
+    fn build_with(
+        sample: &Sample,
+        split: Split,
+        encoder: &Encoder,
+        cfg: &SimulatorConfig,
+        metric: Option<Arc<SkipClassifier>>,
+    ) -> Simulator {
         let trans = transitions(sample, split, encoder.model.steps);
         let (states, actions) = encode_transitions(encoder, &trans);
-        Simulator::from_encoded(&trans, &states, &actions, encoder, cfg)
+        Simulator::assemble(&trans, &states, &actions, encoder, cfg, metric)
     }
 
     /// Builds the simulator of transitions already encoded by [`encode_transitions`], for
-    /// callers that need the keys themselves too.
+    /// callers that need the keys themselves too. A learned metric is learned on these
+    /// transitions: they are the training split's.
     pub fn from_encoded(
         trans: &[Transition],
         states: &[f32],
@@ -155,9 +289,22 @@ impl Simulator {
         encoder: &Encoder,
         cfg: &SimulatorConfig,
     ) -> Simulator {
+        let metric = (cfg.metric == KeyMetric::Learned)
+            .then(|| Arc::new(learn_metric(trans, states, actions, encoder, cfg)));
+        Simulator::assemble(trans, states, actions, encoder, cfg, metric)
+    }
+
+    fn assemble(
+        trans: &[Transition],
+        states: &[f32],
+        actions: &[f32],
+        encoder: &Encoder,
+        cfg: &SimulatorConfig,
+        metric: Option<Arc<SkipClassifier>>,
+    ) -> Simulator {
         let levels: Vec<u8> = trans.iter().map(|t| t.level).collect();
-        let recent = recent_distances(cfg.recent, &encoder.songs, &histories(trans), actions);
-        Simulator::from_keys(
+        let recent = query_recent(cfg, &encoder.songs, &histories(trans), actions);
+        Simulator::with_metric(
             states,
             encoder.model.latent,
             actions,
@@ -165,6 +312,7 @@ impl Simulator {
             &recent,
             levels,
             cfg,
+            metric,
         )
     }
 
@@ -180,10 +328,52 @@ impl Simulator {
         levels: Vec<u8>,
         cfg: &SimulatorConfig,
     ) -> Simulator {
+        assert_eq!(
+            cfg.metric,
+            KeyMetric::Scaled,
+            "raw keys are placed by scaling"
+        );
+        Simulator::with_metric(
+            states, state_dim, actions, action_dim, recent, levels, cfg, None,
+        )
+    }
+
+    /// The simulator of keys whose recent part is [`query_recent`]'s; with `metric`, the keys
+    /// are its hidden activations.
+    #[allow(clippy::too_many_arguments)]
+    fn with_metric(
+        states: &[f32],
+        state_dim: usize,
+        actions: &[f32],
+        action_dim: usize,
+        recent: &[f32],
+        levels: Vec<u8>,
+        cfg: &SimulatorConfig,
+        metric: Option<Arc<SkipClassifier>>,
+    ) -> Simulator {
         let n = levels.len();
-        let r = cfg.recent;
+        let r = if metric.is_some() { 0 } else { cfg.recent };
         assert_eq!(states.len(), n * state_dim);
         assert_eq!(actions.len(), n * action_dim);
+        if let Some(m) = metric {
+            let hidden = m.hidden(&metric_inputs(states, state_dim, recent, n), actions);
+            let hidden_scale = (1.0 / spread(&hidden, m.hidden_dim())) as f32;
+            let keys: Vec<f32> = hidden.iter().map(|x| x * hidden_scale).collect();
+            return Simulator {
+                cfg: cfg.clone(),
+                state_dim,
+                action_dim,
+                state_scale: 0.0,
+                action_scale: 0.0,
+                recent_scale: 0.0,
+                recent_fill: Vec::new(),
+                index: index::build(&cfg.index, keys, m.hidden_dim()),
+                metric: Some(m),
+                hidden_scale,
+                base_rate: base_rate(&levels),
+                levels,
+            };
+        }
         assert_eq!(recent.len(), n * r);
         let state_scale = (cfg.alpha.sqrt() / spread(states, state_dim)) as f32;
         let action_scale = ((1.0 - cfg.alpha).sqrt() / spread(actions, action_dim)) as f32;
@@ -227,11 +417,6 @@ impl Simulator {
             );
             keys.extend(filled[i * r..(i + 1) * r].iter().map(|x| x * recent_scale));
         }
-        let mut base_rate = [0.0; LEVELS];
-        for &l in &levels {
-            base_rate[l as usize] += 1.0;
-        }
-        base_rate.iter_mut().for_each(|b| *b /= n.max(1) as f64);
         Simulator {
             cfg: cfg.clone(),
             state_dim,
@@ -241,8 +426,10 @@ impl Simulator {
             recent_scale,
             recent_fill,
             index: index::build(&cfg.index, keys, state_dim + action_dim + r),
+            metric: None,
+            hidden_scale: 0.0,
+            base_rate: base_rate(&levels),
             levels,
-            base_rate,
         }
     }
 
@@ -262,18 +449,27 @@ impl Simulator {
         histories: &[&[(u32, u8)]],
         actions: &[f32],
     ) -> Vec<f32> {
-        recent_distances(self.cfg.recent, songs, histories, actions)
+        query_recent(&self.cfg, songs, histories, actions)
     }
 
-    /// Width of a key: state, action and recent parts.
+    /// Width of a key: state, action and recent parts, or the learned metric's hidden layer.
     pub fn key_dim(&self) -> usize {
-        self.state_dim + self.action_dim + self.cfg.recent
+        match &self.metric {
+            Some(m) => m.hidden_dim(),
+            None => self.state_dim + self.action_dim + self.cfg.recent,
+        }
     }
 
     /// The scaled keys of queries `states` `[n, state_dim]`, `actions` `[n, action_dim]` and
     /// `recent` `[n, cfg.recent]` ([`recent`](Self::recent)): `[n, key_dim]`.
     pub fn keys(&self, states: &[f32], actions: &[f32], recent: &[f32]) -> Vec<f32> {
         let n = states.len() / self.state_dim;
+        if let Some(m) = &self.metric {
+            let x = metric_inputs(states, self.state_dim, recent, n);
+            let mut h = m.hidden(&x, actions);
+            h.iter_mut().for_each(|v| *v *= self.hidden_scale);
+            return h;
+        }
         let r = self.cfg.recent;
         assert_eq!(recent.len(), n * r, "the queries' recent part");
         let mut keys = Vec::with_capacity(n * self.key_dim());
@@ -392,6 +588,26 @@ mod tests {
         // Latest first; a history too short for the second has NaN there.
         assert_eq!(d[..3], [0.0, 9.0, 9.0]);
         assert!(d[3].is_nan());
+        // The learned metric's view: per play the squared differences, the level / 3 and a
+        // present flag; zeros past the history.
+        let f = recent_features(2, &songs, &[near, far], &[1.0, 0.0]);
+        assert_eq!(
+            f,
+            [
+                1.0,
+                1.0 / 3.0,
+                1.0,
+                4.0,
+                1.0,
+                1.0,
+                9.0,
+                1.0,
+                1.0,
+                0.0,
+                0.0,
+                0.0
+            ]
+        );
         let c = SimulatorConfig {
             k: 1,
             radius: 100.0,

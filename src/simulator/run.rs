@@ -78,7 +78,7 @@ pub fn run_simulate(
     let fid = fidelity(&p, &covered, &y, train_sim.base_rate[3]);
 
     // Baselines: evaluated in the held-out simulator, from held-out starts.
-    let test_sim = Simulator::build(sample, Split::Test, &encoder, cfg);
+    let test_sim = Simulator::build_like(sample, Split::Test, &encoder, &train_sim);
     let start = starts(sample, Split::Test, cfg.start_steps, cfg.episodes, cfg.seed);
     if start.is_empty() {
         return Err(EncodeError::Run(format!(
