@@ -3,11 +3,12 @@
 //! trained on the training split's transitions, its inputs the encoder's latent, then for each
 //! of the last N plays the coordinate-by-coordinate squared differences between the track's
 //! song vector and that play's, its level / 3 and a present flag, and the track's song vector.
-//! A probe of what a simulator that reads the recent plays could gain (README, `segue eval`).
+//! A probe of what a simulator that reads the recent plays could gain (README, `segue
+//! simulate`).
 //!
 //! `cargo run --release --example response_probe -- SAMPLE_DIR ENCODER_DIR N EPOCHS`
 use segue::data::Split;
-use segue::simulator::memory::{encode_transitions, transitions};
+use segue::simulator::memory::{encode_transitions, histories, recent_features, transitions};
 use std::path::Path;
 fn main() {
     let a: Vec<String> = std::env::args().collect();
@@ -27,27 +28,12 @@ fn main() {
         let (st, ac) = encode_transitions(&enc, &tr);
         let l = enc.model.latent;
         let w = l + n_recent * (d + 2);
-        let mut x = Vec::new();
-        for (i, t) in tr.iter().enumerate() {
+        let recent = recent_features(n_recent, &enc.songs, &histories(&tr), &ac);
+        let r = n_recent * (d + 2);
+        let mut x = Vec::with_capacity(tr.len() * w);
+        for i in 0..tr.len() {
             x.extend_from_slice(&st[i * l..(i + 1) * l]);
-            let a = &ac[i * d..(i + 1) * d];
-            for j in 0..n_recent {
-                match t.history.len().checked_sub(j + 1) {
-                    Some(at) => {
-                        let (tk, lv) = t.history[at];
-                        x.extend(
-                            enc.songs
-                                .song(tk)
-                                .iter()
-                                .zip(a)
-                                .map(|(p, q)| (p - q) * (p - q)),
-                        );
-                        x.push(lv as f32 / 3.0);
-                        x.push(1.0);
-                    }
-                    None => x.extend(std::iter::repeat_n(0.0, d + 2)),
-                }
-            }
+            x.extend_from_slice(&recent[i * r..(i + 1) * r]);
         }
         let y: Vec<bool> = tr.iter().map(|t| t.level == 3).collect();
         (x, w, ac, y)

@@ -1027,8 +1027,8 @@ fn simulate(a: SimulateArgs) -> Result<()> {
     }
     let f = &r.fidelity;
     println!(
-        "simulator: {} training keys, {} held-out keys, k {}, alpha {}, radius {}",
-        r.train_keys, r.test_keys, cfg.k, cfg.alpha, cfg.radius
+        "simulator: {} training keys, {} held-out keys, k {}, radius {}, {:?} keys, {} recent plays, alpha {} (scaled keys)",
+        r.train_keys, r.test_keys, cfg.k, cfg.radius, cfg.metric, cfg.recent, cfg.alpha
     );
     println!("fidelity on {}", f.summary());
     let c = &r.classifier_fidelity;

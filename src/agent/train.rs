@@ -181,6 +181,7 @@ impl Setup {
                 sample_dir.display()
             )));
         }
+        crate::simulator::memory::check_recent(sim, &encoder).map_err(EncodeError::Config)?;
         let steps = encoder.model.steps;
         let train_trans = transitions(&sample, Split::Train, steps);
         let (train_states, train_actions) = encode_transitions(&encoder, &train_trans);

@@ -60,6 +60,7 @@ pub fn run(
     export: Option<&str>,
 ) -> Result<Vec<SimBenchRow>, EncodeError> {
     let encoder = Encoder::load(encoder_dir)?;
+    super::memory::check_recent(cfg, &encoder).map_err(EncodeError::Config)?;
     let s = crate::data::load_sample_dir(sample_dir)?;
     let exact_cfg = SimulatorConfig {
         index: IndexKind::Exact,
@@ -88,7 +89,7 @@ pub fn run(
         }
     }
     tracing::info!(
-        "{} keys of dimension {dim} encoded in {encode_s:.1} s; {} queries",
+        "{} keys of dimension {dim} encoded (and a learned metric trained) in {encode_s:.1} s; {} queries",
         sim.len(),
         held_out.len()
     );

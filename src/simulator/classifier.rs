@@ -115,6 +115,26 @@ impl SkipClassifier {
 
     /// The hidden layer's activations of each (state, action) row pair, `[n, hidden]`.
     pub fn hidden(&self, states: &[f32], actions: &[f32]) -> Vec<f32> {
+        self.over_rows(states, actions, |x| {
+            to_vec(&relu(self.l1.forward(&self.params.values, x)))
+        })
+    }
+
+    /// P(not skipped) of each (state, action) row pair.
+    pub fn predict(&self, states: &[f32], actions: &[f32]) -> Vec<f64> {
+        self.over_rows(states, actions, |x| {
+            let p = sigmoid(self.logits(&self.params.values, x));
+            to_vec(&p).into_iter().map(|x| x as f64).collect()
+        })
+    }
+
+    /// `f` of the input rows of the (state, action) pairs, 4,096 rows at a time, in order.
+    fn over_rows<T>(
+        &self,
+        states: &[f32],
+        actions: &[f32],
+        f: impl Fn(Tensor<2>) -> Vec<T>,
+    ) -> Vec<T> {
         let n = states.len() / self.state_dim;
         let mut out = Vec::new();
         for start in (0..n).step_by(4096) {
@@ -128,28 +148,7 @@ impl SkipClassifier {
                 }),
                 &self.params.device,
             );
-            out.extend(to_vec(&relu(self.l1.forward(&self.params.values, x))));
-        }
-        out
-    }
-
-    /// P(not skipped) of each (state, action) row pair.
-    pub fn predict(&self, states: &[f32], actions: &[f32]) -> Vec<f64> {
-        let n = states.len() / self.state_dim;
-        let mut out = Vec::with_capacity(n);
-        for start in (0..n).step_by(4096) {
-            let end = (start + 4096).min(n);
-            let x = self.inputs(
-                (start..end).map(|i| {
-                    (
-                        &states[i * self.state_dim..(i + 1) * self.state_dim],
-                        &actions[i * self.action_dim..(i + 1) * self.action_dim],
-                    )
-                }),
-                &self.params.device,
-            );
-            let p = sigmoid(self.logits(&self.params.values, x));
-            out.extend(to_vec(&p).into_iter().map(|x| x as f64));
+            out.extend(f(x));
         }
         out
     }

@@ -80,8 +80,9 @@ pub struct SimulatorConfig {
     pub recent_weight: f64,
     /// The space of the nearest-key search.
     pub metric: KeyMetric,
-    /// `metric = "learned"`: hidden units and training passes of its skip model.
+    /// `metric = "learned"`: hidden units of its skip model.
     pub metric_hidden: usize,
+    /// `metric = "learned"`: passes of its skip model's training over the transitions.
     pub metric_epochs: usize,
     /// Neighbours farther than this (in the scaled key distance) do not count; a query with
     /// none inside falls back to the base rate and counts as uncovered.

@@ -79,23 +79,36 @@ pub fn recent_distances(
     histories: &[&[(u32, u8)]],
     actions: &[f32],
 ) -> Vec<f32> {
+    let mut out = Vec::with_capacity(histories.len() * recent);
+    each_recent_play(recent, songs, histories, actions, |play, track| {
+        out.push(match play {
+            Some((song, _)) => song.iter().zip(track).map(|(x, y)| (x - y) * (x - y)).sum(),
+            None => f32::NAN,
+        })
+    });
+    out
+}
+
+/// Calls `f` for each query and each of its last `recent` plays, the latest first: the play's
+/// song vector and level (None past the history's start), and the query track's song vector.
+fn each_recent_play(
+    recent: usize,
+    songs: &SongInputs,
+    histories: &[&[(u32, u8)]],
+    actions: &[f32],
+    mut f: impl FnMut(Option<(&[f32], u8)>, &[f32]),
+) {
     let d = songs.dim;
     assert_eq!(actions.len(), histories.len() * d);
-    let mut out = Vec::with_capacity(histories.len() * recent);
     for (h, a) in histories.iter().zip(actions.chunks_exact(d.max(1))) {
         for j in 0..recent {
-            out.push(match h.len().checked_sub(j + 1) {
-                Some(at) => songs
-                    .song(h[at].0)
-                    .iter()
-                    .zip(a)
-                    .map(|(x, y)| (x - y) * (x - y))
-                    .sum(),
-                None => f32::NAN,
-            });
+            let play = h
+                .len()
+                .checked_sub(j + 1)
+                .map(|at| (songs.song(h[at].0), h[at].1));
+            f(play, a);
         }
     }
-    out
 }
 
 /// Response distribution of `levels`.
@@ -133,27 +146,21 @@ pub fn recent_features(
     actions: &[f32],
 ) -> Vec<f32> {
     let d = songs.dim;
-    assert_eq!(actions.len(), histories.len() * d);
     let mut out = Vec::with_capacity(histories.len() * recent * (d + 2));
-    for (h, a) in histories.iter().zip(actions.chunks_exact(d.max(1))) {
-        for j in 0..recent {
-            match h.len().checked_sub(j + 1) {
-                Some(at) => {
-                    let (track, level) = h[at];
-                    out.extend(
-                        songs
-                            .song(track)
-                            .iter()
-                            .zip(a)
-                            .map(|(x, y)| (x - y) * (x - y)),
-                    );
-                    out.push(level as f32 / 3.0);
-                    out.push(1.0);
-                }
-                None => out.extend(std::iter::repeat_n(0.0, d + 2)),
+    each_recent_play(
+        recent,
+        songs,
+        histories,
+        actions,
+        |play, track| match play {
+            Some((song, level)) => {
+                out.extend(song.iter().zip(track).map(|(x, y)| (x - y) * (x - y)));
+                out.push(level as f32 / 3.0);
+                out.push(1.0);
             }
-        }
-    }
+            None => out.extend(std::iter::repeat_n(0.0, d + 2)),
+        },
+    );
     out
 }
 
@@ -169,9 +176,22 @@ fn metric_inputs(states: &[f32], state_dim: usize, recent: &[f32], n: usize) -> 
     x
 }
 
+/// Checks that the simulator reads no more recent plays than the encoder's histories hold.
+pub fn check_recent(cfg: &SimulatorConfig, encoder: &Encoder) -> Result<(), String> {
+    if cfg.recent > encoder.model.steps {
+        return Err(format!(
+            "simulator.recent ({}) must be at most the encoder's history length ({})",
+            cfg.recent, encoder.model.steps
+        ));
+    }
+    Ok(())
+}
+
 /// The learned metric: a skip model trained on `trans` (the training split's transitions,
 /// already encoded) to tell whether each play was heard out, from the encoded state, the
-/// recent plays ([`recent_features`]) and the track's song vector.
+/// recent plays ([`recent_features`]) and the track's song vector. It is trained on one
+/// thread, so that every command that builds the simulators gets the same metric whatever
+/// its thread count.
 fn learn_metric(
     trans: &[Transition],
     states: &[f32],
@@ -184,16 +204,22 @@ fn learn_metric(
     let latent = encoder.model.latent;
     let x = metric_inputs(states, latent, &recent, n);
     let y: Vec<bool> = trans.iter().map(|t| t.level == 3).collect();
-    SkipClassifier::train(
-        &x,
-        latent + cfg.recent * (encoder.songs.dim + 2),
-        actions,
-        encoder.songs.dim,
-        &y,
-        cfg.metric_hidden,
-        cfg.metric_epochs,
-        cfg.seed,
-    )
+    let train = || {
+        SkipClassifier::train(
+            &x,
+            latent + cfg.recent * (encoder.songs.dim + 2),
+            actions,
+            encoder.songs.dim,
+            &y,
+            cfg.metric_hidden,
+            cfg.metric_epochs,
+            cfg.seed,
+        )
+    };
+    match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+        Ok(pool) => pool.install(train),
+        Err(_) => train(),
+    }
 }
 
 /// The memory-based simulator of one split.
@@ -240,48 +266,31 @@ fn spread(x: &[f32], d: usize) -> f64 {
 }
 
 impl Simulator {
-    /// Builds the simulator of `split`: encodes every transition's history with `encoder`.
-    pub fn build(
-        sample: &Sample,
-        split: Split,
-        encoder: &Encoder,
-        cfg: &SimulatorConfig,
-    ) -> Simulator {
-        let metric = (cfg.metric == KeyMetric::Learned).then(|| {
-            let trans = transitions(sample, Split::Train, encoder.model.steps);
-            let (states, actions) = encode_transitions(encoder, &trans);
-            Arc::new(learn_metric(&trans, &states, &actions, encoder, cfg))
-        });
-        Simulator::build_with(sample, split, encoder, cfg, metric)
-    }
-
-    /// [`build`](Self::build) with `like`'s settings and, with a learned metric, its metric
-    /// (so that the held-out simulator places its keys as the training one does, without
-    /// learning the metric again).
+    /// The simulator of `split` (every transition's history encoded with `encoder`) with
+    /// `like`'s settings and, with a learned metric, its metric: the validation and held-out
+    /// simulators place their keys as the training one (`like`) does.
     pub fn build_like(
         sample: &Sample,
         split: Split,
         encoder: &Encoder,
         like: &Simulator,
     ) -> Simulator {
-        Simulator::build_with(sample, split, encoder, &like.cfg, like.metric.clone())
-    }
-
-    fn build_with(
-        sample: &Sample,
-        split: Split,
-        encoder: &Encoder,
-        cfg: &SimulatorConfig,
-        metric: Option<Arc<SkipClassifier>>,
-    ) -> Simulator {
         let trans = transitions(sample, split, encoder.model.steps);
         let (states, actions) = encode_transitions(encoder, &trans);
-        Simulator::assemble(&trans, &states, &actions, encoder, cfg, metric)
+        Simulator::assemble(
+            &trans,
+            &states,
+            &actions,
+            encoder,
+            &like.cfg,
+            like.metric.clone(),
+        )
     }
 
-    /// Builds the simulator of transitions already encoded by [`encode_transitions`], for
-    /// callers that need the keys themselves too. A learned metric is learned on these
-    /// transitions: they are the training split's.
+    /// Builds the training split's simulator from its transitions, already encoded by
+    /// [`encode_transitions`] (callers need them too). A learned metric is learned on them.
+    /// The config's `recent` may not exceed the encoder's history length ([`check_recent`]):
+    /// the transitions' histories hold no more.
     pub fn from_encoded(
         trans: &[Transition],
         states: &[f32],
@@ -289,6 +298,10 @@ impl Simulator {
         encoder: &Encoder,
         cfg: &SimulatorConfig,
     ) -> Simulator {
+        assert!(
+            check_recent(cfg, encoder).is_ok(),
+            "simulator.recent beyond the history"
+        );
         let metric = (cfg.metric == KeyMetric::Learned)
             .then(|| Arc::new(learn_metric(trans, states, actions, encoder, cfg)));
         Simulator::assemble(trans, states, actions, encoder, cfg, metric)
@@ -356,6 +369,11 @@ impl Simulator {
         assert_eq!(states.len(), n * state_dim);
         assert_eq!(actions.len(), n * action_dim);
         if let Some(m) = metric {
+            assert_eq!(
+                recent.len(),
+                n * cfg.recent * (action_dim + 2),
+                "recent_features"
+            );
             let hidden = m.hidden(&metric_inputs(states, state_dim, recent, n), actions);
             let hidden_scale = (1.0 / spread(&hidden, m.hidden_dim())) as f32;
             let keys: Vec<f32> = hidden.iter().map(|x| x * hidden_scale).collect();
@@ -441,8 +459,9 @@ impl Simulator {
         self.levels.is_empty()
     }
 
-    /// The recent part of the queries' keys: [`recent_distances`] with this simulator's
-    /// `cfg.recent` (empty when it is 0).
+    /// The history part of the queries' keys: with scaled keys [`recent_distances`]
+    /// (`[n, cfg.recent]`), with a learned metric [`recent_features`] (`[n, cfg.recent·(d+2)]`);
+    /// empty when `cfg.recent` is 0.
     pub fn recent(
         &self,
         songs: &SongInputs,
@@ -460,11 +479,16 @@ impl Simulator {
         }
     }
 
-    /// The scaled keys of queries `states` `[n, state_dim]`, `actions` `[n, action_dim]` and
-    /// `recent` `[n, cfg.recent]` ([`recent`](Self::recent)): `[n, key_dim]`.
+    /// The keys of queries `states` `[n, state_dim]`, `actions` `[n, action_dim]` and their
+    /// history part `recent` ([`recent`](Self::recent)): `[n, key_dim]`.
     pub fn keys(&self, states: &[f32], actions: &[f32], recent: &[f32]) -> Vec<f32> {
         let n = states.len() / self.state_dim;
         if let Some(m) = &self.metric {
+            assert_eq!(
+                recent.len(),
+                n * self.cfg.recent * (self.action_dim + 2),
+                "the queries' recent features"
+            );
             let x = metric_inputs(states, self.state_dim, recent, n);
             let mut h = m.hidden(&x, actions);
             h.iter_mut().for_each(|v| *v *= self.hidden_scale);
@@ -510,7 +534,7 @@ impl Simulator {
     }
 
     /// Responses to a batch of queries: `states` `[n, state_dim]`, `actions` `[n, action_dim]`
-    /// and `recent` `[n, cfg.recent]` ([`recent`](Self::recent)).
+    /// and their history part `recent` ([`recent`](Self::recent)).
     pub fn respond(&self, states: &[f32], actions: &[f32], recent: &[f32]) -> Vec<Response> {
         let found = self.neighbours(states, actions, recent);
         found

@@ -52,6 +52,12 @@ pub fn run_simulate(
     cfg.validate().map_err(EncodeError::Config)?;
     let t0 = std::time::Instant::now();
     let encoder = Encoder::load(encoder_dir)?;
+    super::memory::check_recent(cfg, &encoder).map_err(EncodeError::Config)?;
+    // The world is loaded first, so that a bad folder fails before the work.
+    let world = match world {
+        Some(w) => Some(crate::synth::saved::load(w).map_err(|e| EncodeError::Run(e.to_string()))?),
+        None => None,
+    };
     let s = crate::data::load_sample_dir(sample_dir)?;
     let sample = &s.sample;
     if encoder.songs.values.len() != sample.tracks.len() * encoder.songs.dim {
@@ -97,10 +103,9 @@ pub fn run_simulate(
     );
     let clf_p = clf.predict(&states, &actions);
     let clf_fid = fidelity(&clf_p, &vec![true; clf_p.len()], &y, train_sim.base_rate[3]);
-    let true_fid = match world {
+    let true_fid = match &world {
         Some(w) => {
-            let w = crate::synth::saved::load(w).map_err(|e| EncodeError::Run(e.to_string()))?;
-            let p = super::truth::true_probabilities(&w, sample, Split::Test)
+            let p = super::truth::true_probabilities(w, sample, Split::Test)
                 .map_err(EncodeError::Run)?;
             assert_eq!(p.len(), y.len(), "one probability per held-out transition");
             Some(fidelity(

@@ -248,9 +248,7 @@ pub fn split_users(
     seed: u64,
 ) -> Result<Vec<User>, String> {
     let mut users: Vec<User> = sample
-        .sessions
-        .iter()
-        .filter(|s| s.split == split)
+        .sessions_in(split)
         .map(|s| {
             world
                 .user(&s.id)
@@ -275,9 +273,11 @@ pub fn split_users(
 /// so far, the starting plays and the episode's, and the track played is the one with the
 /// highest posterior-mean probability of being heard out. It knows the model and the whole
 /// session, where a learned policy sees the last few plays through a learned state and must
-/// learn the model, so it bounds from above what inferring the user from the history can reach
-/// one step at a time. Responses are drawn as [`true_evaluate`] draws them (the same streams),
-/// and the score counts the true user's exact probabilities.
+/// learn the model: a reference from above for what inferring the user from the history can
+/// reach one step at a time (approximately: the prior is a sample of training users, and users
+/// whose weight falls below `e^-30` of the largest are dropped for the rest of the episode).
+/// Responses are drawn as [`true_evaluate`] draws them (the same streams), and the score
+/// counts the true user's exact probabilities. `prior` may not be empty.
 pub fn posterior_greedy(
     model: &UserModel,
     starts: &TrueStarts,
@@ -287,6 +287,7 @@ pub fn posterior_greedy(
     seed: u64,
 ) -> TrueScore {
     use rayon::prelude::*;
+    assert!(!prior.is_empty(), "a posterior needs prior users");
     let m = model;
     let scores: Vec<f64> = (0..starts.users.len())
         .into_par_iter()
@@ -301,8 +302,9 @@ pub fn posterior_greedy(
     }
 }
 
-/// Weights below the largest by this factor (in log) are dropped: together they cannot move a
-/// posterior mean by more than `prior.len()·e^-30`.
+/// Users whose weight falls below the largest by this factor (in log) are dropped: at that
+/// moment they move no posterior mean by more than `prior.len()·e^-30`, and they are not
+/// brought back if later responses would have favoured them.
 const NEGLIGIBLE_LOG_WEIGHT: f64 = 30.0;
 
 /// One episode of [`posterior_greedy`]: its exact score.
@@ -318,8 +320,9 @@ fn posterior_episode(
     let wt = &starts.world_track;
     let mut rng = Rng::stream(seed, &[TRUE_STREAM, i as u64]);
     let (user, mut truth) = (&starts.users[i], starts.states[i].clone());
-    // The state every candidate user shares (what was played, the position); moods differ.
-    let mut heard = m.start(&prior[0]);
+    // The state every candidate user shares (what was played, the position); its mood is
+    // never read (each candidate's is in `moods`).
+    let mut heard = m.start(user);
     let mut moods: Vec<Mood> = prior.iter().map(|u| u.mood0).collect();
     let mut log_w = vec![0.0f64; prior.len()];
     let mut live: Vec<usize> = (0..prior.len()).collect();
