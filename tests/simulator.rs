@@ -109,6 +109,23 @@ fn synthetic_world_simulator_ranks_baselines_like_the_true_model() {
         "{t:?} vs {:?}",
         r.fidelity
     );
+    // More recent plays than the encoder's histories hold are refused, naming the setting.
+    let e = run_simulate(
+        &s,
+        &run,
+        &SimulatorConfig {
+            recent: 9,
+            ..Default::default()
+        },
+        None,
+    )
+    .err()
+    .unwrap();
+    assert!(
+        e.to_string()
+            .contains("simulator.recent (9) must be at most the encoder's history length (5)"),
+        "{e}"
+    );
     // Keys placed by a skip model that reads the recent plays predict the same held-out
     // responses better, and still rank popularity above random.
     let learned = run_simulate(
