@@ -92,7 +92,7 @@ pub struct PipelineReport {
     pub world: Option<PathBuf>,
 }
 
-/// The demo's synthetic world and stage settings: small enough to run in about a minute on
+/// The demo's synthetic world and stage settings: small enough to run in a few minutes on
 /// two cores. `quick` shrinks it further (for tests): fewer sessions, rounds, seeds, episodes.
 pub fn demo_config(seed: u64, quick: bool) -> (SynthConfig, Stages) {
     let synth = SynthConfig {
