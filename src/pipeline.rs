@@ -21,8 +21,8 @@ use crate::encoder::train::{
     EncodeError, EncodeOptions, EncodeReport, Outcome, io, run_encode, write_json,
 };
 use crate::simulator::SimulatorConfig;
-use crate::simulator::fidelity::{Fidelity, fidelity};
-use crate::simulator::memory::{encode_transitions, histories, transitions};
+use crate::simulator::fidelity::Fidelity;
+use crate::simulator::memory::{encode_transitions, transitions};
 use crate::songs::space::SongsConfig;
 use crate::synth::SynthConfig;
 
@@ -200,16 +200,9 @@ pub fn run_pipeline(
     let setup = Setup::load(&sample_dir, &enc_dir, &stages.simulator, &stages.agent)?;
     let test = transitions(&setup.sample, Split::Test, setup.encoder.model.steps);
     let (st, ac) = encode_transitions(&setup.encoder, &test);
-    let recent = setup
+    let fid = setup
         .train_sim
-        .recent(&setup.encoder.songs, &histories(&test), &ac);
-    let resp = setup.train_sim.respond(&st, &ac, &recent);
-    let fid = fidelity(
-        &resp.iter().map(|r| r.probs[3]).collect::<Vec<_>>(),
-        &resp.iter().map(|r| r.covered).collect::<Vec<_>>(),
-        &test.iter().map(|t| t.level == 3).collect::<Vec<_>>(),
-        setup.train_sim.base_rate[3],
-    );
+        .fidelity_on(&setup.encoder.songs, &test, &st, &ac);
     lap("simulator fidelity", t, &mut seconds);
 
     let t = Instant::now();

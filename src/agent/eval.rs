@@ -418,10 +418,13 @@ pub fn run_eval(
     }
     // The simulators' own one-step choices, among the greedy baseline's candidates: the
     // held-out simulator's, and the training simulator's (played in the held-out one).
-    let mut sim_oracles: Vec<(SimulatorOracle, usize)> = Vec::new();
-    if opts.sim_oracle {
+    let oracle_candidates = opts.sim_oracle.then(|| {
         let ranked = PopularityPolicy::new(&setup.train_trans, setup.sample.tracks.len()).ranked;
         let popular: Vec<u32> = ranked.into_iter().take(GREEDY_POPULAR).collect();
+        GreedyCandidates::new(popular, GREEDY_NEIGHBOURS, &enc.songs)
+    });
+    let mut sim_oracles: Vec<(SimulatorOracle, usize)> = Vec::new();
+    if let Some(candidates) = &oracle_candidates {
         for (name, sim) in [
             ("simulator oracle", &setup.test_sim),
             ("training-simulator oracle", &setup.train_sim),
@@ -441,7 +444,7 @@ pub fn run_eval(
             let p = SimulatorOracle {
                 name,
                 sim,
-                candidates: GreedyCandidates::new(popular.clone(), GREEDY_NEIGHBOURS, &enc.songs),
+                candidates,
             };
             sim_oracles.push((p, cells.len() - 1));
         }

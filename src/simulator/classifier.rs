@@ -266,7 +266,7 @@ pub struct SimulatorOracle<'a> {
     /// The row's name.
     pub name: &'static str,
     pub sim: &'a Simulator,
-    pub candidates: GreedyCandidates,
+    pub candidates: &'a GreedyCandidates,
 }
 
 impl Policy for SimulatorOracle<'_> {
@@ -314,10 +314,14 @@ mod tests {
             ..Default::default()
         };
         let sim = Simulator::from_keys(&[0.0; 4], 1, &songs.values, 1, &[], vec![0, 0, 3, 0], &cfg);
+        let (one, three) = (
+            GreedyCandidates::new(vec![0, 3], 1, &songs),
+            GreedyCandidates::new(vec![0, 3], 3, &songs),
+        );
         let mut oracle = SimulatorOracle {
             name: "simulator oracle",
             sim: &sim,
-            candidates: GreedyCandidates::new(vec![0, 3], 1, &songs),
+            candidates: &one,
         };
         let history: &[(u32, u8)] = &[(1, 3), (0, 0)];
         let obs = |excluded| Observation {
@@ -328,11 +332,10 @@ mod tests {
         let mut rng = Rng::new(1);
         // The anchor is track 1 (the last heard out). With its one nearest track (itself), track
         // 2 is no candidate; the rest tie at 0 and the first in track order goes.
-        oracle.candidates = GreedyCandidates::new(vec![0, 3], 1, &songs);
         assert_eq!(oracle.candidates.of(&[obs(&[])]).0, vec![vec![0, 1, 3]]);
         assert_eq!(oracle.act(&[obs(&[])], &mut rng), vec![0]);
         // With its three nearest, track 2 is one, and the one the simulator rates best.
-        oracle.candidates = GreedyCandidates::new(vec![0, 3], 3, &songs);
+        oracle.candidates = &three;
         assert_eq!(oracle.candidates.of(&[obs(&[])]).0, vec![vec![0, 1, 2, 3]]);
         assert_eq!(oracle.act(&[obs(&[])], &mut rng), vec![2]);
         // Excluded tracks are never candidates.

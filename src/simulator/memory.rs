@@ -14,6 +14,7 @@ use crate::songs::index::{self, NearestTracks};
 
 use super::classifier::SkipClassifier;
 use super::config::{KeyMetric, SimulatorConfig};
+use super::fidelity::{Fidelity, fidelity};
 
 /// A logged transition: the history before a play, the track played and its response level.
 #[derive(Clone, Debug)]
@@ -531,6 +532,24 @@ impl Simulator {
     ) -> Vec<Vec<index::Neighbour>> {
         self.index
             .search_batch(&self.keys(states, actions, recent), self.cfg.k)
+    }
+
+    /// This simulator's fidelity on transitions it never indexed, encoded by
+    /// [`encode_transitions`] as `states` and `actions`: its not-skip probability of each
+    /// against what happened, beside its own base rate.
+    pub fn fidelity_on(
+        &self,
+        songs: &SongInputs,
+        trans: &[Transition],
+        states: &[f32],
+        actions: &[f32],
+    ) -> Fidelity {
+        let recent = self.recent(songs, &histories(trans), actions);
+        let responses = self.respond(states, actions, &recent);
+        let p: Vec<f64> = responses.iter().map(|r| r.probs[3]).collect();
+        let covered: Vec<bool> = responses.iter().map(|r| r.covered).collect();
+        let y: Vec<bool> = trans.iter().map(|t| t.level == 3).collect();
+        fidelity(&p, &covered, &y, self.base_rate[3])
     }
 
     /// Responses to a batch of queries: `states` `[n, state_dim]`, `actions` `[n, action_dim]`

@@ -13,7 +13,7 @@ use super::classifier::{GreedyPolicy, SkipClassifier};
 use super::config::SimulatorConfig;
 use super::episode::{Evaluation, evaluate, starts};
 use super::fidelity::{Fidelity, fidelity};
-use super::memory::{Simulator, Transition, encode_transitions, histories, transitions};
+use super::memory::{Simulator, Transition, encode_transitions, transitions};
 use super::policy::{ContentPolicy, LoggedPolicy, Policy, PopularityPolicy, RandomPolicy};
 
 /// What `segue simulate` reports.
@@ -76,12 +76,8 @@ pub fn run_simulate(
     // Fidelity: the training simulator against held-out transitions it never indexed.
     let test_trans = transitions(sample, Split::Test, encoder.model.steps);
     let (states, actions) = encode_transitions(&encoder, &test_trans);
-    let recent = train_sim.recent(&encoder.songs, &histories(&test_trans), &actions);
-    let responses = train_sim.respond(&states, &actions, &recent);
-    let p: Vec<f64> = responses.iter().map(|r| r.probs[3]).collect();
-    let covered: Vec<bool> = responses.iter().map(|r| r.covered).collect();
+    let fid = train_sim.fidelity_on(&encoder.songs, &test_trans, &states, &actions);
     let y: Vec<bool> = test_trans.iter().map(|t| t.level == 3).collect();
-    let fid = fidelity(&p, &covered, &y, train_sim.base_rate[3]);
 
     // Baselines: evaluated in the held-out simulator, from held-out starts.
     let test_sim = Simulator::build_like(sample, Split::Test, &encoder, &train_sim);

@@ -36,6 +36,27 @@ pub struct TrueStarts {
     pub world_track: Vec<u32>,
 }
 
+/// The world model's index of each sample track.
+fn world_tracks(world: &SavedWorld, sample: &Sample) -> Result<Vec<u32>, String> {
+    sample
+        .tracks
+        .iter()
+        .map(|id| {
+            world
+                .track(id)
+                .ok_or_else(|| format!("track {id} of the sample is not in the world model"))
+        })
+        .collect()
+}
+
+/// The hidden user of a sample session.
+fn session_user(world: &SavedWorld, session: &str) -> Result<User, String> {
+    world
+        .user(session)
+        .copied()
+        .ok_or_else(|| format!("session {session} of the sample is not in the world model"))
+}
+
 /// Episode starts of `split`'s sessions under `seed` (as the simulator draws them), with each
 /// session's hidden user and state.
 pub fn true_starts(
@@ -46,26 +67,15 @@ pub fn true_starts(
     n: usize,
     seed: u64,
 ) -> Result<TrueStarts, String> {
-    let world_track: Vec<u32> = sample
-        .tracks
-        .iter()
-        .map(|id| {
-            world
-                .track(id)
-                .ok_or_else(|| format!("track {id} of the sample is not in the world model"))
-        })
-        .collect::<Result<_, _>>()?;
     let mut out = TrueStarts {
         users: Vec::new(),
         states: Vec::new(),
         histories: Vec::new(),
-        world_track,
+        world_track: world_tracks(world, sample)?,
     };
     for i in start_sessions(sample, split, steps, n, seed) {
         let s = &sample.sessions[i];
-        let user = *world
-            .user(&s.id)
-            .ok_or_else(|| format!("session {} of the sample is not in the world model", s.id))?;
+        let user = session_user(world, &s.id)?;
         let mut state = world.model.start(&user);
         let rows = &sample.rows_of(s)[..steps];
         for r in rows {
@@ -94,17 +104,13 @@ pub fn true_probabilities(
     split: Split,
 ) -> Result<Vec<f64>, String> {
     let m = &world.model;
+    let world_track = world_tracks(world, sample)?;
     let mut out = Vec::new();
     for s in sample.sessions_in(split) {
-        let user = *world
-            .user(&s.id)
-            .ok_or_else(|| format!("session {} of the sample is not in the world model", s.id))?;
+        let user = session_user(world, &s.id)?;
         let mut state = m.start(&user);
         for (t, r) in sample.rows_of(s).iter().enumerate() {
-            let id = &sample.tracks[r.track as usize];
-            let track = world
-                .track(id)
-                .ok_or_else(|| format!("track {id} of the sample is not in the world model"))?;
+            let track = world_track[r.track as usize];
             if t > 0 {
                 out.push(m.not_skip(m.engagement(&user, &state, track)));
             }
@@ -249,12 +255,7 @@ pub fn split_users(
 ) -> Result<Vec<User>, String> {
     let mut users: Vec<User> = sample
         .sessions_in(split)
-        .map(|s| {
-            world
-                .user(&s.id)
-                .copied()
-                .ok_or_else(|| format!("session {} of the sample is not in the world model", s.id))
-        })
+        .map(|s| session_user(world, &s.id))
         .collect::<Result<_, _>>()?;
     if users.len() > max {
         let mut rng = Rng::stream(seed, &[0x0050_5249_4f52]); // "PRIOR"
