@@ -247,6 +247,9 @@ struct EvalArgs {
     /// With --world: also score the posterior-greedy reference under the true model: the true model's one-step choice for a user inferred from the whole session (the training sessions' users weighed by the likelihood of every response heard), an upper reference for policies that infer the user from the history.
     #[arg(long, requires = "world")]
     posterior: bool,
+    /// With --posterior: weigh the users by the last N responses only, as a policy whose state holds the last N plays hears them (the tracks played before still move the model's state).
+    #[arg(long, requires = "posterior", value_parser = clap::value_parser!(u64).range(1..))]
+    posterior_window: Option<u64>,
     /// Write the report here as JSON.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -892,6 +895,7 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
         candidates: a.candidates.clone(),
         sim_oracle: a.sim_oracle,
         posterior: a.posterior,
+        posterior_window: a.posterior_window.map(|w| w as usize),
     };
     let r = run_eval(
         &a.runs,

@@ -226,6 +226,7 @@ pub fn run_pipeline(
             candidates: Vec::new(),
             sim_oracle: false,
             posterior: false,
+            posterior_window: None,
         },
     )?;
     lap("evaluation", t, &mut seconds);

@@ -46,6 +46,8 @@ pub struct EvalOptions {
     /// With `world`: also score [`posterior_greedy`], the true model's one-step choice for a
     /// user inferred from the session (the training sessions' users, weighed by likelihood).
     pub posterior: bool,
+    /// With `posterior`: weigh the users by the last this many responses only (None: all).
+    pub posterior_window: Option<usize>,
 }
 
 /// At most this many training users weigh in [`posterior_greedy`].
@@ -556,6 +558,7 @@ pub fn run_eval(
                     prior,
                     sim_cfg.horizon,
                     sim_cfg.exclude_played,
+                    opts.posterior_window,
                     seed,
                 ));
             }
@@ -629,6 +632,7 @@ pub fn table(r: &EvalReport) -> String {
         .iter()
         .map(|x| x.policy.chars().count())
         .chain(r.oracles.iter().map(|t| t.policy.chars().count()))
+        .chain(r.posterior.iter().map(|t| t.policy.chars().count()))
         .fold(22, usize::max);
     let _ = writeln!(
         o,
@@ -684,9 +688,13 @@ pub fn table(r: &EvalReport) -> String {
         );
     }
     if let Some(t) = &r.posterior {
+        let from = match t.policy.contains("last") {
+            true => "its last responses",
+            false => "the session",
+        };
         let _ = writeln!(
             o,
-            "  {:<w$} true model: {:.2} ± {:.2} (knows the model, infers the user from the session)",
+            "  {:<w$} true model: {:.2} ± {:.2} (knows the model, infers the user from {from})",
             t.policy, t.mean, t.ci95
         );
     }

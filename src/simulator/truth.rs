@@ -279,24 +279,37 @@ pub fn split_users(
 /// whose weight falls below `e^-30` of the largest are dropped for the rest of the episode).
 /// Responses are drawn as [`true_evaluate`] draws them (the same streams), and the score
 /// counts the true user's exact probabilities. `prior` may not be empty.
+///
+/// With `window = Some(w)` only the last `w` responses weigh the users (every user is kept;
+/// none is dropped), as a policy whose state holds the last `w` plays hears them. What was
+/// played before still moves every candidate's mood and the shared state, as the track
+/// sequence is known: the window limits what is learned of the user, not of the session.
 pub fn posterior_greedy(
     model: &UserModel,
     starts: &TrueStarts,
     prior: &[User],
     horizon: usize,
     exclude_played: bool,
+    window: Option<usize>,
     seed: u64,
 ) -> TrueScore {
     use rayon::prelude::*;
     assert!(!prior.is_empty(), "a posterior needs prior users");
+    assert!(
+        window != Some(0),
+        "a posterior window holds at least one response"
+    );
     let m = model;
     let scores: Vec<f64> = (0..starts.users.len())
         .into_par_iter()
-        .map(|i| posterior_episode(m, starts, i, prior, horizon, exclude_played, seed))
+        .map(|i| posterior_episode(m, starts, i, prior, horizon, exclude_played, window, seed))
         .collect();
     let (mean, ci95) = mean_ci(&scores);
     TrueScore {
-        policy: "posterior greedy".into(),
+        policy: match window {
+            None => "posterior greedy".into(),
+            Some(w) => format!("posterior greedy, last {w}"),
+        },
         episodes: scores.len(),
         mean,
         ci95,
@@ -316,6 +329,7 @@ fn posterior_episode(
     prior: &[User],
     horizon: usize,
     exclude_played: bool,
+    window: Option<usize>,
     seed: u64,
 ) -> f64 {
     let wt = &starts.world_track;
@@ -327,19 +341,36 @@ fn posterior_episode(
     let mut moods: Vec<Mood> = prior.iter().map(|u| u.mood0).collect();
     let mut log_w = vec![0.0f64; prior.len()];
     let mut live: Vec<usize> = (0..prior.len()).collect();
-    let observe = |track: u32,
-                   level: u8,
-                   heard: &mut UserState,
-                   moods: &mut [Mood],
-                   log_w: &mut [f64],
-                   live: &mut Vec<usize>| {
+    // With a window: each response's log-likelihood per user, oldest first.
+    let mut terms: std::collections::VecDeque<Vec<f64>> = Default::default();
+    let mut observe = |track: u32,
+                       level: u8,
+                       heard: &mut UserState,
+                       moods: &mut [Mood],
+                       log_w: &mut [f64],
+                       live: &mut Vec<usize>| {
         let shared = m.shared(heard, track);
+        let mut term = vec![0.0; if window.is_some() { prior.len() } else { 0 }];
         for &k in live.iter() {
             let z = m.personal(&prior[k], &moods[k], track) + shared;
-            log_w[k] += m.levels(z)[level as usize].max(f64::MIN_POSITIVE).ln();
+            let l = m.levels(z)[level as usize].max(f64::MIN_POSITIVE).ln();
+            match window {
+                None => log_w[k] += l,
+                Some(_) => term[k] = l,
+            }
             m.drift(&mut moods[k], track);
         }
         m.advance(heard, track);
+        if let Some(w) = window {
+            terms.push_back(term);
+            if terms.len() > w {
+                terms.pop_front();
+            }
+            for (k, lw) in log_w.iter_mut().enumerate() {
+                *lw = terms.iter().map(|t| t[k]).sum();
+            }
+            return;
+        }
         let top = live
             .iter()
             .map(|&k| log_w[k])
@@ -497,7 +528,7 @@ mod tests {
             world_track: (0..6).collect(),
         };
         let score = |prior: &[User], exclude: bool| {
-            posterior_greedy(&m, &starts, prior, 3, exclude, 7).mean
+            posterior_greedy(&m, &starts, prior, 3, exclude, None, 7).mean
         };
         // Knowing the user, it is the greedy oracle over the same tracks.
         let pool: Vec<u32> = (0..6).collect();
@@ -509,7 +540,63 @@ mod tests {
         let misled = score(&[decoy], false);
         assert!(misled < greedy - 0.5, "{misled} vs {greedy}");
         // Played tracks are excluded when asked: tracks 4 and 5 are gone, 3 is the best left.
-        let first = posterior_greedy(&m, &starts, &[truth], 1, true, 7).mean;
+        let first = posterior_greedy(&m, &starts, &[truth], 1, true, None, 7).mean;
         assert!((first - m.not_skip(m.engagement(&truth, &state, 3))).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_posterior_window_forgets_older_responses() {
+        // Tracks 0-5 on a line and track 6 halfway; taste alone moves the engagement.
+        let track = |x: f32| TrackLatent {
+            mood: [x, 0.0, 0.0, 0.0],
+            cluster: 0,
+            popularity: 0.0,
+        };
+        let m = UserModel {
+            config: UserModelConfig {
+                satiation: 0.0,
+                mood: 0.0,
+                repeat: 0.0,
+                ..UserModelConfig::default()
+            },
+            thresholds: [-1.0, 0.0, 1.0],
+            tracks: [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 2.5].map(track).to_vec(),
+            clusters: 1,
+        };
+        let user = |at: f64| User {
+            taste: [at, 0.0, 0.0, 0.0],
+            propensity: 1.0,
+            mood0: [at, 0.0, 0.0, 0.0],
+        };
+        let (truth, decoy) = (user(5.0), user(0.0));
+        // Track 5 heard out tells the two apart; track 6, as far from both, does not.
+        let history = vec![(5u32, 3u8), (6, 1)];
+        let mut state = m.start(&truth);
+        for &(t, _) in &history {
+            m.advance(&mut state, t);
+        }
+        let starts = TrueStarts {
+            users: vec![truth],
+            states: vec![state.clone()],
+            histories: vec![history],
+            world_track: (0..7).collect(),
+        };
+        let score = |window| posterior_greedy(&m, &starts, &[decoy, truth], 3, false, window, 7);
+        let pool: Vec<u32> = (0..7).collect();
+        let greedy = m.greedy(&truth, &state, &pool, 3).expected;
+        // Five responses are the whole session (two before, three during): a window that
+        // holds them changes nothing.
+        for w in [None, Some(5), Some(50)] {
+            assert!((score(w).mean - greedy).abs() < 1e-9, "{w:?}");
+        }
+        // The last response alone leaves the two users level, and the first choice is a
+        // guess that costs this listener most of a step.
+        let forgetful = score(Some(1));
+        assert!(
+            forgetful.mean < greedy - 0.3,
+            "{} vs {greedy}",
+            forgetful.mean
+        );
+        assert_eq!(forgetful.policy, "posterior greedy, last 1");
     }
 }
