@@ -472,6 +472,20 @@ impl Simulator {
         query_recent(&self.cfg, songs, histories, actions)
     }
 
+    /// With a learned metric: its skip model's probability that each query's track is heard
+    /// out, from the queries' `states`, `actions` and history part `recent` (as for
+    /// [`keys`](Self::keys)); None with scaled keys.
+    pub fn metric_not_skip(
+        &self,
+        states: &[f32],
+        actions: &[f32],
+        recent: &[f32],
+    ) -> Option<Vec<f64>> {
+        let m = self.metric.as_ref()?;
+        let n = states.len() / self.state_dim;
+        Some(m.predict(&metric_inputs(states, self.state_dim, recent, n), actions))
+    }
+
     /// Width of a key: state, action and recent parts, or the learned metric's hidden layer.
     pub fn key_dim(&self) -> usize {
         match &self.metric {

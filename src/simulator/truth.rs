@@ -302,7 +302,15 @@ pub fn posterior_greedy(
     let m = model;
     let scores: Vec<f64> = (0..starts.users.len())
         .into_par_iter()
-        .map(|i| posterior_episode(m, starts, i, prior, horizon, exclude_played, window, seed))
+        .map(|i| {
+            let play = EpisodePlay {
+                horizon,
+                exclude_played,
+                window,
+                seed,
+            };
+            posterior_episode(m, starts, i, prior, &play)
+        })
         .collect();
     let (mean, ci95) = mean_ci(&scores);
     TrueScore {
@@ -321,17 +329,28 @@ pub fn posterior_greedy(
 /// brought back if later responses would have favoured them.
 const NEGLIGIBLE_LOG_WEIGHT: f64 = 30.0;
 
+/// How [`posterior_greedy`] plays each episode.
+struct EpisodePlay {
+    horizon: usize,
+    exclude_played: bool,
+    window: Option<usize>,
+    seed: u64,
+}
+
 /// One episode of [`posterior_greedy`]: its exact score.
 fn posterior_episode(
     m: &UserModel,
     starts: &TrueStarts,
     i: usize,
     prior: &[User],
-    horizon: usize,
-    exclude_played: bool,
-    window: Option<usize>,
-    seed: u64,
+    play: &EpisodePlay,
 ) -> f64 {
+    let &EpisodePlay {
+        horizon,
+        exclude_played,
+        window,
+        seed,
+    } = play;
     let wt = &starts.world_track;
     let mut rng = Rng::stream(seed, &[TRUE_STREAM, i as u64]);
     let (user, mut truth) = (&starts.users[i], starts.states[i].clone());

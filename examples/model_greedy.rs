@@ -1,0 +1,197 @@
+//! How much of the true model the training simulator has learned, scored under a synthetic
+//! world's true model: one-step greedy play of the simulator's learned metric (its skip model,
+//! which reads the encoded state, the last plays and the track) and of the simulator itself,
+//! over the greedy baseline's candidates (the 200 most played training tracks and the 50
+//! nearest to the anchor) or over every track of the catalogue. If even the best one-step
+//! play of what was learned from the logs scores far below the posterior-greedy reference,
+//! the simulator, not the agent, caps what agents trained in it can reach (README, "What holds
+//! the agents back").
+//!
+//! `cargo run --release --example model_greedy -- SAMPLE_DIR ENCODER_DIR WORLD_DIR CONFIG
+//! SEEDS EPISODES [SIM_EPISODES]`: CONFIG is a run config whose `[simulator]` table must set
+//! `metric = "learned"`; SEEDS like `1,2,3`; the simulator's own choice over every track
+//! costs a query per track and step, so it plays only SIM_EPISODES per seed (default 0: not
+//! played).
+use segue::data::Split;
+use segue::encoder::data::SongInputs;
+use segue::rng::Rng;
+use segue::simulator::SimulatorConfig;
+use segue::simulator::classifier::{GreedyCandidates, SimulatorOracle};
+use segue::simulator::config::KeyMetric;
+use segue::simulator::memory::{Simulator, encode_transitions, transitions};
+use segue::simulator::policy::{Observation, Policy, PopularityPolicy};
+use segue::simulator::run::{GREEDY_NEIGHBOURS, GREEDY_POPULAR};
+use segue::simulator::truth::{true_evaluate, true_starts};
+use std::path::Path;
+
+/// One-step greedy play of the simulator's learned skip model over every allowed track, or
+/// over the greedy baseline's candidates.
+struct MetricGreedy<'a> {
+    sim: &'a Simulator,
+    songs: &'a SongInputs,
+    /// None: every track of the catalogue.
+    candidates: Option<&'a GreedyCandidates>,
+}
+
+impl Policy for MetricGreedy<'_> {
+    fn name(&self) -> String {
+        match self.candidates {
+            Some(_) => "skip model greedy, greedy candidates".into(),
+            None => "skip model greedy, every track".into(),
+        }
+    }
+    fn act(&mut self, obs: &[Observation], _: &mut Rng) -> Vec<u32> {
+        let n_tracks = (self.songs.values.len() / self.songs.dim) as u32;
+        let cands: Vec<Vec<u32>> = match self.candidates {
+            Some(c) => c.of_each(obs),
+            None => obs
+                .iter()
+                .map(|o| {
+                    (0..n_tracks)
+                        .filter(|t| o.excluded.binary_search(t).is_err())
+                        .collect()
+                })
+                .collect(),
+        };
+        let (mut states, mut actions, mut hist) = (Vec::new(), Vec::new(), Vec::new());
+        for (o, c) in obs.iter().zip(&cands) {
+            for &t in c {
+                states.extend_from_slice(o.state);
+                actions.extend_from_slice(self.songs.song(t));
+                hist.push(o.history);
+            }
+        }
+        let recent = self.sim.recent(self.songs, &hist, &actions);
+        let p = self
+            .sim
+            .metric_not_skip(&states, &actions, &recent)
+            .expect("a learned metric");
+        let mut at = 0;
+        cands
+            .iter()
+            .map(|c| {
+                let s = &p[at..at + c.len()];
+                at += c.len();
+                let best = (0..c.len())
+                    .max_by(|&i, &j| s[i].total_cmp(&s[j]).then(j.cmp(&i)))
+                    .unwrap_or(0);
+                c[best]
+            })
+            .collect()
+    }
+}
+
+fn main() {
+    let a: Vec<String> = std::env::args().collect();
+    if a.len() != 7 && a.len() != 8 {
+        eprintln!(
+            "usage: model_greedy SAMPLE_DIR ENCODER_DIR WORLD_DIR CONFIG SEEDS EPISODES [SIM_EPISODES]"
+        );
+        std::process::exit(2);
+    }
+    let sample = segue::data::load_sample_dir(Path::new(&a[1]))
+        .unwrap()
+        .sample;
+    let enc = segue::encoder::Encoder::load(Path::new(&a[2])).unwrap();
+    let world = segue::synth::saved::load(Path::new(&a[3])).unwrap();
+    let text = std::fs::read_to_string(&a[4]).unwrap();
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    let cfg: SimulatorConfig = table["simulator"].clone().try_into().unwrap();
+    assert_eq!(
+        cfg.metric,
+        KeyMetric::Learned,
+        "the config must set metric = \"learned\""
+    );
+    let seeds: Vec<u64> = a[5].split(',').map(|s| s.parse().unwrap()).collect();
+    let episodes: usize = a[6].parse().unwrap();
+    let sim_episodes: usize = a.get(7).map_or(0, |s| s.parse().unwrap());
+
+    let trans = transitions(&sample, Split::Train, enc.model.steps);
+    let (states, actions) = encode_transitions(&enc, &trans);
+    let sim = Simulator::from_encoded(&trans, &states, &actions, &enc, &cfg);
+    let ranked = PopularityPolicy::new(&trans, sample.tracks.len()).ranked;
+    let popular: Vec<u32> = ranked.iter().copied().take(GREEDY_POPULAR).collect();
+    let greedy_cands = GreedyCandidates::new(popular, GREEDY_NEIGHBOURS, &enc.songs);
+    let every_cands = GreedyCandidates::new(ranked.clone(), 1, &enc.songs);
+
+    let mut rows: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut push = |name: String, mean: f64| match rows.iter_mut().find(|r| r.0 == name) {
+        Some(r) => r.1.push(mean),
+        None => rows.push((name, vec![mean])),
+    };
+    for &seed in &seeds {
+        let starts = true_starts(
+            &world,
+            &sample,
+            Split::Test,
+            enc.model.steps,
+            episodes,
+            seed,
+        )
+        .unwrap();
+        let mut policies: Vec<Box<dyn Policy>> = vec![
+            Box::new(MetricGreedy {
+                sim: &sim,
+                songs: &enc.songs,
+                candidates: Some(&greedy_cands),
+            }),
+            Box::new(MetricGreedy {
+                sim: &sim,
+                songs: &enc.songs,
+                candidates: None,
+            }),
+        ];
+        for p in &mut policies {
+            let s = true_evaluate(
+                &world,
+                &enc,
+                p.as_mut(),
+                &starts,
+                cfg.horizon,
+                cfg.exclude_played,
+                seed,
+            );
+            push(p.name(), s.mean);
+        }
+        if sim_episodes > 0 {
+            let few = true_starts(
+                &world,
+                &sample,
+                Split::Test,
+                enc.model.steps,
+                sim_episodes,
+                seed,
+            )
+            .unwrap();
+            for (name, c) in [
+                (
+                    "training simulator greedy, greedy candidates",
+                    &greedy_cands,
+                ),
+                ("training simulator greedy, every track", &every_cands),
+            ] {
+                let mut p = SimulatorOracle {
+                    name,
+                    sim: &sim,
+                    candidates: c,
+                };
+                let s = true_evaluate(
+                    &world,
+                    &enc,
+                    &mut p,
+                    &few,
+                    cfg.horizon,
+                    cfg.exclude_played,
+                    seed,
+                );
+                push(format!("{name} ({sim_episodes} episodes)"), s.mean);
+            }
+        }
+        eprintln!("seed {seed} done");
+    }
+    println!("true model, {} seeds:", seeds.len());
+    for (name, means) in &rows {
+        let (m, ci) = segue::simulator::episode::mean_ci(means);
+        println!("  {name:<60} {m:.2} ± {ci:.2}");
+    }
+}
