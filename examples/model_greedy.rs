@@ -2,10 +2,9 @@
 //! world's true model: one-step greedy play of the simulator's learned metric (its skip model,
 //! which reads the encoded state, the last plays and the track) and of the simulator itself,
 //! over the greedy baseline's candidates (the 200 most played training tracks and the 50
-//! nearest to the anchor) or over every track of the catalogue. If even the best one-step
-//! play of what was learned from the logs scores far below the posterior-greedy reference,
-//! the simulator, not the agent, caps what agents trained in it can reach (README, "What holds
-//! the agents back").
+//! nearest to the anchor) or over every track of the catalogue, beside the greedy oracle and
+//! the planner on the same starts. What the logs have taught the simulator bounds what agents
+//! trained in it can learn of the users (README, "What holds the agents back").
 //!
 //! `cargo run --release --example model_greedy -- SAMPLE_DIR ENCODER_DIR WORLD_DIR CONFIG
 //! SEEDS EPISODES [SIM_EPISODES]`: CONFIG is a run config whose `[simulator]` table must set
@@ -21,7 +20,7 @@ use segue::simulator::config::KeyMetric;
 use segue::simulator::memory::{Simulator, encode_transitions, transitions};
 use segue::simulator::policy::{Observation, Policy, PopularityPolicy};
 use segue::simulator::run::{GREEDY_NEIGHBOURS, GREEDY_POPULAR};
-use segue::simulator::truth::{true_evaluate, true_starts};
+use segue::simulator::truth::{oracles, true_evaluate, true_starts};
 use std::path::Path;
 
 /// One-step greedy play of the simulator's learned skip model over every allowed track, or
@@ -152,6 +151,9 @@ fn main() {
                 seed,
             );
             push(p.name(), s.mean);
+        }
+        for o in oracles(&world, &starts, cfg.horizon) {
+            push(format!("{} (the ceiling)", o.policy), o.mean);
         }
         if sim_episodes > 0 {
             let few = true_starts(
