@@ -15,7 +15,7 @@ use segue::data::Split;
 use segue::encoder::data::SongInputs;
 use segue::rng::Rng;
 use segue::simulator::SimulatorConfig;
-use segue::simulator::classifier::{GreedyCandidates, SimulatorOracle};
+use segue::simulator::classifier::{GreedyCandidates, SimulatorOracle, best_of};
 use segue::simulator::config::KeyMetric;
 use segue::simulator::memory::{Simulator, encode_transitions, transitions};
 use segue::simulator::policy::{Observation, Policy, PopularityPolicy};
@@ -23,35 +23,20 @@ use segue::simulator::run::{GREEDY_NEIGHBOURS, GREEDY_POPULAR};
 use segue::simulator::truth::{oracles, true_evaluate, true_starts};
 use std::path::Path;
 
-/// One-step greedy play of the simulator's learned skip model over every allowed track, or
-/// over the greedy baseline's candidates.
+/// One-step greedy play of the simulator's learned skip model among `candidates`.
 struct MetricGreedy<'a> {
+    name: &'static str,
     sim: &'a Simulator,
     songs: &'a SongInputs,
-    /// None: every track of the catalogue.
-    candidates: Option<&'a GreedyCandidates>,
+    candidates: &'a GreedyCandidates,
 }
 
 impl Policy for MetricGreedy<'_> {
     fn name(&self) -> String {
-        match self.candidates {
-            Some(_) => "skip model greedy, greedy candidates".into(),
-            None => "skip model greedy, every track".into(),
-        }
+        self.name.into()
     }
     fn act(&mut self, obs: &[Observation], _: &mut Rng) -> Vec<u32> {
-        let n_tracks = (self.songs.values.len() / self.songs.dim) as u32;
-        let cands: Vec<Vec<u32>> = match self.candidates {
-            Some(c) => c.of_each(obs),
-            None => obs
-                .iter()
-                .map(|o| {
-                    (0..n_tracks)
-                        .filter(|t| o.excluded.binary_search(t).is_err())
-                        .collect()
-                })
-                .collect(),
-        };
+        let cands = self.candidates.of_each(obs);
         let (mut states, mut actions, mut hist) = (Vec::new(), Vec::new(), Vec::new());
         for (o, c) in obs.iter().zip(&cands) {
             for &t in c {
@@ -65,18 +50,7 @@ impl Policy for MetricGreedy<'_> {
             .sim
             .metric_not_skip(&states, &actions, &recent)
             .expect("a learned metric");
-        let mut at = 0;
-        cands
-            .iter()
-            .map(|c| {
-                let s = &p[at..at + c.len()];
-                at += c.len();
-                let best = (0..c.len())
-                    .max_by(|&i, &j| s[i].total_cmp(&s[j]).then(j.cmp(&i)))
-                    .unwrap_or(0);
-                c[best]
-            })
-            .collect()
+        best_of(&cands, &p)
     }
 }
 
@@ -128,23 +102,21 @@ fn main() {
             seed,
         )
         .unwrap();
-        let mut policies: Vec<Box<dyn Policy>> = vec![
-            Box::new(MetricGreedy {
-                sim: &sim,
-                songs: &enc.songs,
-                candidates: Some(&greedy_cands),
-            }),
-            Box::new(MetricGreedy {
-                sim: &sim,
-                songs: &enc.songs,
-                candidates: None,
-            }),
-        ];
+        let mut policies = [
+            ("skip model greedy, greedy candidates", &greedy_cands),
+            ("skip model greedy, every track", &every_cands),
+        ]
+        .map(|(name, candidates)| MetricGreedy {
+            name,
+            sim: &sim,
+            songs: &enc.songs,
+            candidates,
+        });
         for p in &mut policies {
             let s = true_evaluate(
                 &world,
                 &enc,
-                p.as_mut(),
+                p,
                 &starts,
                 cfg.horizon,
                 cfg.exclude_played,

@@ -215,7 +215,7 @@ impl GreedyCandidates {
 
 /// The best-scored candidate of each list; `scores` run over the lists in order (ties go to the
 /// first).
-fn best_of(cands: &[Vec<u32>], scores: &[f64]) -> Vec<u32> {
+pub fn best_of(cands: &[Vec<u32>], scores: &[f64]) -> Vec<u32> {
     let mut at = 0;
     cands
         .iter()

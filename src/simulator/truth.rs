@@ -511,30 +511,40 @@ mod tests {
         assert!((step.expected - e).abs() < 1e-12, "{step:?} {e}");
     }
 
-    #[test]
-    fn the_posterior_greedy_reference_weighs_users_by_what_they_heard() {
-        // Six tracks on a line, a user who likes the far end; no popularity, no satiation.
+    /// A model whose tracks lie at `xs` on a line of the mood space, one cluster, no popularity.
+    fn on_a_line(xs: &[f32], config: UserModelConfig) -> UserModel {
         let track = |x: f32| TrackLatent {
             mood: [x, 0.0, 0.0, 0.0],
             cluster: 0,
             popularity: 0.0,
         };
-        let m = UserModel {
-            config: UserModelConfig {
-                satiation: 0.0,
-                taste: 4.0,
-                ..UserModelConfig::default()
-            },
+        UserModel {
+            config,
             thresholds: [-1.0, 0.0, 1.0],
-            tracks: (0..6).map(|i| track(i as f32)).collect(),
+            tracks: xs.iter().map(|&x| track(x)).collect(),
             clusters: 1,
-        };
-        let user = |at: f64, propensity: f64| User {
+        }
+    }
+
+    /// A user whose taste and starting mood are at `at` on that line.
+    fn user_at(at: f64, propensity: f64) -> User {
+        User {
             taste: [at, 0.0, 0.0, 0.0],
             propensity,
             mood0: [at, 0.0, 0.0, 0.0],
+        }
+    }
+
+    #[test]
+    fn the_posterior_greedy_reference_weighs_users_by_what_they_heard() {
+        // Six tracks on a line, a user who likes the far end; no popularity, no satiation.
+        let config = UserModelConfig {
+            satiation: 0.0,
+            taste: 4.0,
+            ..UserModelConfig::default()
         };
-        let (truth, decoy) = (user(5.0, 6.0), user(0.0, 6.0));
+        let m = on_a_line(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0], config);
+        let (truth, decoy) = (user_at(5.0, 6.0), user_at(0.0, 6.0));
         let history = vec![(5u32, 3u8), (4, 3)];
         let mut state = m.start(&truth);
         for &(t, _) in &history {
@@ -566,28 +576,14 @@ mod tests {
     #[test]
     fn a_posterior_window_forgets_older_responses() {
         // Tracks 0-5 on a line and track 6 halfway; taste alone moves the engagement.
-        let track = |x: f32| TrackLatent {
-            mood: [x, 0.0, 0.0, 0.0],
-            cluster: 0,
-            popularity: 0.0,
+        let config = UserModelConfig {
+            satiation: 0.0,
+            mood: 0.0,
+            repeat: 0.0,
+            ..UserModelConfig::default()
         };
-        let m = UserModel {
-            config: UserModelConfig {
-                satiation: 0.0,
-                mood: 0.0,
-                repeat: 0.0,
-                ..UserModelConfig::default()
-            },
-            thresholds: [-1.0, 0.0, 1.0],
-            tracks: [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 2.5].map(track).to_vec(),
-            clusters: 1,
-        };
-        let user = |at: f64| User {
-            taste: [at, 0.0, 0.0, 0.0],
-            propensity: 1.0,
-            mood0: [at, 0.0, 0.0, 0.0],
-        };
-        let (truth, decoy) = (user(5.0), user(0.0));
+        let m = on_a_line(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 2.5], config);
+        let (truth, decoy) = (user_at(5.0, 1.0), user_at(0.0, 1.0));
         // Track 5 heard out tells the two apart; track 6, as far from both, does not.
         let history = vec![(5u32, 3u8), (6, 1)];
         let mut state = m.start(&truth);
