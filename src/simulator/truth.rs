@@ -535,6 +535,20 @@ mod tests {
         }
     }
 
+    /// One episode start: `user` after the plays of `history`, every model track a sample one.
+    fn one_start(m: &UserModel, user: User, history: Vec<(u32, u8)>) -> TrueStarts {
+        let mut state = m.start(&user);
+        for &(t, _) in &history {
+            m.advance(&mut state, t);
+        }
+        TrueStarts {
+            users: vec![user],
+            states: vec![state],
+            histories: vec![history],
+            world_track: (0..m.tracks.len() as u32).collect(),
+        }
+    }
+
     #[test]
     fn the_posterior_greedy_reference_weighs_users_by_what_they_heard() {
         // Six tracks on a line, a user who likes the far end; no popularity, no satiation.
@@ -545,17 +559,8 @@ mod tests {
         };
         let m = on_a_line(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0], config);
         let (truth, decoy) = (user_at(5.0, 6.0), user_at(0.0, 6.0));
-        let history = vec![(5u32, 3u8), (4, 3)];
-        let mut state = m.start(&truth);
-        for &(t, _) in &history {
-            m.advance(&mut state, t);
-        }
-        let starts = TrueStarts {
-            users: vec![truth],
-            states: vec![state.clone()],
-            histories: vec![history],
-            world_track: (0..6).collect(),
-        };
+        let starts = one_start(&m, truth, vec![(5u32, 3u8), (4, 3)]);
+        let state = starts.states[0].clone();
         let score = |prior: &[User], exclude: bool| {
             posterior_greedy(&m, &starts, prior, 3, exclude, None, 7).mean
         };
@@ -585,17 +590,8 @@ mod tests {
         let m = on_a_line(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 2.5], config);
         let (truth, decoy) = (user_at(5.0, 1.0), user_at(0.0, 1.0));
         // Track 5 heard out tells the two apart; track 6, as far from both, does not.
-        let history = vec![(5u32, 3u8), (6, 1)];
-        let mut state = m.start(&truth);
-        for &(t, _) in &history {
-            m.advance(&mut state, t);
-        }
-        let starts = TrueStarts {
-            users: vec![truth],
-            states: vec![state.clone()],
-            histories: vec![history],
-            world_track: (0..7).collect(),
-        };
+        let starts = one_start(&m, truth, vec![(5u32, 3u8), (6, 1)]);
+        let state = starts.states[0].clone();
         let score = |window| posterior_greedy(&m, &starts, &[decoy, truth], 3, false, window, 7);
         let pool: Vec<u32> = (0..7).collect();
         let greedy = m.greedy(&truth, &state, &pool, 3).expected;
