@@ -13,8 +13,8 @@
 //! played).
 use segue::data::Split;
 use segue::encoder::data::SongInputs;
+use segue::pipeline::Stages;
 use segue::rng::Rng;
-use segue::simulator::SimulatorConfig;
 use segue::simulator::classifier::{GreedyCandidates, SimulatorOracle, best_of};
 use segue::simulator::config::KeyMetric;
 use segue::simulator::memory::{Simulator, encode_transitions, transitions};
@@ -36,15 +36,12 @@ impl Policy for MetricGreedy<'_> {
         self.name.into()
     }
     fn act(&mut self, obs: &[Observation], _: &mut Rng) -> Vec<u32> {
-        let cands = self.candidates.of_each(obs);
-        let (mut states, mut actions, mut hist) = (Vec::new(), Vec::new(), Vec::new());
-        for (o, c) in obs.iter().zip(&cands) {
-            for &t in c {
-                states.extend_from_slice(o.state);
-                actions.extend_from_slice(self.songs.song(t));
-                hist.push(o.history);
-            }
-        }
+        let (cands, states, actions) = self.candidates.of(obs);
+        let hist: Vec<&[(u32, u8)]> = obs
+            .iter()
+            .zip(&cands)
+            .flat_map(|(o, c)| std::iter::repeat_n(o.history, c.len()))
+            .collect();
         let recent = self.sim.recent(self.songs, &hist, &actions);
         let p = self
             .sim
@@ -68,8 +65,7 @@ fn main() {
     let enc = segue::encoder::Encoder::load(Path::new(&a[2])).unwrap();
     let world = segue::synth::saved::load(Path::new(&a[3])).unwrap();
     let text = std::fs::read_to_string(&a[4]).unwrap();
-    let table: toml::Table = toml::from_str(&text).unwrap();
-    let cfg: SimulatorConfig = table["simulator"].clone().try_into().unwrap();
+    let cfg = toml::from_str::<Stages>(&text).unwrap().simulator;
     assert_eq!(
         cfg.metric,
         KeyMetric::Learned,

@@ -101,6 +101,9 @@ pub struct EvalReport {
     /// Synthetic worlds, when asked: the posterior-greedy reference under the true model.
     #[serde(default)]
     pub posterior: Option<TrueScore>,
+    /// The responses the posterior reference heard: the last this many, or (None) the session.
+    #[serde(default)]
+    pub posterior_window: Option<usize>,
     /// Every learned policy against every baseline, paired on the same episodes.
     #[serde(default)]
     pub paired: Vec<PairedDiff>,
@@ -591,6 +594,7 @@ pub fn run_eval(
         rows: cells.iter().map(Cells::row).collect(),
         oracles,
         posterior: (!posterior_cells.is_empty()).then(|| over_seeds(&posterior_cells)),
+        posterior_window: opts.posterior_window,
         paired: paired(&cells),
         seconds: t0.elapsed().as_secs_f64(),
     })
@@ -688,9 +692,9 @@ pub fn table(r: &EvalReport) -> String {
         );
     }
     if let Some(t) = &r.posterior {
-        let from = match t.policy.contains("last") {
-            true => "its last responses",
-            false => "the session",
+        let from = match r.posterior_window {
+            Some(_) => "its last responses",
+            None => "the session",
         };
         let _ = writeln!(
             o,

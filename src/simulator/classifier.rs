@@ -175,14 +175,9 @@ impl GreedyCandidates {
         }
     }
 
-    /// Each observation's candidates, in track order.
-    pub fn of_each(&self, obs: &[Observation]) -> Vec<Vec<u32>> {
-        self.of(obs).0
-    }
-
     /// Each observation's candidates, in track order, and the `(state, song)` rows that score
     /// them, `[Σ candidates, state]` and `[Σ candidates, song]`.
-    fn of(&self, obs: &[Observation]) -> (Vec<Vec<u32>>, Vec<f32>, Vec<f32>) {
+    pub fn of(&self, obs: &[Observation]) -> (Vec<Vec<u32>>, Vec<f32>, Vec<f32>) {
         let anchors: Vec<f32> = obs
             .iter()
             .flat_map(|o| self.songs.song(anchor(o.history)).iter().copied())
