@@ -451,6 +451,39 @@ fn train_resume_and_eval_on_a_synthetic_world() {
     assert_eq!(rows("q2.l1.wd"), 3 * rows("q2.l1.wa"));
     assert_eq!(policies(&rec), ["td3+wolpertinger", "td3 (nearest)"]);
     recommend_three(&rec, &history);
+    // The skip model in the re-ranking: the run saves the training simulator's skip model
+    // and evaluation and serving read it back; without a learned metric it is refused.
+    let skip_cfg = d.join("skip.toml");
+    std::fs::write(
+        &skip_cfg,
+        AGENT.replace(
+            "candidates = 4\n",
+            "candidates = 4\nskip_model_weight = 2.0\n",
+        ) + "metric = \"learned\"\nrecent = 2\n",
+    )
+    .unwrap();
+    let skip = d.join("skip");
+    train(&s, &enc, &skip_cfg, &skip, &["--algo", "td3"]);
+    assert!(skip.join("skip_model.safetensors").is_file());
+    assert_eq!(policies(&skip), ["td3+wolpertinger+skip", "td3 (nearest)"]);
+    recommend_three(&skip, &history);
+    let o = train_output(
+        &s,
+        &enc,
+        &variant(
+            d,
+            "skip-scaled",
+            "candidates = 4\nskip_model_weight = 2.0\n",
+        ),
+        &d.join("skip-scaled"),
+        &[],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("metric = \"learned\""),
+        "{}",
+        stderr(&o)
+    );
     // More recent tracks than the encoder's history holds are refused.
     let o = train_output(
         &s,

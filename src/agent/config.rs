@@ -108,6 +108,15 @@ pub struct AgentConfig {
     /// candidates. The targets' projections, which see states and not histories, do without
     /// them. 0: none.
     pub anchor_candidates: usize,
+    /// Weight of the training simulator's skip model in the re-ranking: each candidate scores
+    /// Q(s, a) + w·P̂(not skipped | s, a), where P̂ is the skip model that places the learned
+    /// metric's keys (`[simulator] metric = "learned"`), trained on the training split's
+    /// logged transitions. The critic values what follows a track; the skip model, fitted to
+    /// every logged play, ranks tracks the critic was not trained near. Applied wherever the
+    /// agent acts (training episodes, validation, evaluation, serving); the targets'
+    /// projections, which see states and not histories, use the critic alone. The run saves
+    /// the model beside its weights. 0: the critic alone.
+    pub skip_model_weight: f64,
     /// The last this many tracks of the history, in the actor's song-space coordinates with
     /// their responses, join the state that the actor and the critics read, and the critics
     /// also read each action's squared differences from them, coordinate by coordinate, which
@@ -166,6 +175,7 @@ impl Default for AgentConfig {
             act_candidates: Vec::new(),
             popular_candidates: 0,
             anchor_candidates: 0,
+            skip_model_weight: 0.0,
             recent_tracks: 0,
             expected_rewards: false,
             index: IndexKind::Exact,
@@ -227,6 +237,7 @@ impl AgentConfig {
             ("ou_theta", self.ou_theta),
             ("policy_noise", self.policy_noise),
             ("noise_clip", self.noise_clip),
+            ("skip_model_weight", self.skip_model_weight),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(format!("agent.{name} must be ≥ 0, got {v}"));

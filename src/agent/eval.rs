@@ -602,8 +602,9 @@ pub fn run_eval(
 
 /// The name of a learned policy acting with `k` candidates: the algorithm (`-ft` when it
 /// fine-tuned the encoder, `@truth` when it trained against a synthetic world's true model),
-/// `(nearest)` without critic re-ranking, `k=K` at another k than the run's own. With popular
-/// or anchor candidates the critic re-ranks even at k = 1.
+/// `(nearest)` without critic re-ranking, `+skip` when the skip model joins the critic
+/// (`skip_model_weight`), `k=K` at another k than the run's own. With popular or anchor
+/// candidates the critic re-ranks even at k = 1.
 pub fn policy_name(cfg: &super::AgentConfig, k: usize, trained_on_truth: bool) -> String {
     let trained_k = cfg.candidates;
     let mut algo = match cfg.encoder_mode {
@@ -614,12 +615,17 @@ pub fn policy_name(cfg: &super::AgentConfig, k: usize, trained_on_truth: bool) -
         algo.push_str("@truth");
     }
     let reranks = k > 1 || cfg.popular_candidates > 0 || cfg.anchor_candidates > 0;
+    let rerank = if cfg.skip_model_weight > 0.0 {
+        "wolpertinger+skip"
+    } else {
+        "wolpertinger"
+    };
     if !reranks && trained_k > 1 {
         format!("{algo} (nearest)")
     } else if reranks && k != trained_k {
-        format!("{algo}+wolpertinger k={k}")
+        format!("{algo}+{rerank} k={k}")
     } else if reranks {
-        format!("{algo}+wolpertinger")
+        format!("{algo}+{rerank}")
     } else {
         algo
     }

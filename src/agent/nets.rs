@@ -19,6 +19,7 @@ use crate::encoder::data::{Batch, SongInputs, window_row, window_width};
 use crate::encoder::model::HistoryAutoencoder;
 use crate::encoder::nn::{Adam, Linear, P, Params, tanh, to_vec};
 use crate::rng::Rng;
+use crate::simulator::memory::SkipModel;
 
 /// A dense layer whose weights are drawn from U(−a, a): the DDPG paper's initialisation of the
 /// output layers (a = 3·10⁻³), so that initial actions and values are near zero.
@@ -255,6 +256,8 @@ pub struct Agent {
     pub obs_std: Vec<f32>,
     /// The fine-tuned encoder; None when the states are the frozen encoder's.
     pub tuner: Option<Tuner>,
+    /// The skip model that re-ranks candidates beside the critic (`skip_model_weight`).
+    pub skip_model: Option<SkipModel>,
 }
 
 fn tensor(v: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
@@ -298,6 +301,7 @@ impl Agent {
             obs_mean: vec![0.0; state_dim],
             obs_std: vec![1.0; state_dim],
             tuner: None,
+            skip_model: None,
         }
     }
 

@@ -4,7 +4,8 @@
 //! mapped from the catalogue's range). With one candidate the nearest real track is played;
 //! with k, the k nearest are re-ranked by the critic and the best is played (Wolpertinger,
 //! Dulac-Arnold et al. 2015). Tracks the episode excludes are skipped over in both cases, so the
-//! catalogue's size never limits the action space.
+//! catalogue's size never limits the action space. With `skip_model_weight`, the training
+//! simulator's skip model joins the critic in the re-ranking.
 
 use crate::encoder::data::SongInputs;
 use crate::rng::Rng;
@@ -25,6 +26,16 @@ pub struct ActionSpace {
     index: Box<dyn NearestTracks>,
     /// Tracks by plays in the training split, most played first (`popular_candidates`).
     pub popular: Vec<u32>,
+    /// The tracks' song vectors as the encoder reads them (the skip model reads them too).
+    songs: SongInputs,
+}
+
+/// What an agent acting in an episode knows of each state beyond its observation: the
+/// history (the anchor candidates and the skip model read it) and the encoder's state (the
+/// skip model reads it), `[n, state]`.
+pub struct Heard<'a> {
+    pub histories: &'a [&'a [(u32, u8)]],
+    pub states: &'a [f32],
 }
 
 impl ActionSpace {
@@ -59,6 +70,7 @@ impl ActionSpace {
             scale,
             tracks,
             popular: Vec::new(),
+            songs: songs.clone(),
         }
     }
 
@@ -158,8 +170,9 @@ impl ActionSpace {
     }
 
     /// One track per proto-action: the nearest allowed one (`k` = 1 and no other
-    /// candidates), or the best of the candidates by the agent's critic. `histories` (one per
-    /// proto-action) add the agent's `anchor_candidates`; target projections have none.
+    /// candidates), or the best of the candidates by [`scores`](Self::scores). `heard` (one
+    /// history and state per proto-action) adds the agent's `anchor_candidates` and its skip
+    /// model; target projections have none.
     pub fn choose(
         &self,
         agent: &Agent,
@@ -167,37 +180,76 @@ impl ActionSpace {
         protos: &[f32],
         k: usize,
         excluded: &[&[u32]],
-        histories: Option<&[&[(u32, u8)]]>,
+        heard: Option<&Heard>,
     ) -> Vec<u32> {
         let popular = agent.cfg.popular_candidates;
-        let anchored = histories
+        let anchored = heard
             .filter(|_| agent.cfg.anchor_candidates > 0)
-            .map(|h| self.anchored(h, agent.cfg.anchor_candidates));
+            .map(|h| self.anchored(h.histories, agent.cfg.anchor_candidates));
         let cands = self.candidates(protos, k, popular, anchored.as_deref(), excluded);
         if k == 1 && popular == 0 && anchored.is_none() {
             return cands.iter().map(|c| c[0]).collect();
         }
+        let scores = self.scores(agent, obs, &cands, heard);
+        cands
+            .iter()
+            .zip(&scores)
+            .map(|(c, s)| {
+                let best = (0..c.len())
+                    .max_by(|&a, &b| s[a].total_cmp(&s[b]).then(b.cmp(&a)))
+                    .unwrap_or(0);
+                c[best]
+            })
+            .collect()
+    }
+
+    /// Each state's candidates scored for re-ranking: the critic's Q(s, a), plus
+    /// `skip_model_weight` times the agent's skip model's P(not skipped) when the agent has
+    /// one and `heard` is given.
+    pub fn scores(
+        &self,
+        agent: &Agent,
+        obs: &[f32],
+        cands: &[Vec<u32>],
+        heard: Option<&Heard>,
+    ) -> Vec<Vec<f32>> {
         // Pad every state's list to the longest (repeating its last candidate) so one batched
         // pass scores them all.
         let k = cands.iter().map(Vec::len).max().unwrap_or(1);
         let mut actions = Vec::with_capacity(cands.len() * k * self.dim);
-        for c in &cands {
+        for c in cands {
             for i in 0..k {
                 actions.extend_from_slice(self.track(c[i.min(c.len() - 1)]));
             }
         }
         let q = agent.value_candidates(obs, &actions, k);
-        cands
+        let mut scores: Vec<Vec<f32>> = cands
             .iter()
             .enumerate()
-            .map(|(i, c)| {
-                let qs = &q[i * k..i * k + c.len()];
-                let best = (0..c.len())
-                    .max_by(|&a, &b| qs[a].total_cmp(&qs[b]).then(b.cmp(&a)))
-                    .unwrap_or(0);
-                c[best]
-            })
-            .collect()
+            .map(|(i, c)| q[i * k..i * k + c.len()].to_vec())
+            .collect();
+        let w = agent.cfg.skip_model_weight as f32;
+        if let (Some(h), true) = (heard, w > 0.0) {
+            let model = agent
+                .skip_model
+                .as_ref()
+                .expect("an agent with skip_model_weight > 0 carries its skip model");
+            let sd = model.state_dim;
+            let (mut states, mut songs, mut histories) = (Vec::new(), Vec::new(), Vec::new());
+            for (i, c) in cands.iter().enumerate() {
+                for &t in c {
+                    states.extend_from_slice(&h.states[i * sd..(i + 1) * sd]);
+                    songs.extend_from_slice(self.songs.song(t));
+                    histories.push(h.histories[i]);
+                }
+            }
+            let p = model.not_skip(&self.songs, &states, &histories, &songs);
+            let mut p = p.iter();
+            for s in scores.iter_mut().flatten() {
+                *s += w * *p.next().expect("one probability per candidate") as f32;
+            }
+        }
+        scores
     }
 }
 
@@ -233,13 +285,18 @@ impl Policy for AgentPolicy<'_> {
         });
         let protos = self.agent.act(&x);
         let excluded: Vec<&[u32]> = obs.iter().map(|o| o.excluded).collect();
+        let states: Vec<f32> = obs.iter().flat_map(|o| o.state.iter().copied()).collect();
+        let heard = Heard {
+            histories: &histories,
+            states: &states,
+        };
         self.space.choose(
             self.agent,
             &x,
             &protos,
             self.candidates,
             &excluded,
-            Some(&histories),
+            Some(&heard),
         )
     }
 }
@@ -297,5 +354,62 @@ mod tests {
         // They join after the nearest ones, once each, unless excluded.
         let c = s.candidates(&[0.9, 0.9], 1, 0, Some(&a), &[&[1], &[]]);
         assert_eq!(c, vec![vec![3, 2], vec![3, 1, 2]]);
+    }
+
+    #[test]
+    fn the_skip_model_joins_the_critic_in_the_re_ranking() {
+        use crate::agent::AgentConfig;
+        use crate::simulator::classifier::SkipClassifier;
+        use crate::simulator::memory::SkipModel;
+        use std::sync::Arc;
+        let s = ActionSpace::new(&songs(), &IndexKind::Exact);
+        // A skip model (no recent plays) that hears out the tracks from 2 up.
+        let (mut x, mut a, mut y) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..200 {
+            let t = [0.0f32, 1.0, 2.0, 4.0][i % 4];
+            x.push(0.0f32);
+            a.push(t);
+            y.push(t >= 2.0);
+        }
+        let model = SkipModel {
+            classifier: Arc::new(SkipClassifier::train(&x, 1, &a, 1, &y, 8, 60, 1)),
+            recent: 0,
+            state_dim: 1,
+        };
+        let agent_with = |w: f64| {
+            let cfg = AgentConfig {
+                hidden: 4,
+                skip_model_weight: w,
+                ..Default::default()
+            };
+            let mut agent = Agent::new(&cfg, 1, 1, &burn::tensor::Device::flex());
+            agent.skip_model = Some(model.clone());
+            agent
+        };
+        let (obs, proto) = ([0.3f32], [-1.0f32]);
+        let history: &[(u32, u8)] = &[(0, 3)];
+        let heard = Heard {
+            histories: &[history],
+            states: &[0.0],
+        };
+        let cands = vec![vec![0, 1, 2, 3]];
+        let p = model.not_skip(&songs(), &[0.0; 4], &[history; 4], &[0.0, 1.0, 2.0, 4.0]);
+        assert!(p[2].min(p[3]) > p[0].max(p[1]), "{p:?}");
+        let agent = agent_with(2.5);
+        let q = agent.value_candidates(&obs, &s.tracks, 4);
+        // Each candidate scores Q + w·P̂; without a history, the critic alone.
+        let scores = s.scores(&agent, &obs, &cands, Some(&heard));
+        for i in 0..4 {
+            assert!((scores[0][i] - (q[i] + 2.5 * p[i] as f32)).abs() < 1e-6);
+        }
+        assert_eq!(s.scores(&agent, &obs, &cands, None), vec![q.clone()]);
+        // Weighted heavily, the skip model picks the track; at 0 the critic does.
+        let best = |v: &[f32]| (0..4).max_by(|&i, &j| v[i].total_cmp(&v[j])).unwrap() as u32;
+        let p32: Vec<f32> = p.iter().map(|&x| x as f32).collect();
+        let none: &[u32] = &[];
+        let chosen = s.choose(&agent_with(1e4), &obs, &proto, 4, &[none], Some(&heard));
+        assert_eq!(chosen, vec![best(&p32)]);
+        let chosen = s.choose(&agent_with(0.0), &obs, &proto, 4, &[none], Some(&heard));
+        assert_eq!(chosen, vec![best(&q)]);
     }
 }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{AgentConfig, EncoderMode, NoiseKind};
 use super::nets::Agent;
-use super::policy::{ActionSpace, AgentPolicy};
+use super::policy::{ActionSpace, AgentPolicy, Heard};
 use super::replay::Replay;
 use crate::data::{Sample, Split};
 use crate::encoder::Encoder;
@@ -28,7 +28,7 @@ use crate::encoder::store;
 use crate::encoder::train::{EncodeError, io, prepare_folder, record_config, write_json};
 use crate::rng::Rng;
 use crate::simulator::episode::{Episodes, Evaluation, evaluate, starts};
-use crate::simulator::memory::{Transition, encode_transitions, transitions};
+use crate::simulator::memory::{SkipModel, Transition, encode_transitions, transitions};
 use crate::simulator::truth::{TrueEnv, TrueStarts, true_evaluate, true_starts};
 use crate::simulator::{Simulator, SimulatorConfig};
 use crate::synth::saved::SavedWorld;
@@ -40,6 +40,8 @@ pub mod files {
     pub const METRICS: &str = "metrics.jsonl";
     pub const CHECKPOINT: &str = "checkpoint.safetensors";
     pub const WEIGHTS: &str = "weights.safetensors";
+    /// The skip model the run re-ranks with (`skip_model_weight` > 0).
+    pub const SKIP_MODEL: &str = "skip_model.safetensors";
     pub const REPORT: &str = "report.json";
     pub const PLOT: &str = "curves.png";
 }
@@ -370,6 +372,17 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
             cfg.recent_tracks, setup.encoder.model.steps
         )));
     }
+    let skip_model = if cfg.skip_model_weight > 0.0 {
+        Some(setup.train_sim.skip_model().ok_or_else(|| {
+            EncodeError::Config(
+                "agent.skip_model_weight re-ranks with the simulator's learned metric: set \
+                 [simulator] metric = \"learned\""
+                    .into(),
+            )
+        })?)
+    } else {
+        None
+    };
     let sim_cfg = &setup.train_sim.cfg;
     let run_cfg = TrainConfig {
         segue_version: env!("CARGO_PKG_VERSION").into(),
@@ -398,6 +411,7 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
         let enc = &setup.encoder;
         agent.fine_tune(&enc.model, &enc.params, &enc.songs);
     }
+    agent.skip_model = skip_model;
     let mut replay = Replay::new(cfg.buffer, agent.obs_dim(), agent.action_dim);
     let mut state = LoopState {
         round: 0,
@@ -623,9 +637,18 @@ fn run_round(
             }
             let excluded: Vec<&[u32]> = eps.excluded.iter().map(|e| e.as_slice()).collect();
             let hist: Vec<&[(u32, u8)]> = eps.histories.iter().map(|h| h.as_slice()).collect();
-            setup
-                .space
-                .choose(agent, &obs, &protos, cfg.candidates, &excluded, Some(&hist))
+            let heard = Heard {
+                histories: &hist,
+                states: &states,
+            };
+            setup.space.choose(
+                agent,
+                &obs,
+                &protos,
+                cfg.candidates,
+                &excluded,
+                Some(&heard),
+            )
         };
         // Each step's drawn and expected rewards; the agent learns from one of them.
         let drawn: Vec<(f64, f64)> = match &mut env {
@@ -710,6 +733,10 @@ fn finish(
             cfg.candidates.to_string(),
         ),
     ]);
+    if let Some(m) = &agent.skip_model {
+        let path = out.join(files::SKIP_MODEL);
+        m.save(&path).map_err(io(&path))?;
+    }
     let weights = out.join(files::WEIGHTS);
     store::save(&weights, &agent.export(false), &meta).map_err(io(&weights))?;
     let test_starts = setup.starts(Split::Test, sim_cfg.episodes, sim_cfg.seed)?;
@@ -895,5 +922,9 @@ pub fn load_agent(run: &Path) -> Result<(Agent, TrainConfig)> {
     agent
         .import(&tensors, false, (0, 0))
         .map_err(|e| EncodeError::Run(format!("{}: {e}", weights.display())))?;
+    if cfg.agent.skip_model_weight > 0.0 {
+        let path = run.join(files::SKIP_MODEL);
+        agent.skip_model = Some(SkipModel::load(&path, action_dim).map_err(EncodeError::Run)?);
+    }
     Ok((agent, cfg))
 }

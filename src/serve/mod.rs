@@ -4,8 +4,9 @@
 //! A [`Recommender`] loads a run once: the agent's networks, the history encoder, the sample's
 //! track ids and the index of the action space. A request's history (track ids with their
 //! responses) is encoded, the actor proposes a point in song space, the nearest tracks to it
-//! (at least the agent's Wolpertinger candidates) are scored by the critic, and the best `k`
-//! are returned, best first: the first is the track the trained policy plays.
+//! (at least the agent's Wolpertinger candidates) are scored by the critic (plus the run's
+//! skip model, with `skip_model_weight`), and the best `k` are returned, best first: the
+//! first is the track the trained policy plays.
 
 pub mod http;
 pub mod load;
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::Agent;
-use crate::agent::policy::ActionSpace;
+use crate::agent::policy::{ActionSpace, Heard};
 use crate::agent::train::{TrainConfig, load_agent};
 use crate::encoder::Encoder;
 use crate::encoder::train::EncodeError;
@@ -37,7 +38,9 @@ pub struct Play {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Recommendation {
     pub track_id: String,
-    /// The critic's value Q(state, track): the expected discounted number of tracks heard out.
+    /// The critic's value Q(state, track), the expected discounted number of tracks heard
+    /// out, plus `skip_model_weight` times the run's skip model's P(not skipped) when the run
+    /// re-ranks with one.
     pub score: f32,
     /// Squared distance from the actor's proto-action, in its [−1, 1] coordinates.
     pub distance: f32,
@@ -171,11 +174,10 @@ impl Recommender {
         let keep = self.encoder.model.steps;
         let extra = history.len().saturating_sub(keep);
         history.drain(..extra);
+        let state = self.encoder.encode(std::slice::from_ref(&history));
         let obs = self
             .agent
-            .observations(&[&history], &self.space.tracks, || {
-                self.encoder.encode(std::slice::from_ref(&history))
-            });
+            .observations(&[&history], &self.space.tracks, || &state);
         let proto = self.agent.act(&obs);
         let n = k.max(self.agent.cfg.candidates);
         let popular = self.agent.cfg.popular_candidates;
@@ -186,14 +188,22 @@ impl Recommender {
             .space
             .candidates(&proto, n, popular, Some(&anchored), &[&excluded])
             .remove(0);
-        let actions: Vec<f32> = cands
-            .iter()
-            .flat_map(|&t| self.space.track(t).iter().copied())
-            .collect();
-        let q = self.agent.value_candidates(&obs, &actions, cands.len());
+        let heard = Heard {
+            histories: &[&history],
+            states: &state,
+        };
+        let scores = self
+            .space
+            .scores(
+                &self.agent,
+                &obs,
+                std::slice::from_ref(&cands),
+                Some(&heard),
+            )
+            .remove(0);
         let mut recs: Vec<Recommendation> = cands
             .iter()
-            .zip(&q)
+            .zip(&scores)
             .map(|(&t, &score)| Recommendation {
                 track_id: self.track_ids[t as usize].clone(),
                 score,

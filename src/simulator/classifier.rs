@@ -7,6 +7,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::encoder::data::SongInputs;
 use crate::encoder::nn::{Adam, Linear, Params, to_vec};
+use crate::encoder::store::Named;
 use crate::rng::Rng;
 use crate::songs::index::{self, IndexKind, NearestTracks};
 
@@ -15,7 +16,7 @@ use super::memory::Simulator;
 use super::policy::{Observation, Policy, anchor};
 
 /// `[state ‖ song] → hidden (relu) → 1` logistic model.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct SkipClassifier {
     params: Params,
     l1: Linear,
@@ -106,6 +107,40 @@ impl SkipClassifier {
 
     fn logits(&self, p: &[Tensor<2>], x: Tensor<2>) -> Tensor<2> {
         self.l2.forward(p, relu(self.l1.forward(p, x)))
+    }
+
+    /// Every parameter, for [`store::save`](crate::encoder::store::save).
+    pub fn export(&self) -> Vec<Named> {
+        self.params.export()
+    }
+
+    /// The classifier of `tensors` (written by [`export`](Self::export)) reading rows of
+    /// `state_dim` then `action_dim` columns.
+    pub fn import(
+        tensors: &[Named],
+        state_dim: usize,
+        action_dim: usize,
+    ) -> Result<SkipClassifier, String> {
+        let hidden = tensors
+            .iter()
+            .find(|t| t.0 == "clf.l1.w")
+            .map(|t| t.1[1])
+            .ok_or("no clf.l1.w")?;
+        let device = Device::flex();
+        let mut params = Params::new(&device);
+        let mut rng = Rng::new(0);
+        let d = state_dim + action_dim;
+        let l1 = Linear::new(&mut params, "clf.l1", d, hidden, &mut rng);
+        let l2 = Linear::new(&mut params, "clf.l2", hidden, 1, &mut rng);
+        params.import(tensors)?;
+        Ok(SkipClassifier {
+            params,
+            l1,
+            l2,
+            state_dim,
+            action_dim,
+            hidden,
+        })
     }
 
     /// Units of the hidden layer.

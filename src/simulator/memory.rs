@@ -5,11 +5,14 @@
 //! responses of the k nearest keys within a radius; with none inside, the split's base rate,
 //! counted as uncovered.
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::data::{Sample, Split};
 use crate::encoder::Encoder;
 use crate::encoder::data::{LEVELS, SongInputs};
+use crate::encoder::store;
 use crate::songs::index::{self, NearestTracks};
 
 use super::classifier::SkipClassifier;
@@ -220,6 +223,66 @@ fn learn_metric(
     match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
         Ok(pool) => pool.install(train),
         Err(_) => train(),
+    }
+}
+
+/// A learned metric's skip model on its own, as agents re-rank candidates with it
+/// (`[agent] skip_model_weight`): P(not skipped) from the encoded state, the last `recent`
+/// plays ([`recent_features`]) and the track's song vector. A run saves it beside its
+/// weights ([`save`](Self::save)), so that evaluation and serving read the model it was
+/// trained with.
+#[derive(Clone, Debug)]
+pub struct SkipModel {
+    pub classifier: Arc<SkipClassifier>,
+    /// Plays of the history it reads.
+    pub recent: usize,
+    /// Width of the encoded state.
+    pub state_dim: usize,
+}
+
+impl SkipModel {
+    /// P(not skipped) of each query: encoded `states` `[n, state]`, `histories` and the
+    /// tracks' song vectors `actions` `[n, song]`.
+    pub fn not_skip(
+        &self,
+        songs: &SongInputs,
+        states: &[f32],
+        histories: &[&[(u32, u8)]],
+        actions: &[f32],
+    ) -> Vec<f64> {
+        let n = histories.len();
+        assert_eq!(states.len(), n * self.state_dim, "one state per history");
+        let recent = recent_features(self.recent, songs, histories, actions);
+        self.classifier
+            .predict(&metric_inputs(states, self.state_dim, &recent, n), actions)
+    }
+
+    /// Writes the model to `path` (safetensors, atomically).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let meta = BTreeMap::from([
+            ("recent".to_string(), self.recent.to_string()),
+            ("state_dim".to_string(), self.state_dim.to_string()),
+        ]);
+        store::save(path, &self.classifier.export(), &meta)
+    }
+
+    /// Reads a model written by [`save`](Self::save) for tracks of `song_dim` coordinates.
+    pub fn load(path: &Path, song_dim: usize) -> Result<SkipModel, String> {
+        let (tensors, meta) = store::load(path)?;
+        let field = |key: &str| {
+            meta.get(key)
+                .and_then(|v| v.parse::<usize>().ok())
+                .ok_or_else(|| format!("{}: metadata {key} missing or not a count", path.display()))
+        };
+        let (recent, state_dim) = (field("recent")?, field("state_dim")?);
+        let classifier =
+            SkipClassifier::import(&tensors, state_dim + recent * (song_dim + 2), song_dim)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(SkipModel {
+            classifier: Arc::new(classifier),
+            recent,
+            state_dim,
+        })
     }
 }
 
@@ -486,6 +549,15 @@ impl Simulator {
         Some(m.predict(&metric_inputs(states, self.state_dim, recent, n), actions))
     }
 
+    /// With a learned metric: its skip model, which agents may re-rank with.
+    pub fn skip_model(&self) -> Option<SkipModel> {
+        self.metric.as_ref().map(|m| SkipModel {
+            classifier: m.clone(),
+            recent: self.cfg.recent,
+            state_dim: self.state_dim,
+        })
+    }
+
     /// Width of a key: state, action and recent parts, or the learned metric's hidden layer.
     pub fn key_dim(&self) -> usize {
         match &self.metric {
@@ -627,6 +699,48 @@ mod tests {
         assert!(r[1].covered && r[1].probs[0] == 1.0, "{:?}", r[1]);
         assert!(!r[2].covered);
         assert_eq!(r[2].probs, sim.base_rate);
+    }
+
+    #[test]
+    fn a_skip_model_reads_the_recent_plays_and_survives_a_round_trip() {
+        use crate::encoder::data::InputTransform;
+        let songs = SongInputs {
+            dim: 1,
+            values: vec![0.0, 1.0, 3.0],
+            transform: InputTransform::Identity,
+        };
+        // Rows [state ‖ one recent play's (difference², level / 3, 1)] and the track.
+        let mut rng = crate::rng::Rng::new(7);
+        let (mut x, mut a, mut y) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..64 {
+            let (s, d, t) = (rng.f64() as f32, rng.f64() as f32, rng.f64() as f32);
+            x.extend([s, d, 1.0, 1.0]);
+            a.push(t);
+            y.push(d < 0.5);
+        }
+        let clf = SkipClassifier::train(&x, 4, &a, 1, &y, 8, 3, 1);
+        let model = SkipModel {
+            classifier: Arc::new(clf.clone()),
+            recent: 1,
+            state_dim: 1,
+        };
+        // The last play of [(0, 3), (1, 0)] is track 1, skipped; of [(2, 3)] track 2, heard out.
+        let (h1, h2): (&[(u32, u8)], &[(u32, u8)]) = (&[(0, 3), (1, 0)], &[(2, 3)]);
+        let p = model.not_skip(&songs, &[0.2, 0.7], &[h1, h2], &[3.0, 0.0]);
+        let by_hand = clf.predict(&[0.2, 4.0, 0.0, 1.0, 0.7, 9.0, 1.0, 1.0], &[3.0, 0.0]);
+        assert_eq!(p, by_hand);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("skip.safetensors");
+        model.save(&path).unwrap();
+        let back = SkipModel::load(&path, 1).unwrap();
+        assert_eq!((back.recent, back.state_dim), (1, 1));
+        assert_eq!(
+            back.not_skip(&songs, &[0.2, 0.7], &[h1, h2], &[3.0, 0.0]),
+            p
+        );
+        // A model for tracks of another width is refused, naming the file.
+        let e = SkipModel::load(&path, 2).unwrap_err();
+        assert!(e.contains("skip.safetensors"), "{e}");
     }
 
     #[test]
