@@ -134,6 +134,8 @@ pub fn demo_config(seed: u64, quick: bool) -> (SynthConfig, Stages) {
     // from (README, "segue demo").
     s.agent.recent_tracks = 5;
     s.agent.expected_rewards = true;
+    // The simulator's skip model joins the critic in the re-ranking (README, "segue demo").
+    s.agent.skip_model_weight = 3.0;
     s.agent.eval_every = 2;
     s.agent.eval_episodes = 50;
     let n = if quick { 2 } else { 5 };

@@ -1,0 +1,90 @@
+//! What the training simulator's skip model adds to agents trained without it: each run's
+//! policy re-ranks its Wolpertinger candidates by Q(s, a) + w·P̂(not skipped | s, a) at acting
+//! time only (`[agent] skip_model_weight`, README, "segue demo"), scored under a synthetic
+//! world's true model on the held-out split's starts.
+//!
+//! `cargo run --release --example skip_rerank -- SAMPLE_DIR ENCODER_DIR WORLD_DIR CONFIG RUNS
+//! EPISODES VARIANTS`: CONFIG is the runs' config, whose `[simulator]` table must set
+//! `metric = "learned"`; RUNS like `runs/demo/agents/td3-1,runs/demo/agents/td3-2` (the i-th
+//! run plays seed i); VARIANTS like `16:0,16:3,64:3` (k:w; w = 0 is the critic alone).
+use segue::agent::policy::{ActionSpace, AgentPolicy};
+use segue::agent::train::load_agent;
+use segue::data::Split;
+use segue::pipeline::Stages;
+use segue::simulator::memory::{Simulator, encode_transitions, transitions};
+use segue::simulator::truth::{true_evaluate, true_starts};
+use std::path::Path;
+
+fn main() {
+    let a: Vec<String> = std::env::args().collect();
+    if a.len() != 8 {
+        eprintln!(
+            "usage: skip_rerank SAMPLE_DIR ENCODER_DIR WORLD_DIR CONFIG RUNS EPISODES VARIANTS"
+        );
+        std::process::exit(2);
+    }
+    let sample = segue::data::load_sample_dir(Path::new(&a[1]))
+        .unwrap()
+        .sample;
+    let enc = segue::encoder::Encoder::load(Path::new(&a[2])).unwrap();
+    let world = segue::synth::saved::load(Path::new(&a[3])).unwrap();
+    let text = std::fs::read_to_string(&a[4]).unwrap();
+    let cfg = toml::from_str::<Stages>(&text).unwrap().simulator;
+    let runs: Vec<&str> = a[5].split(',').collect();
+    let episodes: usize = a[6].parse().unwrap();
+    let variants: Vec<(usize, f64)> = a[7]
+        .split(',')
+        .map(|v| {
+            let (k, w) = v.split_once(':').expect("VARIANTS like 16:3");
+            (k.parse().unwrap(), w.parse().unwrap())
+        })
+        .collect();
+
+    let trans = transitions(&sample, Split::Train, enc.model.steps);
+    let (states, actions) = encode_transitions(&enc, &trans);
+    let sim = Simulator::from_encoded(&trans, &states, &actions, &enc, &cfg);
+    let skip_model = sim
+        .skip_model()
+        .expect("the config must set metric = \"learned\"");
+    let mut means = vec![Vec::new(); variants.len()];
+    for (i, run) in runs.iter().enumerate() {
+        let seed = i as u64 + 1;
+        let (mut agent, _) = load_agent(Path::new(run)).unwrap();
+        agent.skip_model = Some(skip_model.clone());
+        let space = ActionSpace::new(&enc.songs, &agent.cfg.index).with_popularity(&sample);
+        let starts = true_starts(
+            &world,
+            &sample,
+            Split::Test,
+            enc.model.steps,
+            episodes,
+            seed,
+        )
+        .unwrap();
+        for (&(k, w), m) in variants.iter().zip(&mut means) {
+            agent.cfg.skip_model_weight = w;
+            let mut p = AgentPolicy {
+                name: String::new(),
+                agent: &agent,
+                space: &space,
+                candidates: k,
+            };
+            let s = true_evaluate(
+                &world,
+                &enc,
+                &mut p,
+                &starts,
+                cfg.horizon,
+                cfg.exclude_played,
+                seed,
+            );
+            m.push(s.mean);
+        }
+        eprintln!("{run} done");
+    }
+    println!("true model, {} runs:", runs.len());
+    for ((k, w), m) in variants.iter().zip(&means) {
+        let (mean, ci) = segue::simulator::episode::mean_ci(m);
+        println!("  k = {k:<4} w = {w:<5} {mean:.2} ± {ci:.2}");
+    }
+}
