@@ -25,8 +25,8 @@ fn quick_demo_writes_the_report_and_learned_policies_beat_random() {
     for s in [
         "random",
         "popularity",
-        "ddpg+wolpertinger",
-        "td3+wolpertinger",
+        "ddpg+wolpertinger+skip",
+        "td3+wolpertinger+skip",
         "planner (beam 8)",
         "demo wall time",
     ] {
@@ -44,7 +44,7 @@ fn quick_demo_writes_the_report_and_learned_policies_beat_random() {
         "![learning.png](learning.png)",
         "true model",
         "Paired with each baseline",
-        "| td3+wolpertinger | ",
+        "| td3+wolpertinger+skip | ",
     ] {
         assert!(md.contains(s), "{s} missing from report.md");
     }
@@ -54,6 +54,7 @@ fn quick_demo_writes_the_report_and_learned_policies_beat_random() {
         "pipeline.json",
         "eval.json",
         "encoder/loss.png",
+        "agents/td3-1/skip_model.safetensors",
     ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
@@ -68,7 +69,7 @@ fn quick_demo_writes_the_report_and_learned_policies_beat_random() {
             .unwrap()
     };
     let random = mean("random");
-    for p in ["ddpg+wolpertinger", "td3+wolpertinger"] {
+    for p in ["ddpg+wolpertinger+skip", "td3+wolpertinger+skip"] {
         assert!(
             mean(p) > random,
             "{p} {} vs random {random}\n{text}",

@@ -725,7 +725,8 @@ mod tests {
             state_dim: 1,
         };
         // The last play of [(0, 3), (1, 0)] is track 1, skipped; of [(2, 3)] track 2, heard out.
-        let (h1, h2): (&[(u32, u8)], &[(u32, u8)]) = (&[(0, 3), (1, 0)], &[(2, 3)]);
+        let h1: &[(u32, u8)] = &[(0, 3), (1, 0)];
+        let h2: &[(u32, u8)] = &[(2, 3)];
         let p = model.not_skip(&songs, &[0.2, 0.7], &[h1, h2], &[3.0, 0.0]);
         let by_hand = clf.predict(&[0.2, 4.0, 0.0, 1.0, 0.7, 9.0, 1.0, 1.0], &[3.0, 0.0]);
         assert_eq!(p, by_hand);
