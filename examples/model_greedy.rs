@@ -16,8 +16,7 @@ use segue::encoder::data::SongInputs;
 use segue::pipeline::Stages;
 use segue::rng::Rng;
 use segue::simulator::classifier::{GreedyCandidates, SimulatorOracle, best_of};
-use segue::simulator::config::KeyMetric;
-use segue::simulator::memory::{Simulator, encode_transitions, transitions};
+use segue::simulator::memory::{Simulator, SkipModel, encode_transitions, transitions};
 use segue::simulator::policy::{Observation, Policy, PopularityPolicy};
 use segue::simulator::run::{GREEDY_NEIGHBOURS, GREEDY_POPULAR};
 use segue::simulator::truth::{oracles, true_evaluate, true_starts};
@@ -26,7 +25,7 @@ use std::path::Path;
 /// One-step greedy play of the simulator's learned skip model among `candidates`.
 struct MetricGreedy<'a> {
     name: &'static str,
-    sim: &'a Simulator,
+    model: &'a SkipModel,
     songs: &'a SongInputs,
     candidates: &'a GreedyCandidates,
 }
@@ -42,11 +41,7 @@ impl Policy for MetricGreedy<'_> {
             .zip(&cands)
             .flat_map(|(o, c)| std::iter::repeat_n(o.history, c.len()))
             .collect();
-        let recent = self.sim.recent(self.songs, &hist, &actions);
-        let p = self
-            .sim
-            .metric_not_skip(&states, &actions, &recent)
-            .expect("a learned metric");
+        let p = self.model.not_skip(self.songs, &states, &hist, &actions);
         best_of(&cands, &p)
     }
 }
@@ -66,11 +61,6 @@ fn main() {
     let world = segue::synth::saved::load(Path::new(&a[3])).unwrap();
     let text = std::fs::read_to_string(&a[4]).unwrap();
     let cfg = toml::from_str::<Stages>(&text).unwrap().simulator;
-    assert_eq!(
-        cfg.metric,
-        KeyMetric::Learned,
-        "the config must set metric = \"learned\""
-    );
     let seeds: Vec<u64> = a[5].split(',').map(|s| s.parse().unwrap()).collect();
     let episodes: usize = a[6].parse().unwrap();
     let sim_episodes: usize = a.get(7).map_or(0, |s| s.parse().unwrap());
@@ -78,6 +68,9 @@ fn main() {
     let trans = transitions(&sample, Split::Train, enc.model.steps);
     let (states, actions) = encode_transitions(&enc, &trans);
     let sim = Simulator::from_encoded(&trans, &states, &actions, &enc, &cfg);
+    let model = sim
+        .skip_model()
+        .expect("the config must set metric = \"learned\"");
     let ranked = PopularityPolicy::new(&trans, sample.tracks.len()).ranked;
     let popular: Vec<u32> = ranked.iter().copied().take(GREEDY_POPULAR).collect();
     let greedy_cands = GreedyCandidates::new(popular, GREEDY_NEIGHBOURS, &enc.songs);
@@ -104,7 +97,7 @@ fn main() {
         ]
         .map(|(name, candidates)| MetricGreedy {
             name,
-            sim: &sim,
+            model: &model,
             songs: &enc.songs,
             candidates,
         });

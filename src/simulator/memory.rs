@@ -535,21 +535,8 @@ impl Simulator {
         query_recent(&self.cfg, songs, histories, actions)
     }
 
-    /// With a learned metric: its skip model's probability that each query's track is heard
-    /// out, from the queries' `states`, `actions` and history part `recent` (as for
-    /// [`keys`](Self::keys)); None with scaled keys.
-    pub fn metric_not_skip(
-        &self,
-        states: &[f32],
-        actions: &[f32],
-        recent: &[f32],
-    ) -> Option<Vec<f64>> {
-        let m = self.metric.as_ref()?;
-        let n = states.len() / self.state_dim;
-        Some(m.predict(&metric_inputs(states, self.state_dim, recent, n), actions))
-    }
-
-    /// With a learned metric: its skip model, which agents may re-rank with.
+    /// With a learned metric: its skip model, which agents may re-rank with and
+    /// `examples/model_greedy` plays.
     pub fn skip_model(&self) -> Option<SkipModel> {
         self.metric.as_ref().map(|m| SkipModel {
             classifier: m.clone(),
