@@ -11,16 +11,16 @@
 //! `metric = "learned"`; SEEDS like `1,2,3`; the simulator's own choice over every track
 //! costs a query per track and step, so it plays only SIM_EPISODES per seed (default 0: not
 //! played).
+mod common;
+
 use segue::data::Split;
 use segue::encoder::data::SongInputs;
-use segue::pipeline::Stages;
 use segue::rng::Rng;
 use segue::simulator::classifier::{GreedyCandidates, SimulatorOracle, best_of};
-use segue::simulator::memory::{Simulator, SkipModel, encode_transitions, transitions};
+use segue::simulator::memory::SkipModel;
 use segue::simulator::policy::{Observation, Policy, PopularityPolicy};
 use segue::simulator::run::{GREEDY_NEIGHBOURS, GREEDY_POPULAR};
 use segue::simulator::truth::{oracles, true_evaluate, true_starts};
-use std::path::Path;
 
 /// One-step greedy play of the simulator's learned skip model among `candidates`.
 struct MetricGreedy<'a> {
@@ -54,23 +54,19 @@ fn main() {
         );
         std::process::exit(2);
     }
-    let sample = segue::data::load_sample_dir(Path::new(&a[1]))
-        .unwrap()
-        .sample;
-    let enc = segue::encoder::Encoder::load(Path::new(&a[2])).unwrap();
-    let world = segue::synth::saved::load(Path::new(&a[3])).unwrap();
-    let text = std::fs::read_to_string(&a[4]).unwrap();
-    let cfg = toml::from_str::<Stages>(&text).unwrap().simulator;
+    let common::Loaded {
+        sample,
+        enc,
+        world,
+        cfg,
+        trans,
+        sim,
+        skip_model: model,
+    } = common::load(&a);
     let seeds: Vec<u64> = a[5].split(',').map(|s| s.parse().unwrap()).collect();
     let episodes: usize = a[6].parse().unwrap();
     let sim_episodes: usize = a.get(7).map_or(0, |s| s.parse().unwrap());
 
-    let trans = transitions(&sample, Split::Train, enc.model.steps);
-    let (states, actions) = encode_transitions(&enc, &trans);
-    let sim = Simulator::from_encoded(&trans, &states, &actions, &enc, &cfg);
-    let model = sim
-        .skip_model()
-        .expect("the config must set metric = \"learned\"");
     let ranked = PopularityPolicy::new(&trans, sample.tracks.len()).ranked;
     let popular: Vec<u32> = ranked.iter().copied().take(GREEDY_POPULAR).collect();
     let greedy_cands = GreedyCandidates::new(popular, GREEDY_NEIGHBOURS, &enc.songs);

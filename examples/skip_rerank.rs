@@ -7,11 +7,11 @@
 //! EPISODES VARIANTS`: CONFIG is the runs' config, whose `[simulator]` table must set
 //! `metric = "learned"`; RUNS like `runs/demo/agents/td3-1,runs/demo/agents/td3-2` (the i-th
 //! run plays seed i); VARIANTS like `16:0,16:3,64:3` (k:w; w = 0 is the critic alone).
+mod common;
+
 use segue::agent::policy::{ActionSpace, AgentPolicy};
 use segue::agent::train::load_agent;
 use segue::data::Split;
-use segue::pipeline::Stages;
-use segue::simulator::memory::{Simulator, encode_transitions, transitions};
 use segue::simulator::truth::{true_evaluate, true_starts};
 use std::path::Path;
 
@@ -23,13 +23,14 @@ fn main() {
         );
         std::process::exit(2);
     }
-    let sample = segue::data::load_sample_dir(Path::new(&a[1]))
-        .unwrap()
-        .sample;
-    let enc = segue::encoder::Encoder::load(Path::new(&a[2])).unwrap();
-    let world = segue::synth::saved::load(Path::new(&a[3])).unwrap();
-    let text = std::fs::read_to_string(&a[4]).unwrap();
-    let cfg = toml::from_str::<Stages>(&text).unwrap().simulator;
+    let common::Loaded {
+        sample,
+        enc,
+        world,
+        cfg,
+        skip_model,
+        ..
+    } = common::load(&a);
     let runs: Vec<&str> = a[5].split(',').collect();
     let episodes: usize = a[6].parse().unwrap();
     let variants: Vec<(usize, f64)> = a[7]
@@ -40,12 +41,6 @@ fn main() {
         })
         .collect();
 
-    let trans = transitions(&sample, Split::Train, enc.model.steps);
-    let (states, actions) = encode_transitions(&enc, &trans);
-    let sim = Simulator::from_encoded(&trans, &states, &actions, &enc, &cfg);
-    let skip_model = sim
-        .skip_model()
-        .expect("the config must set metric = \"learned\"");
     let mut means = vec![Vec::new(); variants.len()];
     for (i, run) in runs.iter().enumerate() {
         let seed = i as u64 + 1;

@@ -41,19 +41,8 @@ impl SkipClassifier {
         seed: u64,
     ) -> SkipClassifier {
         let device = Device::flex();
-        let mut params = Params::new(&device);
         let mut rng = Rng::stream(seed, &[0x0043_4c46]); // "CLF"
-        let d = state_dim + action_dim;
-        let l1 = Linear::new(&mut params, "clf.l1", d, hidden, &mut rng);
-        let l2 = Linear::new(&mut params, "clf.l2", hidden, 1, &mut rng);
-        let mut clf = SkipClassifier {
-            params,
-            l1,
-            l2,
-            state_dim,
-            action_dim,
-            hidden,
-        };
+        let mut clf = SkipClassifier::init(state_dim, action_dim, hidden, &mut rng);
         let mut adam = Adam::new(&clf.params, 1e-3);
         adam.clip_norm = 1.0;
         let n = y.len();
@@ -126,21 +115,24 @@ impl SkipClassifier {
             .find(|t| t.0 == "clf.l1.w")
             .map(|t| t.1[1])
             .ok_or("no clf.l1.w")?;
-        let device = Device::flex();
-        let mut params = Params::new(&device);
-        let mut rng = Rng::new(0);
-        let d = state_dim + action_dim;
-        let l1 = Linear::new(&mut params, "clf.l1", d, hidden, &mut rng);
-        let l2 = Linear::new(&mut params, "clf.l2", hidden, 1, &mut rng);
-        params.import(tensors)?;
-        Ok(SkipClassifier {
+        let mut clf = SkipClassifier::init(state_dim, action_dim, hidden, &mut Rng::new(0));
+        clf.params.import(tensors)?;
+        Ok(clf)
+    }
+
+    /// A classifier with weights drawn from `rng`.
+    fn init(state_dim: usize, action_dim: usize, hidden: usize, rng: &mut Rng) -> SkipClassifier {
+        let mut params = Params::new(&Device::flex());
+        let l1 = Linear::new(&mut params, "clf.l1", state_dim + action_dim, hidden, rng);
+        let l2 = Linear::new(&mut params, "clf.l2", hidden, 1, rng);
+        SkipClassifier {
             params,
             l1,
             l2,
             state_dim,
             action_dim,
             hidden,
-        })
+        }
     }
 
     /// Units of the hidden layer.
