@@ -47,13 +47,10 @@ impl Policy for MetricGreedy<'_> {
 }
 
 fn main() {
-    let a: Vec<String> = std::env::args().collect();
-    if a.len() != 7 && a.len() != 8 {
-        eprintln!(
-            "usage: model_greedy SAMPLE_DIR ENCODER_DIR WORLD_DIR CONFIG SEEDS EPISODES [SIM_EPISODES]"
-        );
-        std::process::exit(2);
-    }
+    let a = common::args(
+        "model_greedy SAMPLE_DIR ENCODER_DIR WORLD_DIR CONFIG SEEDS EPISODES [SIM_EPISODES]",
+        7..=8,
+    );
     let common::Loaded {
         sample,
         enc,

@@ -16,13 +16,10 @@ use segue::simulator::truth::{true_evaluate, true_starts};
 use std::path::Path;
 
 fn main() {
-    let a: Vec<String> = std::env::args().collect();
-    if a.len() != 8 {
-        eprintln!(
-            "usage: skip_rerank SAMPLE_DIR ENCODER_DIR WORLD_DIR CONFIG RUNS EPISODES VARIANTS"
-        );
-        std::process::exit(2);
-    }
+    let a = common::args(
+        "skip_rerank SAMPLE_DIR ENCODER_DIR WORLD_DIR CONFIG RUNS EPISODES VARIANTS",
+        8..=8,
+    );
     let common::Loaded {
         sample,
         enc,

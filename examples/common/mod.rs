@@ -23,6 +23,17 @@ pub struct Loaded {
     pub skip_model: SkipModel,
 }
 
+/// The command line, when it holds `counts` arguments (the program's name included), or
+/// else `usage` on standard error and exit status 2.
+pub fn args(usage: &str, counts: std::ops::RangeInclusive<usize>) -> Vec<String> {
+    let a: Vec<String> = std::env::args().collect();
+    if !counts.contains(&a.len()) {
+        eprintln!("usage: {usage}");
+        std::process::exit(2);
+    }
+    a
+}
+
 /// Loads `a[1..=4]` and builds the training simulator.
 pub fn load(a: &[String]) -> Loaded {
     let sample = segue::data::load_sample_dir(Path::new(&a[1]))

@@ -299,18 +299,15 @@ pub fn posterior_greedy(
         window != Some(0),
         "a posterior window holds at least one response"
     );
-    let m = model;
+    let play = EpisodePlay {
+        horizon,
+        exclude_played,
+        window,
+        seed,
+    };
     let scores: Vec<f64> = (0..starts.users.len())
         .into_par_iter()
-        .map(|i| {
-            let play = EpisodePlay {
-                horizon,
-                exclude_played,
-                window,
-                seed,
-            };
-            posterior_episode(m, starts, i, prior, &play)
-        })
+        .map(|i| posterior_episode(model, starts, i, prior, &play))
         .collect();
     let (mean, ci95) = mean_ci(&scores);
     TrueScore {
