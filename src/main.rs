@@ -108,6 +108,46 @@ struct ServeArgs {
     /// Worker threads of the server.
     #[arg(long, default_value_t = 2)]
     workers: usize,
+    /// Seconds a client has to send a request's headers (also closes idle kept-alive
+    /// connections).
+    #[arg(long, default_value_t = 10.0)]
+    header_timeout: f64,
+    /// Seconds a client has to send a request's body once its headers are in (408 past it).
+    #[arg(long, default_value_t = 30.0)]
+    body_timeout: f64,
+    /// Seconds without a byte moving either way after which a connection is closed.
+    #[arg(long, default_value_t = 60.0)]
+    idle_timeout: f64,
+    /// Open connections at most (503 beyond).
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// Seconds open requests may still finish after Ctrl-C before the server exits.
+    #[arg(long, default_value_t = 10.0)]
+    shutdown_timeout: f64,
+}
+
+impl ServeArgs {
+    fn limits(&self) -> Result<segue::serve::http::Limits> {
+        let secs = |flag: &str, v: f64| {
+            if v.is_finite() && v > 0.0 && v < 1e6 {
+                Ok(std::time::Duration::from_secs_f64(v))
+            } else {
+                anyhow::bail!("--{flag}: {v} is not a number of seconds above 0")
+            }
+        };
+        anyhow::ensure!(
+            self.max_connections > 0,
+            "--max-connections must be at least 1"
+        );
+        Ok(segue::serve::http::Limits {
+            body_limit: self.body_limit,
+            header_timeout: secs("header-timeout", self.header_timeout)?,
+            body_timeout: secs("body-timeout", self.body_timeout)?,
+            idle_timeout: secs("idle-timeout", self.idle_timeout)?,
+            max_connections: self.max_connections,
+            shutdown_timeout: secs("shutdown-timeout", self.shutdown_timeout)?,
+        })
+    }
 }
 
 fn index_arg(s: Option<&str>, ef_search: usize) -> Result<Option<segue::songs::index::IndexKind>> {
@@ -162,6 +202,7 @@ fn recommend_cmd(a: RecommendArgs) -> Result<()> {
 }
 
 fn serve_cmd(a: ServeArgs) -> Result<()> {
+    let limits = a.limits()?;
     set_threads(1);
     let t = std::time::Instant::now();
     let rec = segue::serve::Recommender::load(
@@ -175,7 +216,7 @@ fn serve_cmd(a: ServeArgs) -> Result<()> {
         rec.catalogue(),
         t.elapsed().as_secs_f64()
     );
-    segue::serve::http::serve(std::sync::Arc::new(rec), &a.addr, a.body_limit, a.workers)
+    segue::serve::http::serve(std::sync::Arc::new(rec), &a.addr, limits, a.workers)
         .with_context(|| format!("serving on {}", a.addr))
 }
 

@@ -37,7 +37,9 @@ impl StagedDir {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "out".into());
-        let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        let prefix = format!(".{name}.partial-");
+        remove_stale(&parent, &prefix);
+        let staging = parent.join(format!("{prefix}{}", std::process::id()));
         if staging.exists() {
             fs::remove_dir_all(&staging)?;
         }
@@ -90,8 +92,73 @@ fn is_empty_dir(p: &Path) -> io::Result<bool> {
     Ok(p.is_dir() && fs::read_dir(p)?.next().is_none())
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Removes the staging entries `<prefix><pid>` in `dir` left by processes that no longer run
+/// (a run killed before its commit or rename). Entries of live processes, this one included,
+/// are kept: another run may be writing the same output right now. Best effort: a stale entry
+/// that cannot be removed is left for the next run and does not fail this one.
+pub fn remove_stale(dir: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || process_alive(pid) {
+            continue;
+        }
+        let p = e.path();
+        let removed = if p.is_dir() {
+            fs::remove_dir_all(&p)
+        } else {
+            fs::remove_file(&p)
+        };
+        match removed {
+            Ok(()) => tracing::info!(
+                "removed {} (left by process {pid}, which is gone)",
+                p.display()
+            ),
+            Err(err) => tracing::warn!("could not remove stale {}: {err}", p.display()),
+        }
+    }
+}
+
+/// Whether a process with this id exists (signal 0 checks without sending anything; EPERM
+/// means it exists under another user).
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 sends nothing; it only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// The temporary file name that [`write_atomic`] writes `path` through, for a process id.
+fn atomic_tmp_prefix(path: &Path) -> Option<String> {
+    let stem = path.file_stem()?.to_str()?;
+    Some(format!("{stem}.tmp-"))
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename; temporary files of the same
+/// path left by killed processes are removed first.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    if let (Some(prefix), Some(dir)) = (atomic_tmp_prefix(path), path.parent()) {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        remove_stale(dir, &prefix);
+    }
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut f = fs::File::create(&tmp)?;
     f.write_all(bytes)?;
@@ -114,6 +181,47 @@ mod tests {
         }
         assert!(!target.exists());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    /// The id of a process that has exited (reaped, so the id is free again).
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!process_alive(pid));
+        pid
+    }
+
+    #[test]
+    fn stale_staging_of_dead_processes_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out");
+        let dead = dir.path().join(format!(".out.partial-{}", dead_pid()));
+        fs::create_dir(&dead).unwrap();
+        fs::write(dead.join("half.csv"), "x").unwrap();
+        // A live process's staging (this test's parent, pid 1 or the shell) is kept, and so is
+        // another output's.
+        let live = dir.path().join(format!(
+            ".out.partial-{}",
+            std::os::unix::process::parent_id()
+        ));
+        fs::create_dir(&live).unwrap();
+        let other = dir.path().join(format!(".other.partial-{}", dead_pid()));
+        fs::create_dir(&other).unwrap();
+        let s = StagedDir::new(&target, false).unwrap();
+        assert!(!dead.exists());
+        assert!(live.exists());
+        assert!(other.exists());
+        s.commit().unwrap();
+        assert!(target.is_dir());
+
+        // The same for the temporary files of atomic writes (checkpoints, metrics).
+        let file = dir.path().join("metrics.jsonl");
+        let tmp = dir.path().join(format!("metrics.tmp-{}", dead_pid()));
+        fs::write(&tmp, "half").unwrap();
+        write_atomic(&file, b"whole").unwrap();
+        assert!(!tmp.exists());
+        assert_eq!(fs::read(&file).unwrap(), b"whole");
     }
 
     #[test]

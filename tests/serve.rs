@@ -99,7 +99,11 @@ fn handlers_recommend_and_cli_and_loopback_server() {
     let (run, sample) = trained(dir.path());
     let (hist, csv) = history(&sample, 5);
     let rec = Arc::new(Recommender::load(&run, None, 20).unwrap());
-    let app = segue::serve::http::router(rec.clone(), 4096);
+    let limits = segue::serve::http::Limits {
+        body_limit: 4096,
+        ..Default::default()
+    };
+    let app = segue::serve::http::router(rec.clone(), &limits);
 
     // A good request: k tracks, best first, none of the history.
     let body = serde_json::json!({"history": hist, "k": 5}).to_string();

@@ -3,13 +3,13 @@
 //! RFC 4180 quoting, and a fast path for the quote-free lines that MSSD files consist of.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::GzDecoder;
 use indicatif::ProgressBar;
 use memchr::{memchr, memchr_iter};
 
@@ -76,6 +76,57 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// Decodes every member of a gzip stream, as gzip and Python's `gzip` module do: members follow
+/// one another, and zero bytes after a member (the padding that tape and block devices leave)
+/// are skipped; any other bytes after a member are an error, never silently ignored.
+struct GzMembers<R: BufRead> {
+    member: Option<GzDecoder<R>>,
+}
+
+impl<R: BufRead> GzMembers<R> {
+    fn new(r: R) -> Self {
+        GzMembers {
+            member: Some(GzDecoder::new(r)),
+        }
+    }
+}
+
+impl<R: BufRead> Read for GzMembers<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(member) = self.member.as_mut() else {
+                return Ok(0);
+            };
+            let n = member.read(out)?;
+            if n > 0 || out.is_empty() {
+                return Ok(n);
+            }
+            // The member ended (its CRC and length checked): what follows?
+            let Some(mut rest) = self.member.take().map(GzDecoder::into_inner) else {
+                return Ok(0);
+            };
+            loop {
+                let buf = rest.fill_buf()?;
+                let zeros = buf.iter().take_while(|&&b| b == 0).count();
+                if buf.is_empty() {
+                    return Ok(0);
+                } else if zeros > 0 {
+                    rest.consume(zeros);
+                } else if buf[0] == 0x1f {
+                    // Another member; a damaged header is reported by its decoder.
+                    self.member = Some(GzDecoder::new(rest));
+                    break;
+                } else {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "bytes after the last gzip member are neither a member nor zero padding",
+                    ));
+                }
+            }
+        }
+    }
+}
+
 /// Where a file's bytes come from: the file itself, or a stream (standard input, when a
 /// distributed engine reads the storage and pipes each file to `segue sample-map`). `name` is
 /// what errors and results call it.
@@ -136,7 +187,7 @@ fn spawn_reader(source: Source, progress: Option<ProgressBar>) -> Result<Reader>
         .name("segue-read".into())
         .spawn(move || {
             let mut reader: Box<dyn Read> = if gzip {
-                Box::new(MultiGzDecoder::new(counting))
+                Box::new(GzMembers::new(BufReader::with_capacity(1 << 16, counting)))
             } else {
                 Box::new(counting)
             };
@@ -296,22 +347,42 @@ fn split_unquoted_scalar(
     true
 }
 
-/// The end (index of the terminating `\n`) of the record starting at `buf[0]`, honouring quotes
-/// that may hide newlines; `None` when the buffer ends first.
-fn quoted_record_end(buf: &[u8]) -> Option<usize> {
+/// The end (index of the terminating `\n`) of the record starting at `buf[0]`, honouring quoted
+/// fields that may hide newlines. As in RFC 4180 a quote
+/// opens a quoted field only at the start of a field: a stray quote inside a field
+/// (`edi"torial`) does not swallow the lines after it, and the record it is in is reported as
+/// malformed by [`split_record`] (so `--skip-bad-rows` can skip it). When the buffer ends
+/// first, `Err` says whether it ended inside a quoted field.
+fn quoted_record_end(buf: &[u8]) -> std::result::Result<usize, bool> {
     let mut in_quotes = false;
-    for (i, &b) in buf.iter().enumerate() {
-        match b {
-            b'"' => in_quotes = !in_quotes,
-            b'\n' if !in_quotes => return Some(i),
-            _ => {}
+    let mut field_start = true;
+    let mut i = 0;
+    while i < buf.len() {
+        let b = buf[i];
+        if in_quotes {
+            if b == b'"' {
+                if buf.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    in_quotes = false;
+                }
+            }
+        } else {
+            match b {
+                b'\n' => return Ok(i),
+                b'"' if field_start => in_quotes = true,
+                _ => {}
+            }
+            field_start = b == b',';
         }
+        i += 1;
     }
-    None
+    Err(in_quotes)
 }
 
 /// Calls `f(line, record)` for every record of `path`, the header included (line 1). `line` is
-/// the 1-based line on which the record starts. Blank lines are skipped and counted.
+/// the 1-based line on which the record starts. Blank lines are skipped and counted; a record
+/// that is not valid CSV is an error naming its line.
 pub fn for_each_record(
     path: &Path,
     progress: Option<ProgressBar>,
@@ -325,6 +396,31 @@ pub fn for_each_record_in(
     source: Source,
     progress: Option<ProgressBar>,
     mut f: impl FnMut(u64, &Record) -> Result<()>,
+) -> Result<ReadSummary> {
+    let path = source.name().to_path_buf();
+    for_each_line_in(source, progress, |line, rec| match rec {
+        Ok(rec) => f(line, rec),
+        Err(problem) => Err(malformed(&path, line, problem)),
+    })
+}
+
+/// The error of a record that is not valid CSV.
+pub fn malformed(path: &Path, line: u64, problem: &str) -> DataError {
+    DataError::BadRow {
+        path: path.to_path_buf(),
+        line,
+        problem: format!("malformed CSV: {problem}"),
+    }
+}
+
+/// Like [`for_each_record_in`], but a record that is not valid CSV is handed to `f` as
+/// `Err(problem)` instead of ending the pass, so that the caller can skip and count it. A
+/// quoted field left open at the end of the file (or past the longest record) is malformed
+/// too: its record is taken to end at the first line break, and reading goes on after it.
+pub fn for_each_line_in(
+    source: Source,
+    progress: Option<ProgressBar>,
+    mut f: impl FnMut(u64, std::result::Result<&Record, &'static str>) -> Result<()>,
 ) -> Result<ReadSummary> {
     let path = &source.name().to_path_buf();
     let (rx, recycle, gzip, total) = spawn_reader(source, progress)?;
@@ -354,13 +450,19 @@ pub fn for_each_record_in(
             if rest.is_empty() {
                 break;
             }
-            // A record ends at the first newline unless a quote opens before it.
+            // A record ends at the first newline unless a quoted field opens before it.
+            let mut unterminated = false;
             let (end, simple) = match memchr(b'\n', rest) {
                 Some(nl) if memchr(b'"', &rest[..nl]).is_none() => (nl, true),
-                _ => match quoted_record_end(rest) {
-                    Some(e) => (e, false),
-                    None if eof => (rest.len(), false),
-                    None => break,
+                first_nl => match quoted_record_end(rest) {
+                    Ok(e) => (e, false),
+                    // The last record of a file that does not end in a line break.
+                    Err(false) if eof => (rest.len(), false),
+                    Err(true) if eof || (rest.len() > MAX_RECORD && first_nl.is_some()) => {
+                        unterminated = true;
+                        (first_nl.unwrap_or(rest.len()), false)
+                    }
+                    Err(_) => break,
                 },
             };
             let rec = &rest[..end];
@@ -372,23 +474,22 @@ pub fn for_each_record_in(
             line += 1;
             if rec.is_empty() || rec == b"\r" {
                 summary.blank_lines += 1;
+            } else if unterminated {
+                f(line, Err("an unterminated quoted field"))?;
             } else {
-                let in_scratch =
-                    split_record(rec, &mut ranges, &mut scratch).map_err(|problem| {
-                        DataError::BadRow {
-                            path: path.to_path_buf(),
+                match split_record(rec, &mut ranges, &mut scratch) {
+                    Ok(in_scratch) => {
+                        let base: &[u8] = if in_scratch { &scratch } else { rec };
+                        f(
                             line,
-                            problem: format!("malformed CSV: {problem}"),
-                        }
-                    })?;
-                let base: &[u8] = if in_scratch { &scratch } else { rec };
-                f(
-                    line,
-                    &Record {
-                        base,
-                        ranges: &ranges,
-                    },
-                )?;
+                            Ok(&Record {
+                                base,
+                                ranges: &ranges,
+                            }),
+                        )?
+                    }
+                    Err(problem) => f(line, Err(problem))?,
+                }
             }
             line += newlines - 1;
             pos += (end + 1).min(rest.len());
@@ -482,6 +583,31 @@ mod tests {
             err.to_string()
                 .contains(":2: malformed CSV: an unterminated"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn malformed_records_are_handed_over_and_reading_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.csv");
+        // A stray quote inside a field (line 2), and a quote opening a field that never closes
+        // (line 4): each loses its own line only.
+        std::fs::write(&path, b"a,b\n1,edi\"torial\n2,x\n3,\"open\n4,y\n").unwrap();
+        let mut seen = Vec::new();
+        for_each_line_in(Source::File(path), None, |line, rec| {
+            seen.push((line, rec.map(|r| r.get(0).to_vec())));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (1, Ok(b"a".to_vec())),
+                (2, Err("a quote inside an unquoted field")),
+                (3, Ok(b"2".to_vec())),
+                (4, Err("an unterminated quoted field")),
+                (5, Ok(b"4".to_vec())),
+            ]
         );
     }
 

@@ -63,3 +63,47 @@ impl DataError {
 }
 
 pub type Result<T, E = DataError> = std::result::Result<T, E>;
+
+/// How many characters of an offending value an error message quotes.
+pub const EXCERPT_CHARS: usize = 60;
+
+/// An offending value as an error message quotes it: lossily decoded, cut after
+/// [`EXCERPT_CHARS`] characters (on a character boundary, so a multi-byte character is never
+/// split), and, when cut, followed by the value's full length in bytes. Values of any size
+/// (a corrupt file can hold a field of many MiB) thus give a message of bounded length.
+pub fn excerpt(value: &[u8]) -> String {
+    let text = String::from_utf8_lossy(value);
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        None => format!("{text:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes in all)", &text[..cut], value.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_cut_on_character_boundaries() {
+        // The reported panic: byte 60 falls inside a two-byte `é`; 41 characters are quoted
+        // whole.
+        let v = format!("x{}", "é".repeat(40));
+        assert_eq!(v.len(), 81);
+        assert_eq!(excerpt(v.as_bytes()), format!("{v:?}"));
+        // Past 60 characters: the first 60, then the length.
+        let v = format!("x{}", "é".repeat(100));
+        let e = excerpt(v.as_bytes());
+        assert_eq!(
+            e,
+            format!("{:?}… (201 bytes in all)", format!("x{}", "é".repeat(59)))
+        );
+        // Short values are quoted whole, with nothing appended.
+        assert_eq!(excerpt(b"tru"), "\"tru\"");
+        assert_eq!(excerpt(&[b'a'; 60]), format!("{:?}", "a".repeat(60)));
+        // Invalid UTF-8 of 8 MiB gives a message of bounded size naming the length.
+        let big = vec![0xFFu8; 8 << 20];
+        let e = excerpt(&big);
+        assert!(e.len() < 300, "{}", e.len());
+        assert!(e.ends_with("(8388608 bytes in all)"), "{e}");
+    }
+}

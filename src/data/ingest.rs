@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use indicatif::ProgressBar;
 
-use super::csv::{ReadSummary, Record, Source, for_each_record_in};
-use super::error::{DataError, Result};
+use super::csv::{ReadSummary, Record, Source, for_each_line_in, malformed};
+use super::error::{DataError, Result, excerpt};
 use super::ids::{IdSet, Stream, id_key, priority};
 use super::schema::{COLUMNS, FieldError, Flags, Row, col, parse_row};
 
@@ -215,11 +215,27 @@ fn map_header(path: &Path, header: &Record) -> Result<([usize; 21], Vec<String>)
         };
         names.push(s.trim().to_owned());
     }
+    // A column named twice would leave it open which copy holds the data: refused.
+    let mut first_at: HashMap<&str, usize> = HashMap::new();
+    for (i, n) in names.iter().enumerate().filter(|(_, n)| !n.is_empty()) {
+        if let Some(&j) = first_at.get(n.as_str()) {
+            return Err(DataError::NotCsv {
+                path: path.to_path_buf(),
+                why: format!(
+                    "the header names column {} twice, at positions {} and {} (counted from 1)",
+                    excerpt(n.as_bytes()),
+                    j + 1,
+                    i + 1
+                ),
+            });
+        }
+        first_at.insert(n, i);
+    }
     let mut columns = [usize::MAX; 21];
     let mut missing = Vec::new();
     for (c, name) in COLUMNS.iter().enumerate() {
-        match names.iter().position(|n| n == name) {
-            Some(i) => columns[c] = i,
+        match first_at.get(name) {
+            Some(&i) => columns[c] = i,
             None => missing.push(*name),
         }
     }
@@ -301,14 +317,7 @@ impl Scanner<'_> {
             col::REASON_END,
         ] {
             if !ascii && std::str::from_utf8(fields[c]).is_err() {
-                return self.field_error(
-                    line,
-                    FieldError {
-                        column: c,
-                        problem: "not UTF-8 text",
-                        value: String::from_utf8_lossy(fields[c]).into_owned(),
-                    },
-                );
+                return self.field_error(line, FieldError::new(c, "not UTF-8 text", fields[c]));
             }
         }
         // Strings were checked just above.
@@ -382,7 +391,7 @@ impl Scanner<'_> {
     }
 
     fn field_error(&mut self, line: u64, e: FieldError) -> Result<()> {
-        let detail = format!("{} (value {:?})", e.problem, e.value);
+        let detail = format!("{} (value {})", e.problem, e.value);
         self.bad_row(line, Some(e.column), e.reason(), detail)
     }
 
@@ -486,7 +495,20 @@ pub fn scan_source(
         last_context: (Vec::new(), 0),
     };
     let mut header_seen = false;
-    let read = for_each_record_in(source, progress, |line, rec| {
+    let read = for_each_line_in(source, progress, |line, rec| {
+        let rec = match rec {
+            Ok(rec) => rec,
+            // A malformed row is skipped like any other bad row; a malformed header is not.
+            Err(problem) if header_seen => {
+                return scanner.bad_row(
+                    line,
+                    None,
+                    "malformed CSV".into(),
+                    format!("malformed CSV: {problem}"),
+                );
+            }
+            Err(problem) => return Err(malformed(path, line, problem)),
+        };
         if header_seen {
             return scanner.row(line, rec);
         }

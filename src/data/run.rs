@@ -102,7 +102,9 @@ fn is_csv_name(name: &str) -> bool {
 
 /// Expands files and folders into a sorted, de-duplicated list of input files. A file named
 /// explicitly is taken whatever its name; in folders, `.csv` and `.csv.gz` files are taken:
-/// `tf_*` ones for track features, the others for logs (MSSD's naming).
+/// `tf_*` ones for track features, the others for logs (MSSD's naming). Sample folders found
+/// inside folders are skipped with a warning; a sample folder named explicitly gives its
+/// sampled log (or track features).
 pub fn discover(paths: &[PathBuf], kind: InputKind) -> Result<Vec<PathBuf>> {
     fn walk(dir: &Path, kind: InputKind, out: &mut Vec<PathBuf>) -> Result<()> {
         let entries = std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))?;
@@ -115,7 +117,14 @@ pub fn discover(paths: &[PathBuf], kind: InputKind) -> Result<Vec<PathBuf>> {
             if name.starts_with('.') {
                 continue;
             }
-            if p.is_dir() {
+            if p.is_dir() && is_sample_dir(&p) {
+                // segue's own output: its files are a sample of logs already read, and its
+                // splits.csv is not a log at all.
+                tracing::warn!(
+                    "skipping {}: a sample folder written by segue (name it to read its sample)",
+                    p.display()
+                );
+            } else if p.is_dir() {
                 walk(&p, kind, out)?;
             } else if is_csv_name(&name)
                 && ((kind == InputKind::TrackFeatures) == name.starts_with("tf_"))
@@ -128,7 +137,16 @@ pub fn discover(paths: &[PathBuf], kind: InputKind) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|e| DataError::io(p, e))?;
-        if meta.is_dir() {
+        if meta.is_dir() && is_sample_dir(p) {
+            // A sample folder named as input: its sampled rows (or their track features).
+            let file = p.join(match kind {
+                InputKind::Logs => files::LOG,
+                InputKind::TrackFeatures => files::TRACK_FEATURES,
+            });
+            if file.is_file() {
+                out.push(file);
+            }
+        } else if meta.is_dir() {
             walk(p, kind, &mut out)?;
         } else {
             out.push(p.clone());

@@ -1,6 +1,8 @@
 //! The MSSD session-log schema: the 21 official columns, the typed row, and the parsers of each
 //! field (booleans in any case or as 0/1, ISO dates, bounded integers).
 
+use super::error::excerpt;
+
 /// The official columns of an MSSD `log_*.csv` file, in the official order.
 pub const COLUMNS: [&str; 21] = [
     "session_id",
@@ -138,7 +140,8 @@ pub struct RawRow<'a> {
     pub reason_end: &'a [u8],
 }
 
-/// Why a field could not be parsed: the column and a human description.
+/// Why a field could not be parsed: the column, a human description and the value as an error
+/// quotes it ([`excerpt`]: bounded, cut on a character boundary).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
     pub column: usize,
@@ -147,13 +150,11 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(column: usize, problem: &'static str, value: &[u8]) -> Self {
-        let mut value = String::from_utf8_lossy(value).into_owned();
-        value.truncate(60);
+    pub fn new(column: usize, problem: &'static str, value: &[u8]) -> Self {
         FieldError {
             column,
             problem,
-            value,
+            value: excerpt(value),
         }
     }
 

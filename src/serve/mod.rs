@@ -8,6 +8,7 @@
 //! skip model, with `skip_model_weight`), and the best `k` are returned, best first: the
 //! first is the track the trained policy plays.
 
+pub mod conn;
 pub mod http;
 pub mod load;
 

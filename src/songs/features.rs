@@ -13,7 +13,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::data::csv::for_each_record;
-use crate::data::error::{DataError, Result};
+use crate::data::error::{DataError, Result, excerpt};
 
 /// How one input column becomes output dimensions.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -136,7 +136,7 @@ pub fn read(files: &[std::path::PathBuf]) -> Result<RawFeatures> {
                                 path: path.clone(),
                                 line,
                                 column: columns[k].clone(),
-                                problem: format!("not a finite number ({s:?})"),
+                                problem: format!("not a finite number ({})", excerpt(f)),
                             });
                         }
                     }
