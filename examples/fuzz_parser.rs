@@ -9,7 +9,6 @@
 //! `cargo run --release --example fuzz_parser -- INPUTS SEED [THREADS] [OUT_DIR]` (two
 //! executions per input)
 
-use std::io::Cursor;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -110,9 +109,9 @@ fn lines_in(bytes: &[u8]) -> u64 {
 fn check(bytes: &[u8]) -> Result<(), String> {
     let name = PathBuf::from("fuzz.csv");
     for skip in [false, true] {
-        let source = Source::Stream {
+        let source = Source::Bytes {
             name: name.clone(),
-            reader: Box::new(Cursor::new(bytes.to_vec())),
+            bytes: bytes.to_vec(),
         };
         let opts = ScanOptions {
             skip_bad_rows: skip,

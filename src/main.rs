@@ -101,8 +101,8 @@ struct ServeArgs {
     /// Track index of the action space: the run's (default), exact, or hnsw.
     #[arg(long)]
     index: Option<String>,
-    /// With --index hnsw: candidates kept while searching (recall against speed; 32 gave
-    /// recall@10 0.9937 on 263k synthetic tracks, 64 gave 0.9978 at half the rate).
+    /// With --index hnsw: candidates kept while searching (recall against speed; measured in
+    /// bench/README.md).
     #[arg(long, default_value_t = 32)]
     ef_search: usize,
     /// Worker threads of the server.

@@ -113,8 +113,8 @@ pub fn demo_config(seed: u64, quick: bool) -> (SynthConfig, Stages) {
     s.simulator.episodes = 200;
     s.simulator.seed = seed;
     // Keys placed by a skip model that reads the last 5 plays: on this world it predicts
-    // held-out plays far better than the scaled keys (AUC 0.73 against 0.61; README,
-    // "segue simulate").
+    // held-out plays better than the scaled keys (docs/results.md, "Keys that read the recent
+    // plays").
     s.simulator.recent = 5;
     s.simulator.metric = crate::simulator::config::KeyMetric::Learned;
     s.agent.hidden = 64;
@@ -128,13 +128,13 @@ pub fn demo_config(seed: u64, quick: bool) -> (SynthConfig, Stages) {
     // The acting k, chosen per run in the validation simulator: up to a third of the 800 tracks.
     s.agent.act_candidates = vec![64, 256];
     // The 20 most played training tracks join the critic's candidates (chosen on the validation
-    // split among 0, 20, 50 and 200; README, "segue demo").
+    // split among 0, 20, 50 and 200; docs/results.md).
     s.agent.popular_candidates = 20;
     // The last 5 plays in the agents' state, and the expected reward of each step to learn
-    // from (README, "segue demo").
+    // from (docs/results.md).
     s.agent.recent_tracks = 5;
     s.agent.expected_rewards = true;
-    // The simulator's skip model joins the critic in the re-ranking (README, "segue demo").
+    // The simulator's skip model joins the critic in the re-ranking (docs/results.md).
     s.agent.skip_model_weight = 3.0;
     s.agent.eval_every = 2;
     s.agent.eval_episodes = 50;

@@ -72,7 +72,9 @@ fn call(
     path: &str,
     body: &str,
 ) -> (StatusCode, serde_json::Value) {
+    // The router's body guard needs tokio's timer.
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .unwrap();
     rt.block_on(async {

@@ -136,13 +136,83 @@ pub enum Source {
         name: PathBuf,
         reader: Box<dyn Read + Send>,
     },
+    /// Bytes already in memory (plain or gzip), read on the calling thread: no reader thread
+    /// and no chunk buffers, for many small inputs (the fuzz harness).
+    Bytes {
+        name: PathBuf,
+        bytes: Vec<u8>,
+    },
 }
 
 impl Source {
     pub fn name(&self) -> &Path {
         match self {
             Source::File(p) => p,
-            Source::Stream { name, .. } => name,
+            Source::Stream { name, .. } | Source::Bytes { name, .. } => name,
+        }
+    }
+}
+
+/// Where the record loop gets its chunks: the reader thread, or bytes already in memory.
+enum Feed {
+    Thread {
+        rx: Receiver<Chunk>,
+        recycle: SyncSender<Vec<u8>>,
+        total: Arc<AtomicU64>,
+    },
+    Memory {
+        chunk: Option<Chunk>,
+        len: u64,
+    },
+}
+
+impl Feed {
+    /// Starts reading `source`; also says whether it is gzip.
+    fn open(source: Source, progress: Option<ProgressBar>) -> Result<(Feed, bool)> {
+        let Source::Bytes { name, bytes } = source else {
+            let (rx, recycle, gzip, total) = spawn_reader(source, progress)?;
+            return Ok((Feed::Thread { rx, recycle, total }, gzip));
+        };
+        let len = bytes.len() as u64;
+        let gzip = bytes.starts_with(&[0x1f, 0x8b]);
+        let chunk = if gzip {
+            let mut out = Vec::new();
+            GzMembers::new(&bytes[..])
+                .read_to_end(&mut out)
+                .map(|_| out)
+                .map_err(|source| DataError::Gzip { path: name, source })
+        } else {
+            Ok(bytes)
+        };
+        Ok((
+            Feed::Memory {
+                chunk: Some(chunk),
+                len,
+            },
+            gzip,
+        ))
+    }
+
+    /// The next chunk; an empty one, or `None`, at the end.
+    fn next(&mut self) -> Option<Chunk> {
+        match self {
+            Feed::Thread { rx, .. } => rx.recv().ok(),
+            Feed::Memory { chunk, .. } => chunk.take(),
+        }
+    }
+
+    /// Hands a spent buffer back for reuse.
+    fn recycle(&self, buf: Vec<u8>) {
+        if let Feed::Thread { recycle, .. } = self {
+            let _ = recycle.try_send(buf);
+        }
+    }
+
+    /// Bytes read from the source so far (compressed, for gzip).
+    fn bytes_read(&self) -> u64 {
+        match self {
+            Feed::Thread { total, .. } => total.load(Ordering::Relaxed),
+            Feed::Memory { len, .. } => *len,
         }
     }
 }
@@ -161,6 +231,7 @@ fn spawn_reader(source: Source, progress: Option<ProgressBar>) -> Result<Reader>
     let mut inner: Box<dyn Read + Send> = match source {
         Source::File(p) => Box::new(File::open(&p).map_err(|e| DataError::io(&p, e))?),
         Source::Stream { reader, .. } => reader,
+        Source::Bytes { bytes, .. } => Box::new(io::Cursor::new(bytes)),
     };
     // The first two bytes decide gzip; they are read here and put back in front.
     let mut magic = Vec::with_capacity(2);
@@ -423,26 +494,32 @@ pub fn for_each_line_in(
     mut f: impl FnMut(u64, std::result::Result<&Record, &'static str>) -> Result<()>,
 ) -> Result<ReadSummary> {
     let path = &source.name().to_path_buf();
-    let (rx, recycle, gzip, total) = spawn_reader(source, progress)?;
+    let (mut feed, gzip) = Feed::open(source, progress)?;
     let mut summary = ReadSummary {
         gzip,
         ..Default::default()
     };
-    let mut buf: Vec<u8> = Vec::with_capacity(2 * CHUNK);
+    let mut buf: Vec<u8> = Vec::new();
     let mut ranges = Vec::with_capacity(32);
     let mut scratch = Vec::new();
     let mut line: u64 = 0;
     let mut eof = false;
     while !eof {
-        match rx.recv() {
-            Ok(Ok(chunk)) if chunk.is_empty() => eof = true,
-            Ok(Ok(chunk)) => {
+        match feed.next() {
+            Some(Ok(chunk)) if chunk.is_empty() => eof = true,
+            Some(Ok(chunk)) => {
                 summary.bytes_uncompressed += chunk.len() as u64;
-                buf.extend_from_slice(&chunk);
-                let _ = recycle.try_send(chunk);
+                if buf.is_empty() {
+                    // The whole chunk becomes the buffer: no copy.
+                    let spent = std::mem::replace(&mut buf, chunk);
+                    feed.recycle(spent);
+                } else {
+                    buf.extend_from_slice(&chunk);
+                    feed.recycle(chunk);
+                }
             }
-            Ok(Err(e)) => return Err(e),
-            Err(_) => eof = true,
+            Some(Err(e)) => return Err(e),
+            None => eof = true,
         }
         let mut pos = 0;
         loop {
@@ -502,7 +579,7 @@ pub fn for_each_line_in(
             });
         }
     }
-    summary.bytes_read = total.load(Ordering::Relaxed);
+    summary.bytes_read = feed.bytes_read();
     Ok(summary)
 }
 

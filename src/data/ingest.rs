@@ -28,7 +28,7 @@ pub struct ScanOptions {
     pub share: Option<u64>,
 }
 
-/// Why a session is left out of the sample (see the README's "Incomplete sessions").
+/// Why a session is left out of the sample (docs/data.md, "Incomplete sessions").
 pub mod incomplete {
     pub const REPEATED_ID: &str = "session id seen earlier in the file (rows not contiguous)";
     pub const POSITIONS: &str = "positions are not 1..n in order";
@@ -468,7 +468,7 @@ pub fn scan_source(
     let path = &source.name().to_path_buf();
     let size = match &source {
         Source::File(p) => Some(std::fs::metadata(p).map_err(|e| DataError::io(p, e))?.len()),
-        Source::Stream { .. } => None,
+        Source::Stream { .. } | Source::Bytes { .. } => None,
     };
     let mut scanner = Scanner {
         path,

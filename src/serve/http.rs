@@ -116,7 +116,8 @@ pub fn router(rec: Arc<Recommender>, limits: &Limits) -> Router {
 }
 
 /// `routes` behind a guard that reads each request's whole body, within `limits.body_limit`
-/// bytes (413 beyond) and `limits.body_timeout` (408 past it), before any handler runs.
+/// bytes (413 beyond) and `limits.body_timeout` (408 past it), before any handler runs. The
+/// guard needs a tokio runtime with its timer enabled.
 pub fn guarded(routes: Router, limits: &Limits) -> Router {
     let guard = BodyGuard {
         limit: limits.body_limit,
