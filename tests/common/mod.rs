@@ -125,6 +125,9 @@ pub fn real_sample() -> Option<PathBuf> {
         .join("../shared/data/mssd/sessions/log_mini_head.csv.gz");
     if p.is_file() {
         Some(p)
+    } else if std::env::var("CI").is_ok_and(|v| v == "true") {
+        // CI lays ../shared beside the clone: a missing sample there is a failure, never a pass.
+        panic!("{} is absent under CI=true", p.display());
     } else {
         eprintln!(
             "skipped: {} is absent (the real MSSD sample lives in ../shared)",
