@@ -46,6 +46,30 @@ fn with_field(row: &str, col: usize, value: &str) -> String {
     f.join(",")
 }
 
+/// `segue sample --logs LOGS --records N --out OUT` plus `extra`, which must succeed.
+fn sample(logs: &Path, records: &str, out: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "sample",
+        "--logs",
+        logs.to_str().unwrap(),
+        "--records",
+        records,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = segue(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// `text` as one gzip member.
+fn gzipped(text: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(text.as_bytes()).unwrap();
+    enc.finish().unwrap()
+}
+
 fn stats_json(path: &Path, skip: bool) -> Result<serde_json::Value, String> {
     let mut args = vec!["stats", path.to_str().unwrap(), "--json"];
     if skip {
@@ -77,18 +101,7 @@ fn multibyte_value_past_the_quoted_length_is_an_error_not_a_panic() {
     assert_eq!(v["bad_rows"]["skip_1: not a boolean"], 1);
     assert_eq!(v["records"], 19);
     // And through `segue sample`, which read the same way.
-    let out = dir.path().join("out");
-    let o = segue(&[
-        "sample",
-        "--logs",
-        p.to_str().unwrap(),
-        "--records",
-        "10",
-        "--out",
-        out.to_str().unwrap(),
-        "--skip-bad-rows",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    sample(&p, "10", &dir.path().join("out"), &["--skip-bad-rows"]);
 }
 
 #[test]
@@ -172,8 +185,7 @@ fn gzip_zero_padding_is_accepted_and_garbage_refused() {
     let plain = dir.path().join("log.csv");
     write_bytes(&plain, log_of(&rows()).as_bytes());
     let gz = dir.path().join("log.csv.gz");
-    write_bytes(&gz, log_of(&rows()).as_bytes());
-    let member = std::fs::read(&gz).unwrap();
+    let member = gzipped(&log_of(&rows()));
     let want = stats_json(&plain, false).unwrap()["records"].clone();
 
     let mut padded = member.clone();
@@ -184,13 +196,9 @@ fn gzip_zero_padding_is_accepted_and_garbage_refused() {
     // Two members with zero padding between them, as gzip and Python read them.
     let half = log_of(&rows()[..10]);
     let rest: String = rows()[10..].iter().map(|r| format!("{r}\n")).collect();
-    let a = dir.path().join("a.csv.gz");
-    let b = dir.path().join("b.csv.gz");
-    write_bytes(&a, half.as_bytes());
-    write_bytes(&b, rest.as_bytes());
-    let mut two = std::fs::read(&a).unwrap();
+    let mut two = gzipped(&half);
     two.extend_from_slice(&[0u8; 7]);
-    two.extend_from_slice(&std::fs::read(&b).unwrap());
+    two.extend_from_slice(&gzipped(&rest));
     std::fs::write(&gz, &two).unwrap();
     assert_eq!(stats_json(&gz, false).unwrap()["records"], want);
 
@@ -213,16 +221,7 @@ fn stats_over_a_folder_skips_sample_folders() {
     std::fs::create_dir(&logs).unwrap();
     write_log(&logs.join("log_0.csv"), 30, 7, 0, &["2018-07-15"]);
     let alone = stats_json(&logs, false).unwrap();
-    let o = segue(&[
-        "sample",
-        "--logs",
-        logs.to_str().unwrap(),
-        "--records",
-        "100",
-        "--out",
-        logs.join("sample").to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    sample(&logs, "100", &logs.join("sample"), &[]);
     let o = segue(&["stats", logs.to_str().unwrap(), "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
@@ -258,16 +257,7 @@ fn rerun_removes_staging_folders_of_killed_runs() {
     std::fs::create_dir(&stale).unwrap();
     std::fs::write(stale.join("log_sample.csv.gz"), b"half").unwrap();
     let out = dir.path().join("out");
-    let o = segue(&[
-        "sample",
-        "--logs",
-        log.to_str().unwrap(),
-        "--records",
-        "50",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    sample(&log, "50", &out, &[]);
     assert!(!stale.exists(), "stale staging folder left");
     assert!(out.is_dir());
 }

@@ -150,19 +150,25 @@ impl Idle {
         }
     }
 
-    fn moved(&mut self) {
-        let next = Instant::now() + self.idle;
-        self.deadline.as_mut().reset(next);
+    /// Passes on the outcome of a read or write: one that completed restarts the idle clock;
+    /// one still pending past the deadline fails with `TimedOut`.
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match polled {
+            Poll::Ready(r) => {
+                let next = Instant::now() + self.idle;
+                self.deadline.as_mut().reset(next);
+                Poll::Ready(r)
+            }
+            Poll::Pending if self.deadline.as_mut().poll(cx).is_ready() => Poll::Ready(Err(
+                io::Error::new(io::ErrorKind::TimedOut, "connection idle for too long"),
+            )),
+            Poll::Pending => Poll::Pending,
+        }
     }
-
-    /// While an operation is pending: has the connection been idle for too long?
-    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
-        self.deadline.as_mut().poll(cx).is_ready()
-    }
-}
-
-fn idle_error() -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, "connection idle for too long")
 }
 
 impl AsyncRead for Idle {
@@ -172,14 +178,8 @@ impl AsyncRead for Idle {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        match Pin::new(&mut this.io).poll_read(cx, buf) {
-            Poll::Ready(r) => {
-                this.moved();
-                Poll::Ready(r)
-            }
-            Poll::Pending if this.expired(cx) => Poll::Ready(Err(idle_error())),
-            Poll::Pending => Poll::Pending,
-        }
+        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+        this.watch(cx, polled)
     }
 }
 
@@ -190,14 +190,8 @@ impl AsyncWrite for Idle {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        match Pin::new(&mut this.io).poll_write(cx, buf) {
-            Poll::Ready(r) => {
-                this.moved();
-                Poll::Ready(r)
-            }
-            Poll::Pending if this.expired(cx) => Poll::Ready(Err(idle_error())),
-            Poll::Pending => Poll::Pending,
-        }
+        let polled = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.watch(cx, polled)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
