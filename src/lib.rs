@@ -5,6 +5,7 @@
 //! [`synth`] generates worlds with a known user model to test every stage against the truth.
 
 pub mod agent;
+pub mod config;
 pub mod data;
 pub mod encoder;
 pub mod output;

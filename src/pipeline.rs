@@ -55,10 +55,14 @@ impl Default for PipelineConfig {
     }
 }
 
-/// Every stage's settings (the tables of a run config).
+/// A run config: every stage's settings, one table each. Every command reads this one type
+/// (`--config`), each taking its tables; unknown tables and keys are refused
+/// ([`crate::config::load`] names them).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct Stages {
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// `segue synth` (and `segue demo`'s world).
+    pub synth: SynthConfig,
     pub sample: SampleConfig,
     pub songs: SongsConfig,
     pub encoder: EncoderConfig,
@@ -94,7 +98,7 @@ pub struct PipelineReport {
 
 /// The demo's synthetic world and stage settings: small enough to run in a few minutes on
 /// two cores. `quick` shrinks it further (for tests): fewer sessions, rounds, seeds, episodes.
-pub fn demo_config(seed: u64, quick: bool) -> (SynthConfig, Stages) {
+pub fn demo_config(seed: u64, quick: bool) -> RunConfig {
     let synth = SynthConfig {
         sessions: if quick { 1_500 } else { 3_000 },
         tracks: 800,
@@ -103,7 +107,10 @@ pub fn demo_config(seed: u64, quick: bool) -> (SynthConfig, Stages) {
         reference_users: 0,
         ..Default::default()
     };
-    let mut s = Stages::default();
+    let mut s = RunConfig {
+        synth,
+        ..Default::default()
+    };
     s.sample.records = 1_000_000;
     s.sample.seed = seed;
     s.encoder.hidden = 32;
@@ -142,13 +149,13 @@ pub fn demo_config(seed: u64, quick: bool) -> (SynthConfig, Stages) {
     s.pipeline.seeds = (seed..seed + n).collect();
     s.pipeline.eval_seeds = (seed..seed + n).collect();
     s.pipeline.eval_episodes = if quick { 60 } else { 100 };
-    (synth, s)
+    s
 }
 
 /// Runs every stage into `out` (replaced if it exists and `force`). `world`: the folder of a
 /// synthetic world whose true model scores the policies.
 pub fn run_pipeline(
-    stages: &Stages,
+    stages: &RunConfig,
     out: &Path,
     world: Option<&Path>,
     force: bool,
@@ -249,7 +256,7 @@ pub fn run_pipeline(
 /// Trains one agent per algorithm and seed, `parallel` at a time, each in its own one-thread
 /// kernel pool, all in the one loaded `setup` (simulators and encoded transitions).
 fn train_agents(
-    stages: &Stages,
+    stages: &RunConfig,
     setup: &Setup,
     dir: &Path,
     progress: bool,
@@ -351,40 +358,76 @@ fn write_report(out: &Path, r: &PipelineReport) -> Result<()> {
     crate::output::write_atomic(&md, markdown(r, &figures).as_bytes()).map_err(io(&md))
 }
 
-/// `scores.png` (each policy's mean and interval) and `learning.png` (held-out score of
-/// every run by round).
+/// `scores.png` (each policy's mean and interval, best first) and `learning.png` (the
+/// validation score by round from the untrained agent on: one panel per algorithm, each seed
+/// faint, the mean over seeds in its 95% band).
 fn plots(out: &Path, r: &PipelineReport) -> std::result::Result<Vec<String>, String> {
-    use crate::plot::{Series, bars, lines};
-    let items: Vec<(String, f64, f64)> = r
+    use crate::agent::eval::mean_ci_t;
+    use crate::plot::{Panel, bars, panels};
+    let mut items: Vec<(String, f64, f64)> = r
         .eval
         .rows
         .iter()
         .map(|x| (x.policy.clone(), x.mean, x.ci95))
         .collect();
+    items.sort_by(|a, b| b.1.total_cmp(&a.1));
     bars(
         &out.join("scores.png"),
         "Score out of 15 in the held-out simulator (95% CI)",
-        "score",
+        "score out of 15",
         &items,
     )?;
-    let series: Vec<Series> = r
-        .agents
+    let mut algos: Vec<Algo> = Vec::new();
+    for a in &r.agents {
+        if !algos.contains(&a.algo) {
+            algos.push(a.algo);
+        }
+    }
+    let per_algo: Vec<Panel> = algos
         .iter()
-        .map(|a| Series {
-            name: format!("{} seed {}", a.algo.name(), a.seed),
-            points: a
-                .curve
+        .map(|&algo| {
+            let runs: Vec<Vec<(f64, f64)>> = r
+                .agents
                 .iter()
-                .filter_map(|c| c.valid_score.map(|h| ((c.round + 1) as f64, h)))
-                .collect(),
+                .filter(|a| a.algo == algo)
+                .map(|a| {
+                    let first = a.report.initial_valid_score.map(|v| (0.0, v));
+                    let rounds = a
+                        .curve
+                        .iter()
+                        .filter_map(|c| c.valid_score.map(|h| ((c.round + 1) as f64, h)));
+                    first.into_iter().chain(rounds).collect()
+                })
+                .collect();
+            // The runs of one config evaluate on the same rounds: the mean is taken per round
+            // over the runs that have it.
+            let mut xs: Vec<f64> = runs.iter().flatten().map(|p| p.0).collect();
+            xs.sort_by(f64::total_cmp);
+            xs.dedup();
+            let mean = xs
+                .iter()
+                .map(|&x| {
+                    let ys: Vec<f64> = runs
+                        .iter()
+                        .filter_map(|run| run.iter().find(|p| p.0 == x).map(|p| p.1))
+                        .collect();
+                    let (m, c) = mean_ci_t(&ys, 0.0);
+                    (x, m, c)
+                })
+                .collect();
+            Panel {
+                title: algo.name().to_uppercase(),
+                runs,
+                mean,
+            }
         })
         .collect();
-    lines(
+    panels(
         &out.join("learning.png"),
-        "Validation score while training (greedy policy)",
+        "Validation score while training (round 0: untrained)",
         "round",
         "score out of 15",
-        &series,
+        &per_algo,
     )?;
     Ok(vec!["scores.png".into(), "learning.png".into()])
 }
@@ -576,9 +619,8 @@ mod tests {
     #[test]
     fn the_shipped_configs_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
-        let read = |name: &str| -> Stages {
-            let text = std::fs::read_to_string(dir.join(name)).unwrap();
-            toml::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+        let read = |name: &str| -> RunConfig {
+            crate::config::load(&dir.join(name)).unwrap_or_else(|e| panic!("{e}"))
         };
         let (base, anchor) = (read("real_sample.toml"), read("real_sample_anchor.toml"));
         for s in [&base, &anchor] {
@@ -595,11 +637,12 @@ mod tests {
         assert_eq!(same, base);
         // configs/demo_world.toml holds the demo's stages, but for the world's folder.
         let mut demo = read("demo_world.toml");
-        let (synth, want) = demo_config(1, false);
+        let want = demo_config(1, false);
         assert_eq!(demo.sample.logs, [Path::new("runs/demo-world")]);
         demo.sample.logs = want.sample.logs.clone();
         demo.sample.tracks = want.sample.tracks.clone();
         assert_eq!(demo, want);
+        let synth = &demo.synth;
         assert_eq!((synth.sessions, synth.tracks, synth.files), (3000, 800, 2));
     }
 }

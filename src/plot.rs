@@ -147,11 +147,13 @@ pub fn loss_curves(path: &Path, history: &[EpochRecord]) -> Result<(), String> {
     lines(path, "encoder loss", "epoch", "loss", &series)
 }
 
-/// A bar per item with its 95% interval as an error bar, written atomically to `path`.
+/// A horizontal bar per item (name, mean, 95% half-width), top to bottom in the given order,
+/// with the interval as an error bar and the name on the left, written atomically to `path`.
+/// Horizontal bars keep long policy names readable whatever their number.
 pub fn bars(
     path: &Path,
     title: &str,
-    y_label: &str,
+    x_label: &str,
     items: &[(String, f64, f64)],
 ) -> Result<(), String> {
     if !font() {
@@ -164,63 +166,163 @@ pub fn bars(
         .iter()
         .map(|(_, m, c)| m + if c.is_finite() { *c } else { 0.0 })
         .fold(0.0f64, f64::max)
-        * 1.1;
+        * 1.08;
     let n = items.len();
+    // Room for the longest name at the label size (about 8 px a character).
+    let longest = items.iter().map(|i| i.0.chars().count()).max().unwrap_or(0);
+    let label_width = (longest as u32 * 8 + 20).clamp(80, 420);
+    let height = (n as u32 * 34 + 110).max(240);
     let tmp = path.with_extension("tmp.png");
     {
-        let root = BitMapBackend::new(&tmp, (900, 540)).into_drawing_area();
+        let root = BitMapBackend::new(&tmp, (960, height)).into_drawing_area();
         let e = |e: &dyn std::fmt::Display| e.to_string();
         root.fill(&WHITE).map_err(|x| e(&x))?;
+        // Row i (top first) spans y in [n - 1 - i, n - i].
         let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 22))
+            .caption(title, ("sans-serif", 20))
             .margin(14)
-            .x_label_area_size(60)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0.0..n as f64, 0.0..top.max(1e-9))
+            .x_label_area_size(44)
+            .y_label_area_size(label_width)
+            .build_cartesian_2d(0.0..top.max(1e-9), 0.0..n as f64)
             .map_err(|x| e(&x))?;
         let names: Vec<String> = items.iter().map(|i| i.0.clone()).collect();
         chart
             .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(n * 2 + 1)
-            .x_label_formatter(&|x| {
-                let i = x.floor() as usize;
-                if (x - i as f64 - 0.5).abs() < 1e-6 && i < names.len() {
-                    names[i].clone()
+            .disable_y_mesh()
+            .y_labels(n * 2 + 1)
+            .y_label_formatter(&|y| {
+                let row = y.floor();
+                let i = n as f64 - 1.0 - row;
+                if (y - row - 0.5).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
+                    names[i as usize].clone()
                 } else {
                     String::new()
                 }
             })
-            .y_desc(y_label)
-            .label_style(("sans-serif", 13))
+            .x_desc(x_label)
+            .label_style(("sans-serif", 14))
             .draw()
             .map_err(|x| e(&x))?;
         for (i, (_, m, c)) in items.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
-            let x = i as f64;
+            let y = (n - 1 - i) as f64;
             chart
                 .draw_series(std::iter::once(Rectangle::new(
-                    [(x + 0.15, 0.0), (x + 0.85, *m)],
+                    [(0.0, y + 0.18), (*m, y + 0.82)],
                     color.filled(),
                 )))
                 .map_err(|x| e(&x))?;
             if c.is_finite() {
-                let (lo, hi) = (m - c, m + c);
+                let (lo, hi) = ((m - c).max(0.0), m + c);
+                let whisker = |pts: Vec<(f64, f64)>| PathElement::new(pts, BLACK.stroke_width(2));
                 chart
-                    .draw_series(std::iter::once(PathElement::new(
-                        vec![(x + 0.5, lo), (x + 0.5, hi)],
-                        BLACK.stroke_width(2),
-                    )))
+                    .draw_series([
+                        whisker(vec![(lo, y + 0.5), (hi, y + 0.5)]),
+                        whisker(vec![(lo, y + 0.35), (lo, y + 0.65)]),
+                        whisker(vec![(hi, y + 0.35), (hi, y + 0.65)]),
+                    ])
                     .map_err(|x| e(&x))?;
-                for y in [lo, hi] {
-                    chart
-                        .draw_series(std::iter::once(PathElement::new(
-                            vec![(x + 0.4, y), (x + 0.6, y)],
-                            BLACK.stroke_width(2),
-                        )))
-                        .map_err(|x| e(&x))?;
-                }
             }
+        }
+        root.present().map_err(|x| e(&x))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// One panel of learning curves: every run's (x, y) points (drawn faint) and, per x, the mean
+/// over runs with its 95% half-width (drawn as a line in a band).
+pub struct Panel {
+    pub title: String,
+    pub runs: Vec<Vec<(f64, f64)>>,
+    pub mean: Vec<(f64, f64, f64)>,
+}
+
+/// Panels side by side on one shared y range, written atomically to `path`.
+pub fn panels(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    panels: &[Panel],
+) -> Result<(), String> {
+    if !font() {
+        return Err("no TrueType font found (set SEGUE_FONT to a .ttf file)".into());
+    }
+    let ys = panels.iter().flat_map(|p| {
+        let runs = p.runs.iter().flatten().map(|&(_, y)| (y, y));
+        runs.chain(p.mean.iter().map(|&(_, m, c)| (m - c, m + c)))
+    });
+    let (mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY);
+    for (lo, hi) in ys.filter(|(lo, hi)| lo.is_finite() && hi.is_finite()) {
+        y0 = y0.min(lo);
+        y1 = y1.max(hi);
+    }
+    let x1 = panels
+        .iter()
+        .flat_map(|p| p.runs.iter().flatten().map(|&(x, _)| x))
+        .fold(f64::NEG_INFINITY, f64::max);
+    if y0 > y1 || !x1.is_finite() {
+        return Err("nothing to plot".into());
+    }
+    let pad = ((y1 - y0) * 0.05).max(1e-3);
+    let (y0, y1, x1) = (y0 - pad, y1 + pad, x1.max(1.0));
+    let tmp = path.with_extension("tmp.png");
+    {
+        let width = 520 * panels.len().max(1) as u32;
+        let root = BitMapBackend::new(&tmp, (width, 520)).into_drawing_area();
+        let e = |e: &dyn std::fmt::Display| e.to_string();
+        root.fill(&WHITE).map_err(|x| e(&x))?;
+        let root = root.titled(title, ("sans-serif", 20)).map_err(|x| e(&x))?;
+        let areas = root.split_evenly((1, panels.len().max(1)));
+        for (k, (panel, area)) in panels.iter().zip(&areas).enumerate() {
+            let color = Palette99::pick(k).to_rgba();
+            let mut chart = ChartBuilder::on(area)
+                .caption(&panel.title, ("sans-serif", 16))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(56)
+                .build_cartesian_2d(0.0..x1, y0..y1)
+                .map_err(|x| e(&x))?;
+            chart
+                .configure_mesh()
+                .x_desc(x_label)
+                .y_desc(y_label)
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .label_style(("sans-serif", 13))
+                .draw()
+                .map_err(|x| e(&x))?;
+            let band: Vec<(f64, f64)> = panel
+                .mean
+                .iter()
+                .map(|&(x, m, c)| (x, m + c))
+                .chain(panel.mean.iter().rev().map(|&(x, m, c)| (x, m - c)))
+                .collect();
+            chart
+                .draw_series(std::iter::once(Polygon::new(band, color.mix(0.2).filled())))
+                .map_err(|x| e(&x))?;
+            for run in &panel.runs {
+                chart
+                    .draw_series(LineSeries::new(run.iter().copied(), color.mix(0.3)))
+                    .map_err(|x| e(&x))?;
+            }
+            chart
+                .draw_series(LineSeries::new(
+                    panel.mean.iter().map(|&(x, m, _)| (x, m)),
+                    color.stroke_width(3),
+                ))
+                .map_err(|x| e(&x))?
+                .label(format!("mean of {} runs, 95% band", panel.runs.len()))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
+                });
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 13))
+                .draw()
+                .map_err(|x| e(&x))?;
         }
         root.present().map_err(|x| e(&x))?;
     }

@@ -206,3 +206,44 @@ fn columns_in_any_order_extra_columns_and_boolean_spellings() {
     let warnings = stderr(&b);
     assert_eq!(warnings.matches("my_extra").count(), 1, "{warnings}");
 }
+
+#[test]
+fn misspelt_config_keys_are_refused_with_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("run.toml");
+    // Every command reads the same run config type: a typo fails `segue run` and `segue sample`.
+    std::fs::write(&cfg, "[sample]\nrecords = 100\n\n[agent]\nroudns = 3\n").unwrap();
+    let out = dir.path().join("out");
+    let o = segue(&[
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("run.toml:5: unknown key `roudns` in [agent] (did you mean `rounds`?)"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    std::fs::write(&cfg, "[sampel]\nrecords = 100\n").unwrap();
+    let log = dir.path().join("log.csv");
+    write_log(&log, 5, 1, 0, &["2018-07-15"]);
+    let o = segue(&[
+        "sample",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--logs",
+        log.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("run.toml:1: unknown table [sampel] (did you mean `sample`?)"),
+        "{err}"
+    );
+}

@@ -37,7 +37,6 @@ fn quick_demo_writes_the_report_and_learned_policies_beat_random() {
         "## Scores",
         "## Sampling",
         "## History encoder",
-        "| reference study | 0.0111 |",
         "## Simulator fidelity",
         "## Agents",
         "![scores.png](scores.png)",
@@ -48,6 +47,16 @@ fn quick_demo_writes_the_report_and_learned_policies_beat_random() {
     ] {
         assert!(md.contains(s), "{s} missing from report.md");
     }
+    // The encoder table shows the run's own test figures (from pipeline.json) beside the study's.
+    let p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("pipeline.json")).unwrap()).unwrap();
+    let t = &p["encoder"]["test"];
+    let row = format!(
+        "| {:.4} | {:.4} |",
+        t["total_mse"].as_f64().unwrap(),
+        t["song_mse"].as_f64().unwrap()
+    );
+    assert!(md.contains(&row), "{row} missing from report.md");
     for f in [
         "scores.png",
         "learning.png",

@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each example reads the fields it needs
 use segue::data::{Sample, Split};
 use segue::encoder::Encoder;
-use segue::pipeline::Stages;
+use segue::pipeline::RunConfig;
 use segue::simulator::SimulatorConfig;
 use segue::simulator::memory::{Simulator, SkipModel, Transition, encode_transitions, transitions};
 use segue::synth::saved::SavedWorld;
@@ -42,7 +42,7 @@ pub fn load(a: &[String]) -> Loaded {
     let enc = Encoder::load(Path::new(&a[2])).unwrap();
     let world = segue::synth::saved::load(Path::new(&a[3])).unwrap();
     let text = std::fs::read_to_string(&a[4]).unwrap();
-    let cfg = toml::from_str::<Stages>(&text).unwrap().simulator;
+    let cfg = toml::from_str::<RunConfig>(&text).unwrap().simulator;
     let trans = transitions(&sample, Split::Train, enc.model.steps);
     let (states, actions) = encode_transitions(&enc, &trans);
     let sim = Simulator::from_encoded(&trans, &states, &actions, &enc, &cfg);

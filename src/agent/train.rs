@@ -99,6 +99,9 @@ struct LoopState {
     /// The best validation score so far and the round that reached it.
     best_score: Option<f64>,
     best_round: Option<usize>,
+    /// The untrained agent's validation score and half-width (round 0 of the curves).
+    #[serde(default)]
+    initial_valid: Option<(f64, f64)>,
 }
 
 /// What `segue train` reports (also `report.json`).
@@ -114,6 +117,10 @@ pub struct TrainReport {
     /// The round whose weights were kept (`select_best`), else the last.
     pub kept_round: usize,
     pub best_valid_score: Option<f64>,
+    /// The untrained agent's validation score (same re-ranking, before any update): what
+    /// training adds is measured from here.
+    #[serde(default)]
+    pub initial_valid_score: Option<f64>,
     /// Wolpertinger's k the run acts with (`act_candidates`; else `candidates`).
     #[serde(default)]
     pub act_candidates: usize,
@@ -424,6 +431,7 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
         history: Vec::new(),
         best_score: None,
         best_round: None,
+        initial_valid: None,
     };
     // The weights of the best validation score (`Agent::weights`).
     let mut best: Option<Best> = None;
@@ -434,6 +442,10 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
         prefill(setup, &agent, &mut replay);
     }
     let eval_starts = setup.valid_starts(cfg.eval_episodes)?;
+    if state.initial_valid.is_none() && state.round == 0 {
+        // Validation reads the agent and seeds its own episodes: training is unchanged by it.
+        state.initial_valid = Some(setup.validate(&agent, cfg.candidates, &eval_starts));
+    }
     let bar = if opts.progress {
         indicatif::ProgressBar::new(cfg.rounds as u64)
     } else {
@@ -754,6 +766,7 @@ fn finish(
         updates_per_s: state.updates as f64 / state.seconds.max(1e-9),
         kept_round,
         best_valid_score: state.best_score,
+        initial_valid_score: state.initial_valid.map(|v| v.0),
         act_candidates: cfg.candidates,
         act_candidates_valid,
         heldout,
@@ -761,7 +774,13 @@ fn finish(
         train_sim,
     };
     write_json(&out.join(files::REPORT), &report)?;
-    if let Err(e) = plot_curves(&out.join(files::PLOT), &state.history, cfg.algo.name()) {
+    let plotted = plot_curves(
+        &out.join(files::PLOT),
+        &state.history,
+        state.initial_valid.map(|v| v.0),
+        cfg.algo.name(),
+    );
+    if let Err(e) = plotted {
         tracing::warn!("{}: no plot: {e}", out.join(files::PLOT).display());
     }
     Ok(report)
@@ -771,6 +790,7 @@ fn finish(
 pub fn plot_curves(
     path: &Path,
     history: &[RoundRecord],
+    initial_valid: Option<f64>,
     name: &str,
 ) -> std::result::Result<(), String> {
     use crate::plot::{Series, lines};
@@ -783,9 +803,14 @@ pub fn plot_curves(
     };
     let heldout = Series {
         name: format!("{name}: validation simulator (greedy)"),
-        points: history
-            .iter()
-            .filter_map(|r| r.valid_score.map(|h| ((r.round + 1) as f64, h)))
+        points: initial_valid
+            .map(|v| (0.0, v))
+            .into_iter()
+            .chain(
+                history
+                    .iter()
+                    .filter_map(|r| r.valid_score.map(|h| ((r.round + 1) as f64, h))),
+            )
             .collect(),
     };
     lines(

@@ -1,0 +1,364 @@
+//! The model stages one at a time: `segue songs`, `segue encode`, `segue simulate`, `segue train`.
+
+use super::*;
+
+#[derive(Args)]
+pub(crate) struct TrainArgs {
+    /// The algorithm (overrides the config's agent.algo).
+    #[arg(long, value_enum)]
+    pub(crate) algo: Option<segue::agent::Algo>,
+    /// A sample folder written by `segue sample`.
+    #[arg(long)]
+    pub(crate) sample: PathBuf,
+    /// A finished `segue encode` run on that sample.
+    #[arg(long)]
+    pub(crate) encoder: PathBuf,
+    /// The run folder to write.
+    #[arg(short, long)]
+    pub(crate) out: PathBuf,
+    /// A TOML run config ([agent] and [simulator] tables); flags override it.
+    #[arg(short, long)]
+    pub(crate) config: Option<PathBuf>,
+    /// Seed of the agent (networks, exploration, episodes).
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// Training rounds.
+    #[arg(long)]
+    pub(crate) rounds: Option<usize>,
+    /// Wolpertinger candidates re-ranked by the critic (1: the nearest track).
+    #[arg(long)]
+    pub(crate) candidates: Option<usize>,
+    /// The state: the encoder's latent as trained (frozen), or fine-tuned with the critic.
+    #[arg(long, value_enum)]
+    pub(crate) encoder_mode: Option<segue::agent::EncoderMode>,
+    /// A diagnostic for synthetic data: the folder of the `segue synth` world the sample was
+    /// drawn from; training episodes and validation play against its hidden users (the true
+    /// model) instead of the simulators. Its rows in `segue eval` are named `ALGO@truth`.
+    #[arg(long)]
+    pub(crate) world: Option<PathBuf>,
+    /// Replace an existing run folder.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Continue the run in --out from its checkpoint.
+    #[arg(long, conflicts_with = "force")]
+    pub(crate) resume: bool,
+    /// Stop after this many rounds (resume later with --resume).
+    #[arg(long)]
+    pub(crate) stop_after: Option<usize>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct SongsArgs {
+    /// A sample folder written by `segue sample`.
+    #[arg(long)]
+    pub(crate) sample: PathBuf,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+    /// Where vectors come from.
+    #[arg(long, value_enum)]
+    pub(crate) source: Option<segue::songs::space::SongSource>,
+    /// Dimension of learned embeddings.
+    #[arg(long)]
+    pub(crate) dim: Option<usize>,
+    /// Seed of the embedding training.
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+}
+
+#[derive(Args)]
+pub(crate) struct EncodeArgs {
+    /// Autoencoder structure.
+    #[arg(long, value_enum)]
+    pub(crate) structure: Option<segue::encoder::Structure>,
+    /// A sample folder written by `segue sample`.
+    #[arg(long)]
+    pub(crate) sample: PathBuf,
+    /// A song space folder written by `segue songs` (default: build one into RUN_DIR/songs).
+    #[arg(long)]
+    pub(crate) songs: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+    /// Continue the run in --out from its checkpoint.
+    #[arg(long, conflicts_with = "force")]
+    pub(crate) resume: bool,
+    /// Stop after this many epochs in this invocation (continue later with --resume).
+    #[arg(long)]
+    pub(crate) stop_after: Option<usize>,
+    /// Epochs at most.
+    #[arg(long)]
+    pub(crate) epochs: Option<usize>,
+    /// Size of the latent state.
+    #[arg(long)]
+    pub(crate) latent: Option<usize>,
+    /// Seed of the weights and batch order.
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// Threads for the tensor kernels (0: every core).
+    #[arg(long)]
+    pub(crate) threads: Option<usize>,
+    /// Where the networks run (wgpu and cuda need the cargo feature of the same name).
+    #[arg(long, value_enum)]
+    pub(crate) backend: Option<segue::encoder::config::Backend>,
+}
+
+#[derive(Args)]
+pub(crate) struct SimulateArgs {
+    /// A sample folder written by `segue sample`.
+    #[arg(long)]
+    pub(crate) sample: PathBuf,
+    /// A finished `segue encode` run on that sample.
+    #[arg(long)]
+    pub(crate) encoder: PathBuf,
+    /// A TOML run config ([simulator] table); flags override it.
+    #[arg(short, long)]
+    pub(crate) config: Option<PathBuf>,
+    /// Episodes per policy.
+    #[arg(long)]
+    pub(crate) episodes: Option<usize>,
+    /// Seed of the starting histories and the responses.
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// Stochastic (draw the response) or expected (reward = its probability).
+    #[arg(long, value_enum)]
+    pub(crate) mode: Option<segue::simulator::config::ResponseMode>,
+    /// The synthetic world the sample was drawn from: also score its true model on the held-out transitions (the best fidelity any simulator could reach).
+    #[arg(long)]
+    pub(crate) world: Option<PathBuf>,
+    /// Write the report here as JSON.
+    #[arg(short, long)]
+    pub(crate) out: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+pub(crate) fn train(a: TrainArgs, progress: bool) -> Result<()> {
+    use segue::agent::train::{Outcome, TrainOptions, run_train};
+    let file = read_config(a.config.as_ref())?;
+    let mut cfg = file.agent;
+    set_given!(cfg, a; algo, seed, rounds, candidates, encoder_mode);
+    set_threads(cfg.threads);
+    let opts = TrainOptions {
+        force: a.force,
+        resume: a.resume,
+        stop_after: a.stop_after,
+        progress,
+    };
+    let r = match run_train(
+        &a.sample,
+        &a.encoder,
+        &cfg,
+        &file.simulator,
+        a.world.as_deref(),
+        &a.out,
+        &opts,
+    )? {
+        Outcome::Paused { rounds_done } => {
+            println!(
+                "paused after {rounds_done} of {} rounds; continue with --resume",
+                cfg.rounds
+            );
+            return Ok(());
+        }
+        Outcome::Finished(r) => r,
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!(
+        "{}: {} rounds, {} transitions, {} updates in {:.1} s ({:.0} updates/s); kept the weights of round {}{}",
+        r.algo,
+        r.rounds,
+        r.transitions,
+        r.updates,
+        r.train_seconds,
+        r.updates_per_s,
+        r.kept_round + 1,
+        r.best_valid_score
+            .map_or(String::new(), |v| format!(" (validation score {v:.2})"))
+    );
+    println!(
+        "\nscore out of {} ({} episodes, mean ± 95% CI):",
+        file.simulator.horizon, file.simulator.episodes
+    );
+    println!(
+        "  {:<48} {:>6} {:>7} {:>10} {:>10} {:>8}",
+        "policy", "mean", "±95%", "not-skip", "uncovered", "tracks"
+    );
+    let rows = [
+        Some(("held-out simulator", &r.heldout)),
+        r.heldout_nearest
+            .as_ref()
+            .map(|e| ("held-out simulator", e)),
+        Some(("training simulator", &r.train_sim)),
+    ];
+    for (sim, e) in rows.into_iter().flatten() {
+        println!(
+            "  {:<48} {:>6.2} {:>7.2} {:>10.4} {:>10.4} {:>8}",
+            format!("{} in {sim}", e.policy),
+            e.mean,
+            e.ci95,
+            e.not_skip_rate,
+            e.uncovered,
+            e.distinct_tracks
+        );
+    }
+    println!("wrote {}", a.out.display());
+    Ok(())
+}
+
+pub(crate) fn simulate(a: SimulateArgs) -> Result<()> {
+    let mut cfg = read_config(a.config.as_ref())?.simulator;
+    set_given!(cfg, a; episodes, seed, mode);
+    set_threads(1);
+    let r = segue::simulator::run::run_simulate(&a.sample, &a.encoder, &cfg, a.world.as_deref())?;
+    if let Some(p) = &a.out {
+        let text = serde_json::to_string_pretty(&r)? + "\n";
+        segue::output::write_atomic(p, text.as_bytes())
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    let f = &r.fidelity;
+    println!(
+        "simulator: {} training keys, {} held-out keys, k {}, radius {}, {:?} keys, {} recent plays, alpha {} (scaled keys)",
+        r.train_keys, r.test_keys, cfg.k, cfg.radius, cfg.metric, cfg.recent, cfg.alpha
+    );
+    println!("fidelity on {}", f.summary());
+    let c = &r.classifier_fidelity;
+    println!(
+        "greedy baseline's skip classifier on the same transitions: accuracy {:.4}, AUC {:.4}, log-loss {:.4}",
+        c.accuracy, c.auc, c.log_loss
+    );
+    if let Some(t) = &r.true_fidelity {
+        println!(
+            "the world's true model on the same transitions: accuracy {:.4}, AUC {:.4}, log-loss {:.4}",
+            t.accuracy, t.auc, t.log_loss
+        );
+    }
+    println!(
+        "\nscore out of {} in the held-out simulator ({} × its not-skip rate {:.4} = {:.2}), {} episodes ({:?} responses):",
+        cfg.horizon,
+        cfg.horizon,
+        r.test_not_skip_rate,
+        cfg.horizon as f64 * r.test_not_skip_rate,
+        cfg.episodes,
+        cfg.mode
+    );
+    println!(
+        "  {:<12} {:>6} {:>7} {:>10} {:>10} {:>8}",
+        "policy", "mean", "±95%", "not-skip", "uncovered", "tracks"
+    );
+    for e in &r.baselines {
+        println!(
+            "  {:<12} {:>6.2} {:>7.2} {:>10.4} {:>10.4} {:>8}",
+            e.policy, e.mean, e.ci95, e.not_skip_rate, e.uncovered, e.distinct_tracks
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn encode(a: EncodeArgs, progress: bool) -> Result<()> {
+    let file = read_config(a.output.config.as_ref())?;
+    let mut cfg = file.encoder;
+    set_given!(cfg, a; structure, epochs => max_epochs, latent, seed, threads, backend);
+    set_threads(cfg.threads);
+    let opts = segue::encoder::EncodeOptions {
+        force: a.output.force,
+        resume: a.resume,
+        stop_after: a.stop_after,
+        progress,
+    };
+    let outcome = segue::encoder::run_encode(
+        &a.sample,
+        a.songs.as_deref(),
+        &file.songs,
+        &cfg,
+        &a.output.out,
+        &opts,
+    )?;
+    let r = match outcome {
+        segue::encoder::Outcome::Paused { epochs_done } => {
+            println!(
+                "stopped after {epochs_done} epochs; continue with --resume (checkpoint in {})",
+                a.output.out.display()
+            );
+            return Ok(());
+        }
+        segue::encoder::Outcome::Finished(r) => r,
+    };
+    if a.output.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    let t = &r.test;
+    println!(
+        "structure {:?}: {} parameters, {} epochs (best {}), {:.1} s, {:.0} training windows/s",
+        r.structure,
+        r.parameters,
+        r.epochs.len(),
+        r.best_epoch + 1,
+        r.train_seconds,
+        r.sequences_per_s
+    );
+    println!(
+        "test split: {} windows, {} steps (reference study in brackets)",
+        t.windows, t.steps
+    );
+    println!("  total MSE          {:.4}   [0.0111]", t.total_mse);
+    println!(
+        "  song MSE           {:.4}   (mean-song baseline {:.4}, relative {:.3})",
+        t.song_mse, t.mean_song_mse, t.relative_song_mse
+    );
+    if let Some(m) = t.song_layers_mse {
+        println!("  song layers MSE    {m:.4}   [0.0018]");
+    }
+    println!(
+        "  response accuracy  {:.4}   [0.8889] (majority-level baseline {:.4})",
+        t.response_accuracy, t.majority_accuracy
+    );
+    println!("wrote {}", a.output.out.display());
+    Ok(())
+}
+
+pub(crate) fn songs(a: SongsArgs) -> Result<()> {
+    let mut cfg = read_config(a.output.config.as_ref())?.songs;
+    set_given!(cfg, a; source, dim => embedding.dim, seed => embedding.seed);
+    let m = segue::songs::space::run_songs(&a.sample, &cfg, &a.output.out, a.output.force)?;
+    if a.output.json {
+        println!("{}", serde_json::to_string_pretty(&m)?);
+        return Ok(());
+    }
+    println!(
+        "{:?} song space: {} tracks ({} with a vector of their own), {} dimensions",
+        m.source, m.tracks, m.known, m.dim
+    );
+    let r = &m.retrieval;
+    println!(
+        "next-track retrieval on {} test transitions ({} from tracks without a vector):",
+        r.transitions, r.unknown_queries
+    );
+    println!(
+        "  hit@10  {:.4}   (popularity {:.4})",
+        r.hit_at_10, r.popularity_hit_at_10
+    );
+    println!(
+        "  hit@100 {:.4}   (popularity {:.4})",
+        r.hit_at_100, r.popularity_hit_at_100
+    );
+    println!(
+        "  from tracks with a vector of their own: hit@10 {:.4} (popularity {:.4}), hit@100 {:.4} (popularity {:.4})",
+        r.known_hit_at_10,
+        r.known_popularity_hit_at_10,
+        r.known_hit_at_100,
+        r.known_popularity_hit_at_100
+    );
+    println!("wrote {}", a.output.out.display());
+    Ok(())
+}
