@@ -7,11 +7,14 @@
 //! catalogue's size never limits the action space. With `skip_model_weight`, the training
 //! simulator's skip model joins the critic in the re-ranking.
 
+use std::path::Path;
+
 use crate::encoder::data::SongInputs;
 use crate::rng::Rng;
 use crate::simulator::policy::{anchor, rank_by_plays};
 use crate::simulator::{Observation, Policy};
 use crate::songs::index::{self, IndexKind, NearestTracks};
+use crate::songs::saved_index;
 
 use super::nets::{Agent, Projection};
 
@@ -40,6 +43,21 @@ pub struct Heard<'a> {
 
 impl ActionSpace {
     pub fn new(songs: &SongInputs, kind: &IndexKind) -> ActionSpace {
+        ActionSpace::with_index(songs, |tracks, d| index::build(kind, tracks, d))
+    }
+
+    /// [`ActionSpace::new`] with the track index read from (or saved to) `path` when it is an
+    /// HNSW index ([`saved_index::build_saved`]): serving a run does not rebuild its graph.
+    pub fn new_saved(songs: &SongInputs, kind: &IndexKind, path: &Path) -> ActionSpace {
+        ActionSpace::with_index(songs, |tracks, d| {
+            saved_index::build_saved(kind, tracks, d, path)
+        })
+    }
+
+    fn with_index(
+        songs: &SongInputs,
+        index: impl FnOnce(Vec<f32>, usize) -> Box<dyn NearestTracks>,
+    ) -> ActionSpace {
         let d = songs.dim;
         let mut lo = vec![f32::INFINITY; d];
         let mut hi = vec![f32::NEG_INFINITY; d];
@@ -65,7 +83,7 @@ impl ActionSpace {
             .collect();
         ActionSpace {
             dim: d,
-            index: index::build(kind, tracks.clone(), d),
+            index: index(tracks.clone(), d),
             lo,
             scale,
             tracks,

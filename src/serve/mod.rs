@@ -84,6 +84,9 @@ pub struct Recommender {
     pub max_k: usize,
 }
 
+/// The saved track index in a run folder ([`crate::songs::saved_index`]).
+pub const INDEX_FILE: &str = "index.bin";
+
 impl Recommender {
     /// Loads the run in `run` (a finished `segue train` folder); `index` overrides the agent's
     /// track index (HNSW answers large catalogues in microseconds).
@@ -103,7 +106,9 @@ impl Recommender {
             )));
         }
         let kind = index.unwrap_or_else(|| agent.cfg.index.clone());
-        let space = ActionSpace::new(&encoder.songs, &kind).with_popularity(&sample);
+        // The run keeps its HNSW graph (`index.bin`): built on the first load, read after.
+        let space = ActionSpace::new_saved(&encoder.songs, &kind, &run.join(INDEX_FILE))
+            .with_popularity(&sample);
         let by_id = sample
             .tracks
             .iter()

@@ -103,6 +103,41 @@ impl<I: NearestTracks> Dedup<I> {
         }
     }
 
+    /// Appends the groups, then the inner index through `inner` (the saved index).
+    pub(super) fn encode(
+        &self,
+        w: &mut super::saved_index::Writer,
+        inner: impl FnOnce(&I, &mut super::saved_index::Writer),
+    ) {
+        w.u64(self.dim as u64);
+        w.u32s(&self.starts);
+        w.u32s(&self.members);
+        inner(&self.inner, w);
+    }
+
+    /// Reads what [`Dedup::encode`] wrote; `None` when the groups do not fit together.
+    pub(super) fn decode(
+        r: &mut super::saved_index::Reader,
+        inner: impl FnOnce(&mut super::saved_index::Reader) -> Option<I>,
+    ) -> Option<Self> {
+        let dim = r.usize()?;
+        let (starts, members) = (r.u32s()?, r.u32s()?);
+        let inner = inner(r)?;
+        let n = members.len();
+        let fits = starts.first() == Some(&0)
+            && starts.last().map(|&l| l as usize) == Some(n)
+            && starts.windows(2).all(|w| w[0] < w[1])
+            && members.iter().all(|&m| (m as usize) < n)
+            && inner.len() == starts.len() - 1
+            && inner.dim() == dim;
+        fits.then_some(Dedup {
+            inner,
+            starts,
+            members,
+            dim,
+        })
+    }
+
     /// Number of distinct vectors (groups).
     pub fn groups(&self) -> usize {
         self.starts.len() - 1

@@ -117,6 +117,56 @@ pub struct Hnsw {
 }
 
 impl Hnsw {
+    /// Appends the graph to `w` (the saved index, [`super::saved_index`]).
+    pub(super) fn encode(&self, w: &mut super::saved_index::Writer) {
+        for v in [
+            self.dim,
+            self.m,
+            self.m0,
+            self.stride,
+            self.n,
+            self.max_level,
+        ] {
+            w.u64(v as u64);
+        }
+        w.u64(self.entry as u64);
+        w.u32s(&self.level0);
+        w.u8s(&self.levels);
+        w.u32s(&self.upper_at);
+        w.u32s(&self.upper);
+    }
+
+    /// Reads what [`Hnsw::encode`] wrote; `None` when the arrays do not fit together.
+    pub(super) fn decode(r: &mut super::saved_index::Reader, ef_search: usize) -> Option<Hnsw> {
+        let [dim, m, m0, stride, n, max_level] = [(); 6].map(|_| r.usize());
+        let (dim, m, m0, stride, n, max_level) = (dim?, m?, m0?, stride?, n?, max_level?);
+        let entry = u32::try_from(r.u64()?).ok()?;
+        let (level0, levels, upper_at, upper) = (r.u32s()?, r.u8s()?, r.u32s()?, r.u32s()?);
+        let fits = dim > 0
+            && stride == 1 + m0 + dim
+            && level0.len() == n.checked_mul(stride)?
+            && levels.len() == n
+            && upper_at.len() == n
+            && max_level <= 30
+            && (n == 0 || (entry as usize) < n);
+        fits.then(|| Hnsw {
+            dim,
+            m,
+            m0,
+            ef_search: ef_search.max(1),
+            level0,
+            stride,
+            levels,
+            upper_at,
+            upper,
+            entry,
+            max_level,
+            n,
+            dist: kernel(),
+            pool: Mutex::new(Vec::new()),
+        })
+    }
+
     /// Builds the index by inserting the vectors in order.
     pub fn build(vectors: Vec<f32>, dim: usize, cfg: &HnswConfig) -> Hnsw {
         Hnsw::build_with_progress(vectors, dim, cfg, None)

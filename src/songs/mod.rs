@@ -9,4 +9,5 @@ pub mod embed;
 pub mod features;
 pub mod hnsw;
 pub mod index;
+pub mod saved_index;
 pub mod space;
