@@ -508,20 +508,21 @@ pub fn run_eval(
                 ));
             }
         }
-        for &(ai, k, ci) in &learned {
-            let agent = &agents[ai].0;
+        // The learned policies' cells are independent and most of the evaluation's time: they
+        // are scored on every core, each worker with its own one-thread kernel pool (as the
+        // pipeline trains agents), and stored in their fixed order, so the report does not
+        // depend on the number of cores.
+        let score = |&(ai, k, ci): &(usize, usize, usize)| {
             let mut p = AgentPolicy {
                 name: cells[ci].name.clone(),
-                agent,
+                agent: &agents[ai].0,
                 space: &setup.space,
                 candidates: k,
             };
             let e = evaluate(&setup.test_sim, enc, &mut p, &test_starts, seed);
             let tr = evaluate(&setup.train_sim, enc, &mut p, &train_starts, seed);
-            cells[ci].evals.push(e);
-            cells[ci].train.push(tr.mean);
-            if let (Some(w), Some(t)) = (&world, &truth) {
-                cells[ci].truth.push(true_evaluate(
+            let truth = match (&world, &truth) {
+                (Some(w), Some(t)) => Some(true_evaluate(
                     w,
                     enc,
                     &mut p,
@@ -529,7 +530,16 @@ pub fn run_eval(
                     sim_cfg.horizon,
                     sim_cfg.exclude_played,
                     seed,
-                ));
+                )),
+                _ => None,
+            };
+            (e, tr.mean, truth)
+        };
+        for (&(_, _, ci), (e, tr, truth)) in learned.iter().zip(on_every_core(&learned, score)) {
+            cells[ci].evals.push(e);
+            cells[ci].train.push(tr);
+            if let Some(t) = truth {
+                cells[ci].truth.push(t);
             }
         }
         for (p, ci) in &mut sim_oracles {
@@ -605,6 +615,40 @@ pub fn run_eval(
 /// `(nearest)` without critic re-ranking, `+skip` when the skip model joins the critic
 /// (`skip_model_weight`), `k=K` at another k than the run's own. With popular or anchor
 /// candidates the critic re-ranks even at k = 1.
+/// `f` of every item, on as many threads as there are cores (each with a one-thread kernel
+/// pool), in the items' order.
+fn on_every_core<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, items.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(1)
+                        .build()
+                        .expect("a thread pool");
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let Some(item) = items.get(i) else { break };
+                        done.push((i, pool.install(|| f(item))));
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    out.sort_by_key(|r| r.0);
+    out.into_iter().map(|r| r.1).collect()
+}
+
 pub fn policy_name(cfg: &super::AgentConfig, k: usize, trained_on_truth: bool) -> String {
     let trained_k = cfg.candidates;
     let mut algo = match cfg.encoder_mode {
