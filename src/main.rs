@@ -47,6 +47,8 @@ enum Command {
     Encode(EncodeArgs),
     /// Build the user simulator from the logs: its fidelity on held-out transitions, and the baselines' scores.
     Simulate(SimulateArgs),
+    /// The WSDM Cup 2019 skip-prediction task on a sample: skip_2 of each session's second half from its first, scored by Mean Average Accuracy, models side by side with bootstrap intervals.
+    Skips(SkipsArgs),
     /// Train a DDPG or TD3 agent in the training split's simulator and score it in the held-out one.
     Train(TrainArgs),
     /// Score trained agents and the baselines in the held-out simulator, several seeds (and under the true model of a synthetic world).
@@ -110,6 +112,7 @@ fn main() -> ExitCode {
         Command::Encode(a) => encode(a, progress),
         Command::Simulate(a) => simulate(a),
         Command::Train(a) => train(a, progress),
+        Command::Skips(a) => skips(a),
         Command::Eval(a) => eval_cmd(a),
         Command::Demo(a) => demo(a, progress),
         Command::Recommend(a) => recommend_cmd(a),

@@ -69,3 +69,37 @@ fn sample_of_the_real_log_is_whole_sessions_and_reads_back() {
         assert!(c.sessions > 0);
     }
 }
+
+#[test]
+fn skip_prediction_on_the_real_test_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(s) = sample_real_rows(dir.path()) else {
+        return;
+    };
+    let o = segue(&["skips", "--sample", s.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    // Every test session has a second half to predict.
+    let st = segue(&["stats", s.to_str().unwrap(), "--json"]);
+    let st: serde_json::Value = serde_json::from_str(&stdout(&st)).unwrap();
+    assert_eq!(r["sessions"], st["splits"]["test"]["sessions"]);
+    let row = |m: &str| {
+        r["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["model"] == m)
+            .unwrap()
+            .clone()
+    };
+    let (repeat, random, skip) = (row("repeat last skip_2"), row("random"), row("always skip"));
+    assert_eq!(repeat["maa_vs_reference"]["mean"], 0.0);
+    // Responses run in streaks on real sessions: repeating the last one beats a coin and a
+    // constant, with paired intervals below zero for them.
+    for other in [&random, &skip] {
+        let d = &other["maa_vs_reference"];
+        assert!(d["hi"].as_f64().unwrap() < 0.0, "{other}");
+        let m = other["maa"]["mean"].as_f64().unwrap();
+        assert!((0.0..1.0).contains(&m), "{other}");
+    }
+}

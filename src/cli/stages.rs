@@ -362,3 +362,58 @@ pub(crate) fn songs(a: SongsArgs) -> Result<()> {
     println!("wrote {}", a.output.out.display());
     Ok(())
 }
+
+#[derive(Args)]
+pub(crate) struct SkipsArgs {
+    /// A sample folder written by `segue sample`: models learn from its training split and are
+    /// scored on its test split.
+    #[arg(long)]
+    pub(crate) sample: PathBuf,
+    /// Seed of the random model and of the bootstrap.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// Bootstrap resamples of the sessions.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) resamples: usize,
+    /// Write the report here as JSON.
+    #[arg(short, long)]
+    pub(crate) out: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+pub(crate) fn skips(a: SkipsArgs) -> Result<()> {
+    use segue::simulator::skips::{self, AlwaysSkip, Coin, PositionRate, RepeatLast};
+    let sample = data::load_sample_dir(&a.sample)?.sample;
+    let train = skips::tasks(&sample, data::Split::Train);
+    let test = skips::tasks(&sample, data::Split::Test);
+    anyhow::ensure!(
+        !test.is_empty(),
+        "{}: no test session with a play to predict",
+        a.sample.display()
+    );
+    let mut models: Vec<Box<dyn skips::SkipPredictor>> = vec![
+        Box::new(Coin(segue::rng::Rng::new(a.seed))),
+        Box::new(AlwaysSkip),
+        Box::new(RepeatLast),
+        Box::new(PositionRate::fit(&train)),
+    ];
+    let r = skips::report(
+        &mut models,
+        &test,
+        "repeat last skip_2",
+        a.resamples,
+        a.seed,
+    );
+    if let Some(p) = &a.out {
+        segue::output::write_atomic(p, serde_json::to_string_pretty(&r)?.as_bytes())
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        print!("{}", skips::table(&r));
+    }
+    Ok(())
+}

@@ -11,6 +11,7 @@ pub mod fidelity;
 pub mod memory;
 pub mod policy;
 pub mod run;
+pub mod skips;
 pub mod truth;
 
 pub use config::SimulatorConfig;

@@ -1,0 +1,368 @@
+//! The Spotify Sequential Skip Prediction Challenge (WSDM Cup 2019) on a sample's sessions: for
+//! every session of length L, the first ⌊L/2⌋ plays are given with their responses, and `skip_2`
+//! is predicted for each of the remaining plays (their tracks are known, their responses are
+//! not). The challenge's metric: per session, Average Accuracy AA = (1/T) Σᵢ A(i)·L(i), with T
+//! the plays to predict, A(i) the accuracy over the first i predictions and L(i) = 1 when
+//! prediction i is right; the Mean Average Accuracy (MAA) over sessions, and the accuracy of the
+//! first prediction as the tie-breaker. Models are compared on the same sessions with a
+//! bootstrap over sessions, paired for differences.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Flags, Sample, Split};
+use crate::rng::Rng;
+
+/// One session's task: the given half and what is to be predicted.
+#[derive(Clone, Debug)]
+pub struct Task {
+    /// skip_2 of the given plays, in order.
+    pub given: Vec<bool>,
+    /// Tracks of the plays to predict, in order (their ids in the sample's track table).
+    pub upcoming: Vec<u32>,
+    /// The truth: skip_2 of those plays.
+    pub truth: Vec<bool>,
+}
+
+/// The tasks of every session of `split` long enough to leave a play to predict.
+pub fn tasks(sample: &Sample, split: Split) -> Vec<Task> {
+    sample
+        .sessions_in(split)
+        .filter_map(|s| {
+            let rows = sample.rows_of(s);
+            let half = rows.len() / 2;
+            (half < rows.len() && !rows.is_empty()).then(|| {
+                let skip = |r: &crate::data::Row| r.flags.has(Flags::SKIP_2);
+                Task {
+                    given: rows[..half].iter().map(skip).collect(),
+                    upcoming: rows[half..].iter().map(|r| r.track).collect(),
+                    truth: rows[half..].iter().map(skip).collect(),
+                }
+            })
+        })
+        .collect()
+}
+
+/// The challenge's Average Accuracy of one session's predictions; `None` for no prediction.
+pub fn average_accuracy(pred: &[bool], truth: &[bool]) -> Option<f64> {
+    let t = pred.len().min(truth.len());
+    if t == 0 {
+        return None;
+    }
+    let (mut right, mut sum) = (0usize, 0.0);
+    for i in 0..t {
+        if pred[i] == truth[i] {
+            right += 1;
+            sum += right as f64 / (i + 1) as f64;
+        }
+    }
+    Some(sum / t as f64)
+}
+
+/// A skip_2 predictor for the second half of a session.
+pub trait SkipPredictor {
+    fn name(&self) -> String;
+    /// Predictions for `task.upcoming`, from `task.given` only (never `task.truth`).
+    fn predict(&mut self, task: &Task) -> Vec<bool>;
+}
+
+/// A fair coin per play, from a seeded stream.
+pub struct Coin(pub Rng);
+
+impl SkipPredictor for Coin {
+    fn name(&self) -> String {
+        "random".into()
+    }
+    fn predict(&mut self, task: &Task) -> Vec<bool> {
+        task.upcoming
+            .iter()
+            .map(|_| self.0.bernoulli(0.5))
+            .collect()
+    }
+}
+
+/// Every play skipped.
+pub struct AlwaysSkip;
+
+impl SkipPredictor for AlwaysSkip {
+    fn name(&self) -> String {
+        "always skip".into()
+    }
+    fn predict(&mut self, task: &Task) -> Vec<bool> {
+        vec![true; task.upcoming.len()]
+    }
+}
+
+/// The last given play's skip_2, repeated (the challenge's published baseline).
+pub struct RepeatLast;
+
+impl SkipPredictor for RepeatLast {
+    fn name(&self) -> String {
+        "repeat last skip_2".into()
+    }
+    fn predict(&mut self, task: &Task) -> Vec<bool> {
+        let last = task.given.last().copied().unwrap_or(false);
+        vec![last; task.upcoming.len()]
+    }
+}
+
+/// The training split's majority skip_2 at each session position (positions past 20 share one
+/// rate).
+pub struct PositionRate {
+    skip_more_often: [bool; 20],
+}
+
+impl PositionRate {
+    pub fn fit(train: &[Task]) -> PositionRate {
+        let mut counts = [[0u64; 2]; 20];
+        for t in train {
+            let all = t.given.iter().chain(&t.truth);
+            for (p, &s) in all.enumerate() {
+                let c = &mut counts[p.min(19)];
+                c[0] += 1;
+                c[1] += s as u64;
+            }
+        }
+        PositionRate {
+            skip_more_often: counts.map(|[n, s]| 2 * s > n),
+        }
+    }
+}
+
+impl SkipPredictor for PositionRate {
+    fn name(&self) -> String {
+        "per-position base rate".into()
+    }
+    fn predict(&mut self, task: &Task) -> Vec<bool> {
+        let first = task.given.len();
+        (0..task.upcoming.len())
+            .map(|i| self.skip_more_often[(first + i).min(19)])
+            .collect()
+    }
+}
+
+/// A model's scores, one per session, in the order of the tasks.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ModelScores {
+    pub model: String,
+    pub aa: Vec<f64>,
+    /// 1 when the first prediction is right, else 0.
+    pub first: Vec<f64>,
+}
+
+/// Scores `model` on `tasks`.
+pub fn score(model: &mut dyn SkipPredictor, tasks: &[Task]) -> ModelScores {
+    let (mut aa, mut first) = (Vec::new(), Vec::new());
+    for t in tasks {
+        let p = model.predict(t);
+        assert_eq!(
+            p.len(),
+            t.truth.len(),
+            "{} predicted the wrong count",
+            model.name()
+        );
+        if let Some(a) = average_accuracy(&p, &t.truth) {
+            aa.push(a);
+            first.push((p[0] == t.truth[0]) as u8 as f64);
+        }
+    }
+    ModelScores {
+        model: model.name(),
+        aa,
+        first,
+    }
+}
+
+/// A mean with its bootstrap 95% interval (percentiles of `resamples` resampled means).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Interval {
+    pub mean: f64,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+/// The mean of `x` and the bootstrap interval of the mean of `x` (for paired differences, `x`
+/// holds the per-session differences). Session draws come from `seed`, so models scored on the
+/// same sessions are resampled alike.
+pub fn bootstrap(x: &[f64], resamples: usize, seed: u64) -> Interval {
+    let n = x.len();
+    let mean = x.iter().sum::<f64>() / n.max(1) as f64;
+    if n == 0 || resamples == 0 {
+        return Interval {
+            mean,
+            lo: f64::NAN,
+            hi: f64::NAN,
+        };
+    }
+    let mut rng = Rng::new(seed);
+    let mut means: Vec<f64> = (0..resamples)
+        .map(|_| (0..n).map(|_| x[rng.below(n as u64) as usize]).sum::<f64>() / n as f64)
+        .collect();
+    means.sort_by(f64::total_cmp);
+    let at = |q: f64| means[((q * resamples as f64) as usize).min(resamples - 1)];
+    Interval {
+        mean,
+        lo: at(0.025),
+        hi: at(0.975),
+    }
+}
+
+/// One row of the table.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SkipRow {
+    pub model: String,
+    pub maa: Interval,
+    pub first_accuracy: Interval,
+    /// MAA of this model minus the reference's, paired over the same sessions.
+    pub maa_vs_reference: Interval,
+}
+
+/// The report of `segue skips`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SkipReport {
+    pub sessions: usize,
+    pub predictions: usize,
+    pub reference: String,
+    pub rows: Vec<SkipRow>,
+}
+
+/// Scores every model on `tasks`; differences are taken against the model named `reference`.
+pub fn report(
+    models: &mut [Box<dyn SkipPredictor>],
+    tasks: &[Task],
+    reference: &str,
+    resamples: usize,
+    seed: u64,
+) -> SkipReport {
+    let scores: Vec<ModelScores> = models
+        .iter_mut()
+        .map(|m| score(m.as_mut(), tasks))
+        .collect();
+    let base = scores
+        .iter()
+        .find(|s| s.model == reference)
+        .map(|s| s.aa.clone());
+    let rows = scores
+        .iter()
+        .map(|s| {
+            let diff: Vec<f64> = match &base {
+                Some(b) => s.aa.iter().zip(b).map(|(a, b)| a - b).collect(),
+                None => Vec::new(),
+            };
+            SkipRow {
+                model: s.model.clone(),
+                maa: bootstrap(&s.aa, resamples, seed),
+                first_accuracy: bootstrap(&s.first, resamples, seed),
+                maa_vs_reference: bootstrap(&diff, resamples, seed),
+            }
+        })
+        .collect();
+    SkipReport {
+        sessions: scores.first().map_or(0, |s| s.aa.len()),
+        predictions: tasks.iter().map(|t| t.truth.len()).sum(),
+        reference: reference.into(),
+        rows,
+    }
+}
+
+/// The report as a table.
+pub fn table(r: &SkipReport) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{} sessions, {} predictions; 95% bootstrap intervals over sessions",
+        r.sessions, r.predictions
+    );
+    let _ = writeln!(
+        o,
+        "  {:<26} {:>24} {:>24} {:>26}",
+        "model",
+        "MAA",
+        "first-prediction acc.",
+        format!("MAA − {}", r.reference)
+    );
+    let iv = |i: &Interval| format!("{:.4} [{:.4}, {:.4}]", i.mean, i.lo, i.hi);
+    for x in &r.rows {
+        let diff = if x.model == r.reference {
+            "—".to_string()
+        } else {
+            let d = &x.maa_vs_reference;
+            format!("{:+.4} [{:+.4}, {:+.4}]", d.mean, d.lo, d.hi)
+        };
+        let _ = writeln!(
+            o,
+            "  {:<26} {:>24} {:>24} {:>26}",
+            x.model,
+            iv(&x.maa),
+            iv(&x.first_accuracy),
+            diff
+        );
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    #[test]
+    fn average_accuracy_by_hand() {
+        let t = [true, false, true, true, false];
+        let flip = |i: usize| -> Vec<bool> {
+            t.iter()
+                .enumerate()
+                .map(|(j, &v)| if j == i { !v } else { v })
+                .collect()
+        };
+        // Perfect: every A(i) = 1.
+        assert_eq!(average_accuracy(&t, &t), Some(1.0));
+        // Only the first wrong: (1/2 + 2/3 + 3/4 + 4/5) / 5 = 0.5433…
+        let a = average_accuracy(&flip(0), &t).unwrap();
+        assert!(close(a, (0.5 + 2.0 / 3.0 + 0.75 + 0.8) / 5.0), "{a}");
+        assert!((a - 0.543).abs() < 5e-4);
+        // Only the last wrong: (1 + 1 + 1 + 1) / 5.
+        assert!(close(average_accuracy(&flip(4), &t).unwrap(), 0.8));
+        // All wrong: 0. Nothing to predict: no score.
+        let none: Vec<bool> = t.iter().map(|v| !v).collect();
+        assert_eq!(average_accuracy(&none, &t), Some(0.0));
+        assert_eq!(average_accuracy(&[], &[]), None);
+    }
+
+    #[test]
+    fn baselines_predict_from_the_given_half_only() {
+        let task = Task {
+            given: vec![false, true],
+            upcoming: vec![7, 8, 9],
+            truth: vec![false, false, false],
+        };
+        assert_eq!(RepeatLast.predict(&task), [true, true, true]);
+        assert_eq!(AlwaysSkip.predict(&task), [true, true, true]);
+        // Positions 3-5 (0-based 2-4): skipped more often than not only at position 4.
+        let train = vec![Task {
+            given: vec![false, false],
+            upcoming: vec![1, 2, 3],
+            truth: vec![false, false, true],
+        }];
+        assert_eq!(
+            PositionRate::fit(&train).predict(&task),
+            [false, false, true]
+        );
+    }
+
+    #[test]
+    fn bootstrap_interval_brackets_the_mean_and_shrinks_with_data() {
+        let x: Vec<f64> = (0..400).map(|i| (i % 4) as f64 / 3.0).collect();
+        let b = bootstrap(&x, 1000, 1);
+        assert!(close(b.mean, 0.5));
+        assert!(b.lo < 0.5 && 0.5 < b.hi, "{b:?}");
+        let small = bootstrap(&x[..40], 1000, 1);
+        assert!(small.hi - small.lo > b.hi - b.lo);
+        // A constant difference has a zero-width interval.
+        let c = bootstrap(&[0.25; 50], 200, 3);
+        assert_eq!((c.lo, c.hi), (0.25, 0.25));
+    }
+}
