@@ -16,3 +16,4 @@ pub mod serve;
 pub mod simulator;
 pub mod songs;
 pub mod synth;
+pub mod workers;

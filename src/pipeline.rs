@@ -268,72 +268,46 @@ fn train_agents(
         .flat_map(|&a| p.seeds.iter().map(move |&s| (a, s)))
         .collect();
     let workers = match p.parallel {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        0 => crate::workers::cores(),
         n => n,
-    }
-    .clamp(1, jobs.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<(usize, Result<AgentRun>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let pool = rayon::ThreadPoolBuilder::new()
-                        .num_threads(stages.agent.threads.max(1))
-                        .build()
-                        .expect("a thread pool");
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        let Some(&(algo, seed)) = jobs.get(i) else {
-                            break;
-                        };
-                        let cfg = AgentConfig {
-                            algo,
-                            seed,
-                            ..stages.agent.clone()
-                        };
-                        let run = dir.join(format!("{}-{seed}", algo.name()));
-                        let opts = TrainOptions {
-                            force: true,
-                            progress: progress && workers == 1,
-                            ..Default::default()
-                        };
-                        let r = pool.install(|| run_train_with(setup, &cfg, &run, &opts));
-                        let r = r.and_then(|o| match o {
-                            crate::agent::train::Outcome::Finished(rep) => {
-                                let curve = read_curve(&run)?;
-                                tracing::info!(
-                                    "{} seed {seed}: held-out {:.2} ± {:.2}",
-                                    algo.name(),
-                                    rep.heldout.mean,
-                                    rep.heldout.ci95
-                                );
-                                Ok(AgentRun {
-                                    algo,
-                                    seed,
-                                    dir: run.clone(),
-                                    report: *rep,
-                                    curve,
-                                })
-                            }
-                            crate::agent::train::Outcome::Paused { .. } => {
-                                unreachable!("no stop_after was given")
-                            }
-                        });
-                        done.push((i, r));
-                    }
-                    done
+    };
+    let one = |&(algo, seed): &(Algo, u64)| -> Result<AgentRun> {
+        let cfg = AgentConfig {
+            algo,
+            seed,
+            ..stages.agent.clone()
+        };
+        let run = dir.join(format!("{}-{seed}", algo.name()));
+        let opts = TrainOptions {
+            force: true,
+            progress: progress && workers.min(jobs.len()) == 1,
+            ..Default::default()
+        };
+        match run_train_with(setup, &cfg, &run, &opts)? {
+            crate::agent::train::Outcome::Finished(rep) => {
+                let curve = read_curve(&run)?;
+                tracing::info!(
+                    "{} seed {seed}: held-out {:.2} ± {:.2}",
+                    algo.name(),
+                    rep.heldout.mean,
+                    rep.heldout.ci95
+                );
+                Ok(AgentRun {
+                    algo,
+                    seed,
+                    dir: run.clone(),
+                    report: *rep,
+                    curve,
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
-    let mut results = results;
-    results.sort_by_key(|r| r.0);
-    results.into_iter().map(|r| r.1).collect()
+            }
+            crate::agent::train::Outcome::Paused { .. } => {
+                unreachable!("no stop_after was given")
+            }
+        }
+    };
+    crate::workers::map(&jobs, workers, stages.agent.threads, one)
+        .into_iter()
+        .collect()
 }
 
 fn read_curve(run: &Path) -> Result<Vec<RoundRecord>> {

@@ -535,7 +535,8 @@ pub fn run_eval(
             };
             (e, tr.mean, truth)
         };
-        for (&(_, _, ci), (e, tr, truth)) in learned.iter().zip(on_every_core(&learned, score)) {
+        let scored = crate::workers::map(&learned, crate::workers::cores(), 1, score);
+        for (&(_, _, ci), (e, tr, truth)) in learned.iter().zip(scored) {
             cells[ci].evals.push(e);
             cells[ci].train.push(tr);
             if let Some(t) = truth {
@@ -615,40 +616,6 @@ pub fn run_eval(
 /// `(nearest)` without critic re-ranking, `+skip` when the skip model joins the critic
 /// (`skip_model_weight`), `k=K` at another k than the run's own. With popular or anchor
 /// candidates the critic re-ranks even at k = 1.
-/// `f` of every item, on as many threads as there are cores (each with a one-thread kernel
-/// pool), in the items' order.
-fn on_every_core<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, items.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut out: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let pool = rayon::ThreadPoolBuilder::new()
-                        .num_threads(1)
-                        .build()
-                        .expect("a thread pool");
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        let Some(item) = items.get(i) else { break };
-                        done.push((i, pool.install(|| f(item))));
-                    }
-                    done
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
-    out.sort_by_key(|r| r.0);
-    out.into_iter().map(|r| r.1).collect()
-}
-
 pub fn policy_name(cfg: &super::AgentConfig, k: usize, trained_on_truth: bool) -> String {
     let trained_k = cfg.candidates;
     let mut algo = match cfg.encoder_mode {
