@@ -159,4 +159,49 @@ fn synthetic_world_simulator_ranks_baselines_like_the_true_model() {
         popularity.mean > random.mean + random.ci95 + popularity.ci95,
         "popularity {popularity:?} random {random:?}"
     );
+
+    // The simulator as a skip predictor (`segue skips --encoder`): it never reads the second
+    // half's responses (flipping them leaves its predictions unchanged), and it appears in the
+    // command's table.
+    use segue::simulator::skips::{simulator_predictions, tasks};
+    let setup = segue::agent::train::Setup::load(
+        &s,
+        &run,
+        &SimulatorConfig::default(),
+        &segue::agent::AgentConfig::default(),
+    )
+    .unwrap();
+    let mut test = tasks(&setup.sample, segue::data::Split::Test);
+    let before = simulator_predictions(&setup.train_sim, &setup.encoder, &test);
+    for t in &mut test {
+        t.truth.iter_mut().for_each(|v| *v = !*v);
+    }
+    assert_eq!(
+        simulator_predictions(&setup.train_sim, &setup.encoder, &test),
+        before
+    );
+    assert!(
+        before
+            .iter()
+            .zip(&test)
+            .all(|(p, t)| p.len() == t.upcoming.len())
+    );
+    let o = segue(&[
+        "skips",
+        "--sample",
+        s.to_str().unwrap(),
+        "--encoder",
+        run.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let knn = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["model"] == "kNN user simulator")
+        .unwrap();
+    let maa = knn["maa"]["mean"].as_f64().unwrap();
+    assert!(maa > 0.0 && maa < 1.0, "{knn}");
 }

@@ -369,6 +369,13 @@ pub(crate) struct SkipsArgs {
     /// scored on its test split.
     #[arg(long)]
     pub(crate) sample: PathBuf,
+    /// A `segue encode` run on the sample: adds the kNN user simulator, built from the training
+    /// split, as a model.
+    #[arg(long)]
+    pub(crate) encoder: Option<PathBuf>,
+    /// A TOML run config whose [simulator] table builds that simulator.
+    #[arg(short, long)]
+    pub(crate) config: Option<PathBuf>,
     /// Seed of the random model and of the bootstrap.
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
@@ -399,6 +406,20 @@ pub(crate) fn skips(a: SkipsArgs) -> Result<()> {
         Box::new(RepeatLast),
         Box::new(PositionRate::fit(&train)),
     ];
+    if let Some(enc) = &a.encoder {
+        let sim_cfg = read_config(a.config.as_ref())?.simulator;
+        let setup = segue::agent::train::Setup::load(
+            &a.sample,
+            enc,
+            &sim_cfg,
+            &segue::agent::AgentConfig::default(),
+        )?;
+        let predictions = skips::simulator_predictions(&setup.train_sim, &setup.encoder, &test);
+        models.push(Box::new(skips::Precomputed {
+            name: "kNN user simulator".into(),
+            predictions: predictions.into_iter(),
+        }));
+    }
     let r = skips::report(
         &mut models,
         &test,

@@ -17,6 +17,8 @@ use crate::rng::Rng;
 pub struct Task {
     /// skip_2 of the given plays, in order.
     pub given: Vec<bool>,
+    /// The given plays as (track, response level), as the encoder and simulator read them.
+    pub given_plays: Vec<(u32, u8)>,
     /// Tracks of the plays to predict, in order (their ids in the sample's track table).
     pub upcoming: Vec<u32>,
     /// The truth: skip_2 of those plays.
@@ -34,6 +36,10 @@ pub fn tasks(sample: &Sample, split: Split) -> Vec<Task> {
                 let skip = |r: &crate::data::Row| r.flags.has(Flags::SKIP_2);
                 Task {
                     given: rows[..half].iter().map(skip).collect(),
+                    given_plays: rows[..half]
+                        .iter()
+                        .map(|r| (r.track, r.flags.response_level()))
+                        .collect(),
                     upcoming: rows[half..].iter().map(|r| r.track).collect(),
                     truth: rows[half..].iter().map(skip).collect(),
                 }
@@ -138,6 +144,69 @@ impl SkipPredictor for PositionRate {
             .map(|i| self.skip_more_often[(first + i).min(19)])
             .collect()
     }
+}
+
+/// Predictions made beforehand for the tasks, handed out in the tasks' order.
+pub struct Precomputed {
+    pub name: String,
+    pub predictions: std::vec::IntoIter<Vec<bool>>,
+}
+
+impl SkipPredictor for Precomputed {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn predict(&mut self, task: &Task) -> Vec<bool> {
+        self.predictions
+            .next()
+            .unwrap_or_else(|| vec![false; task.upcoming.len()])
+    }
+}
+
+/// The kNN user simulator's own response model as a skip predictor: each play of the second
+/// half is predicted from the encoded history before it (the given plays, then the predicted
+/// ones fed forward, never the true second-half responses), skip_2 when the simulator's
+/// probability of skip_1 or skip_2 exceeds one half; the level fed forward is the likelier
+/// level on the predicted side. All sessions advance a step at a time, in batches.
+pub fn simulator_predictions(
+    sim: &super::Simulator,
+    encoder: &crate::encoder::train::Encoder,
+    tasks: &[Task],
+) -> Vec<Vec<bool>> {
+    use super::memory::{Transition, encode_transitions, histories};
+    let steps = encoder.model.steps.max(1);
+    let mut plays: Vec<Vec<(u32, u8)>> = tasks.iter().map(|t| t.given_plays.clone()).collect();
+    let mut out: Vec<Vec<bool>> = tasks.iter().map(|_| Vec::new()).collect();
+    let longest = tasks.iter().map(|t| t.upcoming.len()).max().unwrap_or(0);
+    for j in 0..longest {
+        let live: Vec<usize> = (0..tasks.len())
+            .filter(|&i| j < tasks[i].upcoming.len())
+            .collect();
+        let trans: Vec<Transition> = live
+            .iter()
+            .map(|&i| Transition {
+                history: plays[i][plays[i].len().saturating_sub(steps)..].to_vec(),
+                track: tasks[i].upcoming[j],
+                level: 0,
+            })
+            .collect();
+        let (states, actions) = encode_transitions(encoder, &trans);
+        let recent = sim.recent(&encoder.songs, &histories(&trans), &actions);
+        let responses = sim.respond(&states, &actions, &recent);
+        for (&i, r) in live.iter().zip(&responses) {
+            let p = r.probs;
+            let skipped = p[0] + p[1] > 0.5;
+            let level = match skipped {
+                true if p[0] >= p[1] => 0,
+                true => 1,
+                false if p[2] > p[3] => 2,
+                false => 3,
+            };
+            out[i].push(skipped);
+            plays[i].push((tasks[i].upcoming[j], level));
+        }
+    }
+    out
 }
 
 /// A model's scores, one per session, in the order of the tasks.
@@ -336,6 +405,7 @@ mod tests {
     fn baselines_predict_from_the_given_half_only() {
         let task = Task {
             given: vec![false, true],
+            given_plays: vec![(1, 3), (2, 1)],
             upcoming: vec![7, 8, 9],
             truth: vec![false, false, false],
         };
@@ -344,6 +414,7 @@ mod tests {
         // Positions 3-5 (0-based 2-4): skipped more often than not only at position 4.
         let train = vec![Task {
             given: vec![false, false],
+            given_plays: vec![(1, 3), (2, 3)],
             upcoming: vec![1, 2, 3],
             truth: vec![false, false, true],
         }];
