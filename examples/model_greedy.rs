@@ -15,12 +15,13 @@ mod common;
 
 use segue::data::Split;
 use segue::encoder::data::SongInputs;
+use segue::eval::episodes::start_sessions;
+use segue::eval::{Observation, Policy, play};
 use segue::rng::Rng;
-use segue::simulator::classifier::{GreedyCandidates, SimulatorOracle, best_of};
+use segue::simulator::greedy::{GreedyCandidates, SimulatorOracle, best_of};
 use segue::simulator::memory::SkipModel;
-use segue::simulator::policy::{Observation, Policy, PopularityPolicy};
+use segue::simulator::policy::PopularityPolicy;
 use segue::simulator::run::{GREEDY_NEIGHBOURS, GREEDY_POPULAR};
-use segue::simulator::truth::{oracles, true_evaluate, true_starts};
 
 /// One-step greedy play of the simulator's learned skip model among `candidates`.
 struct MetricGreedy<'a> {
@@ -75,15 +76,11 @@ fn main() {
         None => rows.push((name, vec![mean])),
     };
     for &seed in &seeds {
-        let starts = true_starts(
-            &world,
-            &sample,
-            Split::Test,
-            enc.model.steps,
-            episodes,
-            seed,
-        )
-        .unwrap();
+        let starts = start_sessions(&sample, Split::Test, cfg.start_steps, episodes, seed);
+        let hidden = world
+            .starts(&sample, Split::Test, cfg.start_steps, episodes, seed)
+            .unwrap();
+        let mut env = world.env(&enc, &sample, &cfg).unwrap();
         let mut policies = [
             ("skip model greedy, greedy candidates", &greedy_cands),
             ("skip model greedy, every track", &every_cands),
@@ -95,30 +92,14 @@ fn main() {
             candidates,
         });
         for p in &mut policies {
-            let s = true_evaluate(
-                &world,
-                &enc,
-                p,
-                &starts,
-                cfg.horizon,
-                cfg.exclude_played,
-                seed,
-            );
+            let s = play(&mut env, p, &starts, seed, &enc.songs).unwrap();
             push(p.name(), s.mean);
         }
-        for o in oracles(&world, &starts, cfg.horizon) {
+        for o in world.oracles(&hidden, cfg.horizon) {
             push(format!("{} (the ceiling)", o.policy), o.mean);
         }
         if sim_episodes > 0 {
-            let few = true_starts(
-                &world,
-                &sample,
-                Split::Test,
-                enc.model.steps,
-                sim_episodes,
-                seed,
-            )
-            .unwrap();
+            let few = start_sessions(&sample, Split::Test, cfg.start_steps, sim_episodes, seed);
             for (name, c) in [
                 (
                     "training simulator greedy, greedy candidates",
@@ -131,15 +112,7 @@ fn main() {
                     sim: &sim,
                     candidates: c,
                 };
-                let s = true_evaluate(
-                    &world,
-                    &enc,
-                    &mut p,
-                    &few,
-                    cfg.horizon,
-                    cfg.exclude_played,
-                    seed,
-                );
+                let s = play(&mut env, &mut p, &few, seed, &enc.songs).unwrap();
                 push(format!("{name} ({sim_episodes} episodes)"), s.mean);
             }
         }
@@ -147,7 +120,7 @@ fn main() {
     }
     println!("true model, {} seeds:", seeds.len());
     for (name, means) in &rows {
-        let (m, ci) = segue::simulator::episode::mean_ci(means);
+        let (m, ci) = segue::stats::mean_ci(means);
         println!("  {name:<60} {m:.2} ± {ci:.2}");
     }
 }

@@ -39,7 +39,7 @@ fn main() {
     );
     println!("beam   mean ± 95% CI   gain over the previous width (paired mean)");
     for (i, b) in beams.iter().enumerate() {
-        let (m, ci) = reference::mean_ci(&scores[i]);
+        let (m, ci) = segue::stats::mean_ci(&scores[i]);
         let gain = if i == 0 {
             String::from("-")
         } else {
@@ -48,7 +48,7 @@ fn main() {
                 .zip(&scores[i - 1])
                 .map(|(a, b)| a - b)
                 .collect();
-            let (g, gci) = reference::mean_ci(&d);
+            let (g, gci) = segue::stats::mean_ci(&d);
             format!("{g:+.3} ± {gci:.3}")
         };
         println!("{b:>4}   {m:.3} ± {ci:.3}   {gain}");

@@ -12,7 +12,8 @@ mod common;
 use segue::agent::policy::{ActionSpace, AgentPolicy};
 use segue::agent::train::load_agent;
 use segue::data::Split;
-use segue::simulator::truth::{true_evaluate, true_starts};
+use segue::eval::episodes::start_sessions;
+use segue::eval::play;
 use std::path::Path;
 
 fn main() {
@@ -44,15 +45,8 @@ fn main() {
         let (mut agent, _) = load_agent(Path::new(run)).unwrap();
         agent.skip_model = Some(skip_model.clone());
         let space = ActionSpace::new(&enc.songs, &agent.cfg.index).with_popularity(&sample);
-        let starts = true_starts(
-            &world,
-            &sample,
-            Split::Test,
-            enc.model.steps,
-            episodes,
-            seed,
-        )
-        .unwrap();
+        let starts = start_sessions(&sample, Split::Test, cfg.start_steps, episodes, seed);
+        let mut env = world.env(&enc, &sample, &cfg).unwrap();
         for (&(k, w), m) in variants.iter().zip(&mut means) {
             agent.cfg.skip_model_weight = w;
             let mut p = AgentPolicy {
@@ -61,22 +55,14 @@ fn main() {
                 space: &space,
                 candidates: k,
             };
-            let s = true_evaluate(
-                &world,
-                &enc,
-                &mut p,
-                &starts,
-                cfg.horizon,
-                cfg.exclude_played,
-                seed,
-            );
+            let s = play(&mut env, &mut p, &starts, seed, &enc.songs).unwrap();
             m.push(s.mean);
         }
         eprintln!("{run} done");
     }
     println!("true model, {} runs:", runs.len());
     for ((k, w), m) in variants.iter().zip(&means) {
-        let (mean, ci) = segue::simulator::episode::mean_ci(m);
+        let (mean, ci) = segue::stats::mean_ci(m);
         println!("  k = {k:<4} w = {w:<5} {mean:.2} ± {ci:.2}");
     }
 }

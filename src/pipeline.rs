@@ -12,7 +12,6 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::agent::eval::{EvalOptions, EvalReport, run_eval};
 use crate::agent::train::{RoundRecord, Setup, TrainOptions, TrainReport, run_train_with};
 use crate::agent::{AgentConfig, Algo};
 use crate::data::{SampleConfig, Split, run::SampleReport};
@@ -20,6 +19,8 @@ use crate::encoder::EncoderConfig;
 use crate::encoder::train::{
     EncodeError, EncodeOptions, EncodeReport, Outcome, io, run_encode, write_json,
 };
+use crate::eval::report::EvalReport;
+use crate::eval::run::{EvalOptions, run_eval};
 use crate::simulator::SimulatorConfig;
 use crate::simulator::fidelity::Fidelity;
 use crate::simulator::memory::{encode_transitions, transitions};
@@ -336,8 +337,8 @@ fn write_report(out: &Path, r: &PipelineReport) -> Result<()> {
 /// validation score by round from the untrained agent on: one panel per algorithm, each seed
 /// faint, the mean over seeds in its 95% band).
 fn plots(out: &Path, r: &PipelineReport) -> std::result::Result<Vec<String>, String> {
-    use crate::agent::eval::mean_ci_t;
     use crate::plot::{Panel, bars, panels};
+    use crate::stats::mean_ci_t;
     let mut items: Vec<(String, f64, f64)> = r
         .eval
         .rows
@@ -419,91 +420,11 @@ fn markdown(r: &PipelineReport, figures: &[String]) -> String {
     let _ = writeln!(o, "Wall time {total:.1} s: {}.\n", stages.join(", "));
 
     let _ = writeln!(o, "## Scores\n");
-    let e = &r.eval;
-    let _ = writeln!(
-        o,
-        "Held-out simulator, {} evaluation seeds × {} episodes of {} steps; agents trained with \
-         seeds {:?}. Random should score about {} × the held-out not-skip rate {:.4} = {:.2}. \
-         The interval is Student's t over the run × seed cells.\n",
-        e.seeds.len(),
-        e.episodes,
-        e.horizon,
-        r.agents
-            .iter()
-            .map(|a| a.seed)
-            .collect::<std::collections::BTreeSet<_>>(),
-        e.horizon,
-        e.test_not_skip_rate,
-        e.horizon as f64 * e.test_not_skip_rate
-    );
-    let truth = e.rows.iter().any(|x| x.true_mean.is_some());
-    let _ = write!(
-        o,
-        "| policy | score | ±95% | not-skip rate | uncovered | diversity | repeats | tracks | training simulator |"
-    );
-    if truth {
-        let _ = write!(o, " true model | ±95% |");
-    }
-    let _ = write!(o, "\n|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    if truth {
-        let _ = write!(o, "---:|---:|");
-    }
-    o.push('\n');
-    for x in &e.rows {
-        let _ = write!(
-            o,
-            "| {} | {:.2} | {:.2} | {:.4} | {:.4} | {:.3} | {:.3} | {:.0} | {} |",
-            x.policy,
-            x.mean,
-            x.ci95,
-            x.not_skip_rate,
-            x.uncovered,
-            x.diversity,
-            x.repeats,
-            x.distinct_tracks,
-            x.train_sim_mean.map_or("".into(), |v| format!("{v:.2}"))
-        );
-        if let (Some(m), Some(c)) = (x.true_mean, x.true_ci95) {
-            let _ = write!(o, " {m:.2} | {c:.2} |");
-        }
-        o.push('\n');
-    }
-    for t in &e.oracles {
-        let _ = writeln!(
-            o,
-            "\nCeiling under the true model, {}: {:.2} ± {:.2}.",
-            t.policy, t.mean, t.ci95
-        );
-    }
-    if !e.paired.is_empty() {
-        let _ = writeln!(
-            o,
-            "\nPaired with each baseline: each learned policy's score minus the baseline's, \
-             played from the same starting histories with the same response draws (mean ± 95%).\n"
-        );
-        let (learned, baselines) = e.paired_names();
-        let _ = writeln!(
-            o,
-            "| policy | {} |\n|---|{}",
-            baselines.join(" | "),
-            "---:|".repeat(baselines.len())
-        );
-        for l in learned {
-            let cells: Vec<String> = e
-                .paired
-                .iter()
-                .filter(|q| q.policy == l)
-                .map(|q| {
-                    let mut c = format!("{:+.2} ± {:.2}", q.mean, q.ci95);
-                    if let (Some(m), Some(h)) = (q.true_mean, q.true_ci95) {
-                        c.push_str(&format!(" (true model {m:+.2} ± {h:.2})"));
-                    }
-                    c
-                })
-                .collect();
-            let _ = writeln!(o, "| {l} | {} |", cells.join(" | "));
-        }
-    }
+    let seeds: std::collections::BTreeSet<u64> = r.agents.iter().map(|a| a.seed).collect();
+    o.push_str(&crate::eval::report::markdown(
+        &r.eval,
+        &format!("{seeds:?}"),
+    ));
     let _ = writeln!(
         o,
         "\n*diversity*: mean pairwise distance of the songs recommended within an episode; \

@@ -8,8 +8,6 @@ use std::sync::OnceLock;
 
 use plotters::prelude::*;
 
-use crate::encoder::train::{EpochRecord, Phase};
-
 const FONT_PATHS: [&str; 4] = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
@@ -116,35 +114,6 @@ pub fn lines(
         root.present().map_err(|x| e(&x))?;
     }
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// The encoder's training and validation losses per epoch, one series per phase.
-pub fn loss_curves(path: &Path, history: &[EpochRecord]) -> Result<(), String> {
-    let mut series = Vec::new();
-    for (phase, name) in [
-        (Phase::SongLayers, "song layers"),
-        (Phase::History, "history"),
-    ] {
-        let recs: Vec<&EpochRecord> = history.iter().filter(|r| r.phase == phase).collect();
-        if recs.is_empty() {
-            continue;
-        }
-        series.push(Series {
-            name: format!("{name}: training"),
-            points: recs
-                .iter()
-                .map(|r| (r.epoch as f64 + 1.0, r.train_loss))
-                .collect(),
-        });
-        series.push(Series {
-            name: format!("{name}: validation"),
-            points: recs
-                .iter()
-                .map(|r| (r.epoch as f64 + 1.0, r.valid_loss))
-                .collect(),
-        });
-    }
-    lines(path, "encoder loss", "epoch", "loss", &series)
 }
 
 /// A horizontal bar per item (name, mean, 95% half-width), top to bottom in the given order,

@@ -185,7 +185,7 @@ fn train_resume_and_eval_on_a_synthetic_world() {
         &[&tuned[..], &["--resume"]].concat(),
     );
     assert!(read(&ddpg, "weights.safetensors") == read(&ddpg_part, "weights.safetensors"));
-    let (weights, _) = segue::encoder::store::load(&ddpg.join("weights.safetensors")).unwrap();
+    let (weights, _) = segue::nn::store::load(&ddpg.join("weights.safetensors")).unwrap();
     assert!(weights.iter().any(|t| t.0 == "encoder.enc.lstm.wx"));
     // It serves with its own encoder.
     let log = std::fs::read_dir(&world)
@@ -447,7 +447,7 @@ fn train_resume_and_eval_on_a_synthetic_world() {
         &["--algo", "td3", "--resume"],
     );
     assert!(read(&rec, "weights.safetensors") == read(&rec_part, "weights.safetensors"));
-    let (weights, _) = segue::encoder::store::load(&rec.join("weights.safetensors")).unwrap();
+    let (weights, _) = segue::nn::store::load(&rec.join("weights.safetensors")).unwrap();
     let rows = |name: &str| weights.iter().find(|t| t.0 == name).unwrap().1[0];
     assert_eq!(rows("q2.l1.wd"), 3 * rows("q2.l1.wa"));
     assert_eq!(policies(&rec), ["td3+wolpertinger", "td3 (nearest)"]);

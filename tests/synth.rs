@@ -188,7 +188,7 @@ fn history_matters_the_planner_beats_the_greedy_oracle() {
         gains.push(plan.expected - greedy.expected);
         greedy_total += greedy.expected;
     }
-    let (mean_gain, ci) = reference::mean_ci(&gains);
+    let (mean_gain, ci) = segue::stats::mean_ci(&gains);
     let greedy_mean = greedy_total / 40.0;
     assert!(mean_gain - ci > 0.0, "gain {mean_gain} ± {ci}");
     assert!(

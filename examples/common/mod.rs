@@ -4,16 +4,16 @@
 #![allow(dead_code)] // each example reads the fields it needs
 use segue::data::{Sample, Split};
 use segue::encoder::Encoder;
+use segue::eval::world::World;
 use segue::pipeline::RunConfig;
 use segue::simulator::SimulatorConfig;
 use segue::simulator::memory::{Simulator, SkipModel, Transition, encode_transitions, transitions};
-use segue::synth::saved::SavedWorld;
 use std::path::Path;
 
 pub struct Loaded {
     pub sample: Sample,
     pub enc: Encoder,
-    pub world: SavedWorld,
+    pub world: World,
     /// The config's `[simulator]` table.
     pub cfg: SimulatorConfig,
     /// The training split's transitions.
@@ -40,7 +40,7 @@ pub fn load(a: &[String]) -> Loaded {
         .unwrap()
         .sample;
     let enc = Encoder::load(Path::new(&a[2])).unwrap();
-    let world = segue::synth::saved::load(Path::new(&a[3])).unwrap();
+    let world = World::load(Path::new(&a[3])).unwrap();
     let text = std::fs::read_to_string(&a[4]).unwrap();
     let cfg = toml::from_str::<RunConfig>(&text).unwrap().simulator;
     let trans = transitions(&sample, Split::Train, enc.model.steps);

@@ -79,7 +79,7 @@ pub fn bench_agent(
         let b = replay.sample(batch, &mut rng);
         tick(0, &mut t);
         let y = agent.targets(&b, &mut rng, None);
-        let _ = crate::encoder::nn::to_vec(&y);
+        let _ = crate::nn::to_vec(&y);
         tick(1, &mut t);
         agent.critic_step(&b, y);
         tick(2, &mut t);
@@ -87,7 +87,7 @@ pub fn bench_agent(
             agent.actor_step(&b);
             tick(3, &mut t);
             agent.soft_update_targets();
-            let _ = crate::encoder::nn::to_vec(&agent.critic_target.values[0]);
+            let _ = crate::nn::to_vec(&agent.critic_target.values[0]);
             tick(4, &mut t);
         }
         updates += 1;

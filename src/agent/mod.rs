@@ -5,7 +5,6 @@
 
 pub mod bench;
 pub mod config;
-pub mod eval;
 pub mod nets;
 pub mod policy;
 pub mod replay;

@@ -17,7 +17,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use super::config::{AgentConfig, Algo};
 use crate::encoder::data::{Batch, SongInputs, window_row, window_width};
 use crate::encoder::model::HistoryAutoencoder;
-use crate::encoder::nn::{Adam, Linear, P, Params, tanh, to_vec};
+use crate::nn::{Adam, Linear, P, Params, tanh, to_vec};
 use crate::rng::Rng;
 use crate::simulator::memory::SkipModel;
 
@@ -639,7 +639,7 @@ impl Agent {
     /// Every tensor of the agent under a unique name: the networks (and a fine-tuned
     /// encoder, `encoder.…`), their targets (`target.`), the optimisers' moments
     /// (`adam.actor.m.…`) and the observation standardisation.
-    pub fn export(&self, with_training_state: bool) -> Vec<crate::encoder::store::Named> {
+    pub fn export(&self, with_training_state: bool) -> Vec<crate::nn::store::Named> {
         let mut out = self.actor.export();
         out.extend(self.critic.export());
         if let Some(t) = &self.tuner {
@@ -684,7 +684,7 @@ impl Agent {
     /// the critic's, which a fine-tuned encoder shares).
     pub fn import(
         &mut self,
-        t: &[crate::encoder::store::Named],
+        t: &[crate::nn::store::Named],
         with_training_state: bool,
         adam_steps: (u64, u64),
     ) -> Result<(), String> {
@@ -715,7 +715,7 @@ impl Agent {
             }
             return Ok(());
         }
-        let strip = |prefix: &str| -> Vec<crate::encoder::store::Named> {
+        let strip = |prefix: &str| -> Vec<crate::nn::store::Named> {
             t.iter()
                 .filter_map(|(n, s, v)| {
                     n.strip_prefix(prefix)
@@ -739,7 +739,7 @@ impl Agent {
             let m = strip(&format!("adam.{name}.m."));
             let v = strip(&format!("adam.{name}.v."));
             for (i, n) in p.names.iter().enumerate() {
-                let find = |set: &[crate::encoder::store::Named]| {
+                let find = |set: &[crate::nn::store::Named]| {
                     set.iter()
                         .find(|x| &x.0 == n)
                         .map(|x| tensor(x.2.clone(), x.1[0], x.1[1], &dev))

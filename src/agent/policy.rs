@@ -10,12 +10,13 @@
 use std::path::Path;
 
 use crate::encoder::data::SongInputs;
+use crate::eval::policy::{Observation, Policy};
 use crate::rng::Rng;
 use crate::simulator::policy::{anchor, rank_by_plays};
-use crate::simulator::{Observation, Policy};
 use crate::songs::index::{self, IndexKind, NearestTracks};
 use crate::songs::saved_index;
 
+use super::config::{AgentConfig, EncoderMode};
 use super::nets::{Agent, Projection};
 
 /// Song space in the actor's coordinates, with an index of every track.
@@ -316,6 +317,37 @@ impl Policy for AgentPolicy<'_> {
             &excluded,
             Some(&heard),
         )
+    }
+}
+
+/// The name of a learned policy acting with `k` candidates: the algorithm (`-ft` when it
+/// fine-tuned the encoder, `@truth` when it trained against a synthetic world's true model),
+/// `(nearest)` without critic re-ranking, `+skip` when the skip model joins the critic
+/// (`skip_model_weight`), `k=K` at another k than the run's own. With popular or anchor
+/// candidates the critic re-ranks even at k = 1.
+pub fn policy_name(cfg: &AgentConfig, k: usize, trained_on_truth: bool) -> String {
+    let trained_k = cfg.candidates;
+    let mut algo = match cfg.encoder_mode {
+        EncoderMode::Frozen => cfg.algo.name().to_string(),
+        EncoderMode::FineTuned => format!("{}-ft", cfg.algo.name()),
+    };
+    if trained_on_truth {
+        algo.push_str("@truth");
+    }
+    let reranks = k > 1 || cfg.popular_candidates > 0 || cfg.anchor_candidates > 0;
+    let rerank = if cfg.skip_model_weight > 0.0 {
+        "wolpertinger+skip"
+    } else {
+        "wolpertinger"
+    };
+    if !reranks && trained_k > 1 {
+        format!("{algo} (nearest)")
+    } else if reranks && k != trained_k {
+        format!("{algo}+{rerank} k={k}")
+    } else if reranks {
+        format!("{algo}+{rerank}")
+    } else {
+        algo
     }
 }
 

@@ -2,7 +2,7 @@
 //! next state), sampled uniformly.
 
 use super::nets::Minibatch;
-use crate::encoder::store::Named;
+use crate::nn::store::Named;
 use crate::rng::Rng;
 
 #[derive(Clone, Debug, PartialEq)]

@@ -20,18 +20,18 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{AgentConfig, EncoderMode, NoiseKind};
 use super::nets::Agent;
-use super::policy::{ActionSpace, AgentPolicy, Heard};
+use super::policy::{ActionSpace, AgentPolicy, Heard, policy_name};
 use super::replay::Replay;
 use crate::data::{Sample, Split};
 use crate::encoder::Encoder;
-use crate::encoder::store;
 use crate::encoder::train::{EncodeError, io, prepare_folder, record_config, write_json};
+use crate::eval::episodes::start_sessions;
+use crate::eval::world::World;
+use crate::eval::{Environment, Evaluation, play};
+use crate::nn::store;
 use crate::rng::Rng;
-use crate::simulator::episode::{Episodes, Evaluation, evaluate, starts};
 use crate::simulator::memory::{SkipModel, Transition, encode_transitions, transitions};
-use crate::simulator::truth::{TrueEnv, TrueStarts, true_evaluate, true_starts};
-use crate::simulator::{Simulator, SimulatorConfig};
-use crate::synth::saved::SavedWorld;
+use crate::simulator::{SimEnv, Simulator, SimulatorConfig};
 
 type Result<T> = std::result::Result<T, EncodeError>;
 
@@ -169,9 +169,9 @@ pub struct Setup {
     pub valid_sim: Simulator,
     pub test_sim: Simulator,
     pub space: ActionSpace,
-    /// The synthetic world (its folder, canonical, and its model) that training episodes and
-    /// validation play against instead of the simulators ([`Setup::with_world`]).
-    pub world: Option<(PathBuf, SavedWorld)>,
+    /// The synthetic world that training episodes and validation play against instead of the
+    /// simulators ([`Setup::with_world`]).
+    pub world: Option<World>,
 }
 
 impl Setup {
@@ -231,101 +231,68 @@ impl Setup {
     /// its true model instead of the simulators of the training and validation splits. A
     /// diagnostic: the gap to a normal run is what learning from the simulator costs.
     pub fn with_world(mut self, dir: &Path) -> Result<Setup> {
-        let world = crate::synth::saved::load(dir).map_err(|e| EncodeError::Run(e.to_string()))?;
-        // Every track of the sample must be the world's (and a training session; each
-        // episode's session is looked up as it starts).
-        true_starts(&world, &self.sample, Split::Train, 1, 1, 0)
-            .map_err(|e| EncodeError::Run(format!("{}: {e}", dir.display())))?;
-        let dir = std::fs::canonicalize(dir).map_err(io(dir))?;
-        self.world = Some((dir, world));
+        let world = World::load(dir).map_err(EncodeError::Run)?;
+        // Every track of the sample must be the world's, and every training and validation
+        // session.
+        for split in [Split::Train, Split::Validation] {
+            world
+                .check(&self.sample, split)
+                .map_err(|e| EncodeError::Run(format!("{}: {e}", dir.display())))?;
+        }
+        self.world = Some(world);
         Ok(self)
     }
 
-    /// Starting histories of `split` under `seed`; an error when no session is long enough.
-    pub fn starts(&self, split: Split, n: usize, seed: u64) -> Result<Vec<Vec<(u32, u8)>>> {
-        let s = starts(&self.sample, split, self.train_sim.cfg.start_steps, n, seed);
+    /// The sessions that start `n` episodes of `split` under `seed`; an error when no session
+    /// is long enough.
+    pub fn sessions(&self, split: Split, n: usize, seed: u64) -> Result<Vec<usize>> {
+        let steps = self.train_sim.cfg.start_steps;
+        let s = start_sessions(&self.sample, split, steps, n, seed);
         if s.is_empty() {
             return Err(EncodeError::Run(format!(
-                "no {split:?} session has {} plays to start an episode",
-                self.train_sim.cfg.start_steps
+                "no {split:?} session has {steps} plays to start an episode"
             )));
         }
         Ok(s)
     }
 
-    /// The agent's greedy policy, re-ranking `k` candidates, over `starts` in `sim`.
+    /// The environment of `split`: its simulator, or the world's true model with
+    /// [`Setup::with_world`] (the held-out split is always scored in its simulator here).
+    fn env<'a>(&'a self, sim: &'a Simulator) -> Result<Box<dyn Environment + 'a>> {
+        Ok(match &self.world {
+            None => Box::new(SimEnv::new(sim, &self.encoder, &self.sample)),
+            Some(w) => Box::new(
+                w.env(&self.encoder, &self.sample, &sim.cfg)
+                    .map_err(EncodeError::Run)?,
+            ),
+        })
+    }
+
+    /// The agent's greedy policy, re-ranking `k` candidates, from `sessions` in `env`.
     pub fn play(
         &self,
         agent: &Agent,
         k: usize,
-        sim: &Simulator,
-        starts: &[Vec<(u32, u8)>],
+        env: &mut dyn Environment,
+        sessions: &[usize],
         seed: u64,
-    ) -> Evaluation {
+    ) -> Result<Evaluation> {
         let mut policy = AgentPolicy {
-            name: super::eval::policy_name(&agent.cfg, k, self.world.is_some()),
+            name: policy_name(&agent.cfg, k, self.world.is_some()),
             agent,
             space: &self.space,
             candidates: k,
         };
-        evaluate(sim, &self.encoder, &mut policy, starts, seed)
+        play(env, &mut policy, sessions, seed, &self.encoder.songs).map_err(EncodeError::Run)
     }
 
     /// The validation score of the agent's greedy policy re-ranking `k` candidates: in the
     /// validation split's simulator, or under the world's true model with `world`.
-    fn validate(&self, agent: &Agent, k: usize, starts: &ValidStarts) -> (f64, f64) {
-        let seed = self.train_sim.cfg.seed;
-        match starts {
-            ValidStarts::Sim(st) => {
-                let e = self.play(agent, k, &self.valid_sim, st, seed);
-                (e.mean, e.ci95)
-            }
-            ValidStarts::World(w, st) => {
-                let mut policy = AgentPolicy {
-                    name: super::eval::policy_name(&agent.cfg, k, true),
-                    agent,
-                    space: &self.space,
-                    candidates: k,
-                };
-                let cfg = &self.train_sim.cfg;
-                let e = true_evaluate(
-                    w,
-                    &self.encoder,
-                    &mut policy,
-                    st,
-                    cfg.horizon,
-                    cfg.exclude_played,
-                    seed,
-                );
-                (e.mean, e.ci95)
-            }
-        }
+    fn validate(&self, agent: &Agent, k: usize, sessions: &[usize]) -> Result<(f64, f64)> {
+        let mut env = self.env(&self.valid_sim)?;
+        let e = self.play(agent, k, env.as_mut(), sessions, self.train_sim.cfg.seed)?;
+        Ok((e.mean, e.ci95))
     }
-
-    /// The validation episodes' starts, of the simulator or of the world.
-    fn valid_starts(&self, n: usize) -> Result<ValidStarts<'_>> {
-        let cfg = &self.train_sim.cfg;
-        Ok(match &self.world {
-            None => ValidStarts::Sim(self.starts(Split::Validation, n, cfg.seed)?),
-            Some((_, w)) => ValidStarts::World(
-                w,
-                true_starts(
-                    w,
-                    &self.sample,
-                    Split::Validation,
-                    cfg.start_steps,
-                    n,
-                    cfg.seed,
-                )
-                .map_err(EncodeError::Run)?,
-            ),
-        })
-    }
-}
-
-enum ValidStarts<'a> {
-    Sim(Vec<Vec<(u32, u8)>>),
-    World(&'a SavedWorld, TrueStarts),
 }
 
 /// Stream labels of a round.
@@ -379,17 +346,8 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
             cfg.recent_tracks, setup.encoder.model.steps
         )));
     }
-    let skip_model = if cfg.skip_model_weight > 0.0 {
-        Some(setup.train_sim.skip_model().ok_or_else(|| {
-            EncodeError::Config(
-                "agent.skip_model_weight re-ranks with the simulator's learned metric: set \
-                 [simulator] metric = \"learned\""
-                    .into(),
-            )
-        })?)
-    } else {
-        None
-    };
+    // The agent is built (and its settings checked) before the folder records the config.
+    let mut agent = new_agent(setup, cfg)?;
     let sim_cfg = &setup.train_sim.cfg;
     let run_cfg = TrainConfig {
         segue_version: env!("CARGO_PKG_VERSION").into(),
@@ -397,28 +355,9 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
         encoder: setup.encoder_dir.clone(),
         agent: cfg.clone(),
         simulator: sim_cfg.clone(),
-        world: setup.world.as_ref().map(|w| w.0.clone()),
+        world: setup.world.as_ref().map(|w| w.dir.clone()),
     };
     record_config(&out.join(files::CONFIG), &run_cfg, opts.resume)?;
-    let device = setup
-        .encoder
-        .config
-        .encoder
-        .backend
-        .device()
-        .map_err(EncodeError::Config)?;
-    let mut agent = Agent::new(
-        cfg,
-        setup.encoder.model.latent,
-        setup.encoder.songs.dim,
-        &device,
-    );
-    agent.fit_observations(&setup.train_states);
-    if cfg.encoder_mode == EncoderMode::FineTuned {
-        let enc = &setup.encoder;
-        agent.fine_tune(&enc.model, &enc.params, &enc.songs);
-    }
-    agent.skip_model = skip_model;
     let mut replay = Replay::new(cfg.buffer, agent.obs_dim(), agent.action_dim);
     let mut state = LoopState {
         round: 0,
@@ -441,25 +380,12 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
     } else if cfg.logged_transitions {
         prefill(setup, &agent, &mut replay);
     }
-    let eval_starts = setup.valid_starts(cfg.eval_episodes)?;
+    let eval_starts = setup.sessions(Split::Validation, cfg.eval_episodes, sim_cfg.seed)?;
     if state.initial_valid.is_none() && state.round == 0 {
         // Validation reads the agent and seeds its own episodes: training is unchanged by it.
-        state.initial_valid = Some(setup.validate(&agent, cfg.candidates, &eval_starts));
+        state.initial_valid = Some(setup.validate(&agent, cfg.candidates, &eval_starts)?);
     }
-    let bar = if opts.progress {
-        indicatif::ProgressBar::new(cfg.rounds as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {pos}/{len} rounds {msg} ({elapsed}, eta {eta})",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_prefix(cfg.algo.name());
-    bar.set_position(state.round as u64);
+    let bar = progress_bar(cfg, opts.progress, state.round);
     let mut rounds_run = 0;
     while state.round < cfg.rounds {
         if opts.stop_after.is_some_and(|n| rounds_run >= n) {
@@ -477,7 +403,7 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
         rounds_run += 1;
         let last = state.round == cfg.rounds;
         if last || (cfg.eval_every > 0 && state.round % cfg.eval_every == 0) {
-            let (mean, ci95) = setup.validate(&agent, cfg.candidates, &eval_starts);
+            let (mean, ci95) = setup.validate(&agent, cfg.candidates, &eval_starts)?;
             rec.valid_score = Some(mean);
             rec.valid_ci95 = Some(ci95);
             // Only weights that have learned compete: before the first update the actor is
@@ -514,7 +440,75 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
         agent.set_weights(w);
         kept_round = r;
     }
-    // Wolpertinger's k for acting, chosen in the validation simulator.
+    let act_valid = choose_act_candidates(setup, &mut agent, &eval_starts)?;
+    finish(setup, &agent, &state, &run_cfg, out, kept_round, act_valid)
+        .map(|r| Outcome::Finished(Box::new(r)))
+}
+
+/// A fresh agent for `setup`: observation standardisation fitted on the training states, the
+/// encoder's layers when it fine-tunes them, and the simulator's skip model when it re-ranks
+/// with it.
+fn new_agent(setup: &Setup, cfg: &AgentConfig) -> Result<Agent> {
+    let skip_model = if cfg.skip_model_weight > 0.0 {
+        Some(setup.train_sim.skip_model().ok_or_else(|| {
+            EncodeError::Config(
+                "agent.skip_model_weight re-ranks with the simulator's learned metric: set \
+                 [simulator] metric = \"learned\""
+                    .into(),
+            )
+        })?)
+    } else {
+        None
+    };
+    let device = setup
+        .encoder
+        .config
+        .encoder
+        .backend
+        .device()
+        .map_err(EncodeError::Config)?;
+    let mut agent = Agent::new(
+        cfg,
+        setup.encoder.model.latent,
+        setup.encoder.songs.dim,
+        &device,
+    );
+    agent.fit_observations(&setup.train_states);
+    if cfg.encoder_mode == EncoderMode::FineTuned {
+        let enc = &setup.encoder;
+        agent.fine_tune(&enc.model, &enc.params, &enc.songs);
+    }
+    agent.skip_model = skip_model;
+    Ok(agent)
+}
+
+/// The rounds' progress bar (hidden without `progress`), at round `done`.
+fn progress_bar(cfg: &AgentConfig, progress: bool, done: usize) -> indicatif::ProgressBar {
+    let bar = if progress {
+        indicatif::ProgressBar::new(cfg.rounds as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} rounds {msg} ({elapsed}, eta {eta})",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(cfg.algo.name());
+    bar.set_position(done as u64);
+    bar
+}
+
+/// Wolpertinger's k for acting (`act_candidates`), chosen in the validation simulator: sets the
+/// agent's k to the best and returns each k's validation score (none when not asked).
+fn choose_act_candidates(
+    setup: &Setup,
+    agent: &mut Agent,
+    eval_starts: &[usize],
+) -> Result<Vec<(usize, f64)>> {
+    let cfg = agent.cfg.clone();
     let mut act_valid = Vec::new();
     if !cfg.act_candidates.is_empty() {
         let mut ks = cfg.act_candidates.clone();
@@ -522,7 +516,7 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
         ks.sort_unstable();
         ks.dedup();
         for k in ks {
-            act_valid.push((k, setup.validate(&agent, k, &eval_starts).0));
+            act_valid.push((k, setup.validate(agent, k, eval_starts)?.0));
         }
         let best = act_valid
             .iter()
@@ -534,8 +528,7 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
             agent.cfg.candidates = k;
         }
     }
-    finish(setup, &agent, &state, &run_cfg, out, kept_round, act_valid)
-        .map(|r| Outcome::Finished(Box::new(r)))
+    Ok(act_valid)
 }
 
 /// Pushes the training split's logged transitions into the replay buffer: state, the played
@@ -577,44 +570,23 @@ fn run_round(
     round: usize,
 ) -> Result<RoundRecord> {
     let cfg = agent.cfg.clone();
-    let sim = &setup.train_sim;
-    let enc = &setup.encoder;
     let seed = Rng::derive(cfg.seed, &[ROUND, round as u64]);
-    let start_seed = Rng::derive(seed, &[STARTS]);
-    let mut env = match &setup.world {
-        None => None,
-        Some((_, w)) => {
-            let st = true_starts(
-                w,
-                &setup.sample,
-                Split::Train,
-                sim.cfg.start_steps,
-                cfg.envs,
-                start_seed,
-            )
-            .map_err(EncodeError::Run)?;
-            Some(TrueEnv::new(&w.model, st))
-        }
+    let sessions = setup.sessions(Split::Train, cfg.envs, Rng::derive(seed, &[STARTS]))?;
+    let mut env = setup.env(&setup.train_sim)?;
+    env.reset(&sessions, Rng::derive(seed, &[RESPONSES]))
+        .map_err(EncodeError::Run)?;
+    let n = sessions.len();
+    let mut explore = Exploration {
+        noise_rng: Rng::stream(seed, &[NOISE]),
+        ou: vec![0.0f64; n * agent.action_dim],
     };
-    let start = match &env {
-        None => setup.starts(Split::Train, cfg.envs, start_seed)?,
-        Some(e) => e.histories().to_vec(),
-    };
-    let n = start.len();
-    let mut eps = Episodes::new(
-        &start,
-        sim,
-        enc.model.steps,
-        Rng::derive(seed, &[RESPONSES]),
-    );
-    let mut noise_rng = Rng::stream(seed, &[NOISE]);
     let mut batch_rng = Rng::stream(seed, &[MINIBATCH]);
-    let ad = agent.action_dim;
-    let mut ou = vec![0.0f64; n * ad];
-    let tracks = setup.space.len() as u64;
-    let (mut closs, mut qsum, mut aloss, mut nupd, mut nact) = (0.0, 0.0, 0.0, 0u64, 0u64);
-    let mut states = enc.encode(&eps.histories);
-    let mut obs = agent.observations(&eps.histories, &setup.space.tracks, || &states);
+    let mut losses = Losses::default();
+    let tracks = &setup.space.tracks;
+    let mut obs = {
+        let o = env.observe();
+        agent.observations(o.histories, tracks, || o.states)
+    };
     // Warm-up counts transitions collected in the simulator, after the logged ones.
     let logged = if cfg.logged_transitions {
         setup.train_trans.len() as u64
@@ -622,71 +594,35 @@ fn run_round(
         0
     };
     let warm = logged + cfg.warmup as u64;
-    for _ in 0..sim.cfg.horizon {
-        let actions: Vec<u32> = if replay.pushed < warm {
-            (0..n)
-                .map(|i| {
-                    loop {
-                        let t = noise_rng.below(tracks) as u32;
-                        let ex = &eps.excluded[i];
-                        if ex.binary_search(&t).is_err() || ex.len() as u64 >= tracks {
-                            break t;
-                        }
-                    }
-                })
-                .collect()
-        } else {
-            let mut protos = agent.act(&obs);
-            for (j, p) in protos.iter_mut().enumerate() {
-                let e = match cfg.noise {
-                    NoiseKind::Gaussian => cfg.noise_sigma * noise_rng.normal(),
-                    NoiseKind::OrnsteinUhlenbeck => {
-                        ou[j] += -cfg.ou_theta * ou[j] + cfg.noise_sigma * noise_rng.normal();
-                        ou[j]
-                    }
-                };
-                *p = (*p + e as f32).clamp(-1.0, 1.0);
+    let mut scores = vec![0.0; n];
+    let mut done = n == 0 || env.horizon() == 0;
+    while !done {
+        let actions = {
+            let o = env.observe();
+            if replay.pushed < warm {
+                explore.random(o.excluded, setup.space.len() as u64)
+            } else {
+                explore.noisy(agent, &setup.space, &obs, &o)
             }
-            let excluded: Vec<&[u32]> = eps.excluded.iter().map(|e| e.as_slice()).collect();
-            let hist: Vec<&[(u32, u8)]> = eps.histories.iter().map(|h| h.as_slice()).collect();
-            let heard = Heard {
-                histories: &hist,
-                states: &states,
-            };
-            setup.space.choose(
-                agent,
-                &obs,
-                &protos,
-                cfg.candidates,
-                &excluded,
-                Some(&heard),
-            )
         };
-        // Each step's drawn and expected rewards; the agent learns from one of them.
-        let drawn: Vec<(f64, f64)> = match &mut env {
-            None => eps
-                .step(sim, &enc.songs, &states, &actions)
-                .iter()
-                .map(|s| (s.reward, s.expected))
-                .collect(),
-            Some(e) => e
-                .step(&mut eps, &actions, sim.cfg.reward.values())
-                .iter()
-                .map(|s| (s.reward, s.expected))
-                .collect(),
+        let steps = env.step(&actions);
+        let next = {
+            let o = env.observe();
+            agent.observations(o.histories, tracks, || o.states)
         };
-        let rewards: Vec<f64> = drawn
-            .iter()
-            .map(|&(r, e)| if cfg.expected_rewards { e } else { r })
-            .collect();
-        states = enc.encode(&eps.histories);
-        let next = agent.observations(&eps.histories, &setup.space.tracks, || &states);
         let sd = agent.obs_dim();
-        for i in 0..n {
+        for (i, step) in steps.iter().enumerate() {
+            // The agent learns from the reward drawn, or from its expectation.
+            let r = if cfg.expected_rewards {
+                step.expected
+            } else {
+                step.reward
+            };
+            scores[i] += step.reward;
             replay.push(
                 &obs[i * sd..(i + 1) * sd],
                 setup.space.track(actions[i]),
-                rewards[i] as f32,
+                r as f32,
                 &next[i * sd..(i + 1) * sd],
             );
         }
@@ -694,30 +630,101 @@ fn run_round(
         if replay.pushed >= warm && replay.len >= cfg.batch {
             for _ in 0..cfg.updates_per_step {
                 let b = replay.sample(cfg.batch, &mut batch_rng);
-                let u = agent.update(&b, &mut batch_rng, Some(&setup.space));
-                closs += u.critic_loss;
-                qsum += u.q_mean;
-                nupd += 1;
-                if let Some(a) = u.actor_loss {
-                    aloss += a;
-                    nact += 1;
-                }
+                losses.add(agent.update(&b, &mut batch_rng, Some(&setup.space)));
             }
         }
+        done = steps.iter().all(|s| s.truncated);
     }
     let mean = |x: f64, n: u64| (n > 0).then(|| x / n as f64);
     Ok(RoundRecord {
         round,
         transitions: replay.pushed,
         updates: agent.updates,
-        train_score: eps.scores.iter().sum::<f64>() / n as f64,
-        critic_loss: mean(closs, nupd),
-        q_mean: mean(qsum, nupd),
-        actor_loss: mean(aloss, nact),
+        train_score: scores.iter().sum::<f64>() / n as f64,
+        critic_loss: mean(losses.critic, losses.updates),
+        q_mean: mean(losses.q, losses.updates),
+        actor_loss: mean(losses.actor, losses.actor_updates),
         valid_score: None,
         valid_ci95: None,
         seconds: 0.0,
     })
+}
+
+/// The losses of a round's updates, summed.
+#[derive(Default)]
+struct Losses {
+    critic: f64,
+    q: f64,
+    actor: f64,
+    updates: u64,
+    actor_updates: u64,
+}
+
+impl Losses {
+    fn add(&mut self, u: super::nets::UpdateStats) {
+        self.critic += u.critic_loss;
+        self.q += u.q_mean;
+        self.updates += 1;
+        if let Some(a) = u.actor_loss {
+            self.actor += a;
+            self.actor_updates += 1;
+        }
+    }
+}
+
+/// How a round explores: uniformly random tracks during warm-up, then the actor's
+/// proto-actions with Gaussian or Ornstein-Uhlenbeck noise (`ou` holds each episode's process).
+struct Exploration {
+    noise_rng: Rng,
+    ou: Vec<f64>,
+}
+
+impl Exploration {
+    /// A uniformly random allowed track per episode.
+    fn random(&mut self, excluded: &[Vec<u32>], tracks: u64) -> Vec<u32> {
+        excluded
+            .iter()
+            .map(|ex| {
+                loop {
+                    let t = self.noise_rng.below(tracks) as u32;
+                    if ex.binary_search(&t).is_err() || ex.len() as u64 >= tracks {
+                        break t;
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// The actor's proto-actions from the agent's observations `x`, with noise, mapped to
+    /// tracks as the agent acts (re-ranking its candidates).
+    fn noisy(
+        &mut self,
+        agent: &Agent,
+        space: &ActionSpace,
+        x: &[f32],
+        o: &crate::eval::Observations,
+    ) -> Vec<u32> {
+        let cfg = &agent.cfg;
+        let mut protos = agent.act(x);
+        for (j, p) in protos.iter_mut().enumerate() {
+            let e = match cfg.noise {
+                NoiseKind::Gaussian => cfg.noise_sigma * self.noise_rng.normal(),
+                NoiseKind::OrnsteinUhlenbeck => {
+                    self.ou[j] +=
+                        -cfg.ou_theta * self.ou[j] + cfg.noise_sigma * self.noise_rng.normal();
+                    self.ou[j]
+                }
+            };
+            *p = (*p + e as f32).clamp(-1.0, 1.0);
+        }
+        let excluded: Vec<&[u32]> = o.excluded.iter().map(|e| e.as_slice()).collect();
+        let hist: Vec<&[(u32, u8)]> = o.histories.iter().map(|h| h.as_slice()).collect();
+        let heard = Heard {
+            histories: &hist,
+            states: o.states,
+        };
+        space.choose(agent, x, &protos, cfg.candidates, &excluded, Some(&heard))
+    }
 }
 
 fn finish(
@@ -751,12 +758,20 @@ fn finish(
     }
     let weights = out.join(files::WEIGHTS);
     store::save(&weights, &agent.export(false), &meta).map_err(io(&weights))?;
-    let test_starts = setup.starts(Split::Test, sim_cfg.episodes, sim_cfg.seed)?;
-    let train_starts = setup.starts(Split::Train, sim_cfg.episodes, sim_cfg.seed)?;
-    let play = |k, sim, starts| setup.play(agent, k, sim, starts, sim_cfg.seed);
-    let heldout = play(cfg.candidates, &setup.test_sim, &test_starts);
-    let heldout_nearest = (cfg.candidates > 1).then(|| play(1, &setup.test_sim, &test_starts));
-    let train_sim = play(cfg.candidates, &setup.train_sim, &train_starts);
+    let test = setup.sessions(Split::Test, sim_cfg.episodes, sim_cfg.seed)?;
+    let train = setup.sessions(Split::Train, sim_cfg.episodes, sim_cfg.seed)?;
+    // The report's scores are the simulators' (also for a run trained against a world).
+    let (enc, sample) = (&setup.encoder, &setup.sample);
+    let play = |k, sim, sessions: &[usize]| {
+        let mut env = SimEnv::new(sim, enc, sample);
+        setup.play(agent, k, &mut env, sessions, sim_cfg.seed)
+    };
+    let heldout = play(cfg.candidates, &setup.test_sim, &test)?;
+    let heldout_nearest = match cfg.candidates > 1 {
+        true => Some(play(1, &setup.test_sim, &test)?),
+        false => None,
+    };
+    let train_sim = play(cfg.candidates, &setup.train_sim, &train)?;
     let report = TrainReport {
         algo: cfg.algo.name().into(),
         rounds: state.round,
@@ -845,7 +860,7 @@ fn save_checkpoint(
     if let Some(best) = best {
         for (p, values) in agent.param_sets().into_iter().zip(best) {
             for (n, v) in p.names.iter().zip(values) {
-                tensors.push((format!("best.{n}"), v.dims(), crate::encoder::nn::to_vec(v)));
+                tensors.push((format!("best.{n}"), v.dims(), crate::nn::to_vec(v)));
             }
         }
     }
@@ -877,7 +892,7 @@ fn load_checkpoint(
     let mut best = None;
     if state.best_round.is_some() {
         let dev = agent.device();
-        let take = |p: &crate::encoder::nn::Params| -> std::result::Result<Vec<_>, String> {
+        let take = |p: &crate::nn::Params| -> std::result::Result<Vec<_>, String> {
             p.names
                 .iter()
                 .map(|n| {

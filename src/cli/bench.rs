@@ -284,7 +284,8 @@ pub(crate) fn bench_encoder(a: BenchEncoderArgs) -> Result<()> {
 
 pub(crate) fn bench_ann(a: AnnArgs) -> Result<()> {
     if let (Some(prefix), Some(n)) = (&a.export, a.synthetic_tracks) {
-        let (base, queries, dim) = segue::songs::bench::synthetic(n, 1_000, 1);
+        let table = segue::synth::track_table(n, 1);
+        let (base, queries, dim) = segue::songs::bench::synthetic(&table, 1_000, 1);
         for (suffix, v) in [("base", &base), ("query", &queries)] {
             let path = format!("{prefix}.{suffix}.f32");
             let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -294,9 +295,10 @@ pub(crate) fn bench_ann(a: AnnArgs) -> Result<()> {
         println!("wrote {prefix}.base.f32 ({n} × {dim}) and {prefix}.query.f32 (1000 × {dim})");
         return Ok(());
     }
+    let table = a.synthetic_tracks.map(|n| segue::synth::track_table(n, 1));
     let rows = segue::songs::bench::run(
         &a.data,
-        a.synthetic_tracks,
+        table.as_ref(),
         a.dim,
         a.m,
         a.ef_construction,

@@ -131,7 +131,7 @@ pub(crate) fn print_pipeline(r: &segue::pipeline::PipelineReport, out: &std::pat
         "simulator fidelity: accuracy {:.4} (base {:.4}), AUC {:.4}, log-loss {:.4} (base {:.4})\n",
         f.accuracy, f.base_accuracy, f.auc, f.log_loss, f.base_log_loss
     );
-    print!("{}", segue::agent::eval::table(&r.eval));
+    print!("{}", segue::eval::report::table(&r.eval));
     let stages: Vec<String> = r
         .seconds
         .iter()
@@ -142,7 +142,7 @@ pub(crate) fn print_pipeline(r: &segue::pipeline::PipelineReport, out: &std::pat
 }
 
 pub(crate) fn eval_cmd(a: EvalArgs) -> Result<()> {
-    use segue::agent::eval::{EvalOptions, run_eval};
+    use segue::eval::run::{EvalOptions, run_eval};
     let sim = match &a.config {
         Some(_) => Some(read_config(a.config.as_ref())?.simulator),
         None => None,
@@ -175,6 +175,6 @@ pub(crate) fn eval_cmd(a: EvalArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
     }
-    print!("{}", segue::agent::eval::table(&r));
+    print!("{}", segue::eval::report::table(&r));
     Ok(())
 }

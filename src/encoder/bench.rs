@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::config::EncoderConfig;
 use super::data::{Histories, InputTransform, LEVELS, SongInputs};
 use super::model::HistoryAutoencoder;
-use super::nn::{Adam, Params, to_vec};
+use crate::nn::{Adam, Params, to_vec};
 use crate::rng::Rng;
 
 /// One benchmark measurement.

@@ -279,9 +279,9 @@ mod tests {
         let b = h.batch(&[0, 1], &songs, &dev);
         assert_eq!(b.valid, 4);
         // Time-major rows: (t0,w0) (t0,w1) (t1,w0) (t1,w1) (t2,w0) (t2,w1).
-        let mask = super::super::nn::to_vec(&b.mask);
+        let mask = crate::nn::to_vec(&b.mask);
         assert_eq!(mask, vec![1.0, 1.0, 0.0, 1.0, 0.0, 1.0]);
-        let song = super::super::nn::to_vec(&b.song);
+        let song = crate::nn::to_vec(&b.song);
         assert_eq!(song, vec![0.7, 0.2, 0.0, 0.3, 0.0, 0.4]);
         assert_eq!(b.levels, vec![3, 1, u8::MAX, 2, u8::MAX, 3]);
         // The same windows as flat rows give the same batch.
@@ -290,7 +290,7 @@ mod tests {
         window_row(&[(1, 0), (2, 1), (3, 2), (4, 3)], 3, &songs, &mut rows);
         assert_eq!(rows.len(), 2 * 3 * window_width(1));
         let r = Batch::from_rows(&rows, 3, 1, &dev);
-        let v = super::super::nn::to_vec;
+        let v = crate::nn::to_vec;
         assert_eq!(
             (v(&r.song), v(&r.onehot), v(&r.mask)),
             (v(&b.song), v(&b.onehot), v(&b.mask))

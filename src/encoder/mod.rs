@@ -7,8 +7,6 @@ pub mod bench;
 pub mod config;
 pub mod data;
 pub mod model;
-pub mod nn;
-pub mod store;
 pub mod train;
 
 pub use config::{EncoderConfig, Structure};

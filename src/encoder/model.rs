@@ -14,7 +14,7 @@ use burn::tensor::activation::{log_softmax, relu, sigmoid, softmax};
 
 use super::config::{Decoder, EncoderConfig, Structure};
 use super::data::{Batch, LEVELS};
-use super::nn::{Linear, Lstm, Params, tanh, to_vec};
+use crate::nn::{Linear, Lstm, Params, tanh, to_vec};
 use crate::rng::Rng;
 
 /// Structure B's pretrained song layers: `dim → hidden → code` (sigmoid) and back.
@@ -254,8 +254,8 @@ impl Errors {
 #[cfg(test)]
 mod tests {
     use super::super::data::{Histories, InputTransform, SongInputs};
-    use super::super::store;
     use super::*;
+    use crate::nn::store;
     use burn::tensor::{Device, TensorData};
 
     fn setup(structure: Structure) -> (EncoderConfig, SongInputs, Histories) {

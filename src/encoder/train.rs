@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 use super::config::{EncoderConfig, Structure};
 use super::data::{Histories, InputTransform, LEVELS, SongInputs, song_batch, split_tracks};
 use super::model::{Errors, HistoryAutoencoder, SONG_PREFIX};
-use super::nn::{Adam, Params, to_vec};
-use super::store;
 use crate::data::Split;
+use crate::nn::store;
+use crate::nn::{Adam, Params, to_vec};
 use crate::rng::Rng;
 use crate::songs::space::{self, SongsConfig};
 
@@ -553,7 +553,7 @@ fn finish(
     save_weights(&out.join(files::WEIGHTS), params, &ctx.cfg)?;
     write_json(&out.join(files::REPORT), &report)?;
     let plot = out.join(files::PLOT);
-    if let Err(e) = crate::plot::loss_curves(&plot, &state.history) {
+    if let Err(e) = loss_curves(&plot, &state.history) {
         tracing::warn!("could not draw {}: {e}", plot.display());
     }
     Ok(Outcome::Finished(Box::new(report)))
@@ -783,4 +783,32 @@ impl Encoder {
         }
         out
     }
+}
+/// The encoder's training and validation losses per epoch, one series per phase.
+fn loss_curves(path: &Path, history: &[EpochRecord]) -> std::result::Result<(), String> {
+    let mut series = Vec::new();
+    for (phase, name) in [
+        (Phase::SongLayers, "song layers"),
+        (Phase::History, "history"),
+    ] {
+        let recs: Vec<&EpochRecord> = history.iter().filter(|r| r.phase == phase).collect();
+        if recs.is_empty() {
+            continue;
+        }
+        series.push(crate::plot::Series {
+            name: format!("{name}: training"),
+            points: recs
+                .iter()
+                .map(|r| (r.epoch as f64 + 1.0, r.train_loss))
+                .collect(),
+        });
+        series.push(crate::plot::Series {
+            name: format!("{name}: validation"),
+            points: recs
+                .iter()
+                .map(|r| (r.epoch as f64 + 1.0, r.valid_loss))
+                .collect(),
+        });
+    }
+    crate::plot::lines(path, "encoder loss", "epoch", "loss", &series)
 }

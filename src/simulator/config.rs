@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::eval::reward::Reward;
 use crate::songs::index::IndexKind;
 
 /// What a response is worth.
@@ -31,6 +32,11 @@ impl RewardKind {
             RewardKind::NoSkip3 => [0.0, 0.0, 0.0, 1.0],
             RewardKind::Graded => [0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0],
         }
+    }
+
+    /// The reward every environment pays under this choice.
+    pub fn reward(self) -> Reward {
+        Reward::new(self.values())
     }
 }
 

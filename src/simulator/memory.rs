@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::data::{Sample, Split};
 use crate::encoder::Encoder;
 use crate::encoder::data::{LEVELS, SongInputs};
-use crate::encoder::store;
+use crate::nn::store;
 use crate::songs::index::{self, NearestTracks};
 
 use super::classifier::SkipClassifier;

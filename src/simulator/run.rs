@@ -9,12 +9,16 @@ use crate::data::Split;
 use crate::encoder::Encoder;
 use crate::encoder::train::EncodeError;
 
-use super::classifier::{GreedyPolicy, SkipClassifier};
+use super::classifier::SkipClassifier;
 use super::config::SimulatorConfig;
-use super::episode::{Evaluation, evaluate, starts};
+use super::env::SimEnv;
 use super::fidelity::{Fidelity, fidelity};
+use super::greedy::GreedyPolicy;
 use super::memory::{Simulator, Transition, encode_transitions, transitions};
-use super::policy::{ContentPolicy, LoggedPolicy, Policy, PopularityPolicy, RandomPolicy};
+use super::policy::{ContentPolicy, LoggedPolicy, PopularityPolicy, RandomPolicy};
+use crate::eval::episodes::start_sessions;
+use crate::eval::world::World;
+use crate::eval::{Evaluation, Policy, play};
 
 /// What `segue simulate` reports.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -55,7 +59,7 @@ pub fn run_simulate(
     super::memory::check_recent(cfg, &encoder).map_err(EncodeError::Config)?;
     // The world is loaded first, so that a bad folder fails before the work.
     let world = match world {
-        Some(w) => Some(crate::synth::saved::load(w).map_err(|e| EncodeError::Run(e.to_string()))?),
+        Some(w) => Some(World::load(w).map_err(EncodeError::Run)?),
         None => None,
     };
     let s = crate::data::load_sample_dir(sample_dir)?;
@@ -81,7 +85,7 @@ pub fn run_simulate(
 
     // Baselines: evaluated in the held-out simulator, from held-out starts.
     let test_sim = Simulator::build_like(sample, Split::Test, &encoder, &train_sim);
-    let start = starts(sample, Split::Test, cfg.start_steps, cfg.episodes, cfg.seed);
+    let start = start_sessions(sample, Split::Test, cfg.start_steps, cfg.episodes, cfg.seed);
     if start.is_empty() {
         return Err(EncodeError::Run(format!(
             "no test session of {} has {} plays to start an episode",
@@ -101,7 +105,8 @@ pub fn run_simulate(
     let clf_fid = fidelity(&clf_p, &vec![true; clf_p.len()], &y, train_sim.base_rate[3]);
     let true_fid = match &world {
         Some(w) => {
-            let p = super::truth::true_probabilities(w, sample, Split::Test)
+            let p = w
+                .true_probabilities(sample, Split::Test)
                 .map_err(EncodeError::Run)?;
             assert_eq!(p.len(), y.len(), "one probability per held-out transition");
             Some(fidelity(
@@ -113,10 +118,12 @@ pub fn run_simulate(
         }
         None => None,
     };
+    let mut env = SimEnv::new(&test_sim, &encoder, sample);
     let baselines = policies
         .iter_mut()
-        .map(|p| evaluate(&test_sim, &encoder, p.as_mut(), &start, cfg.seed))
-        .collect();
+        .map(|p| play(&mut env, p.as_mut(), &start, cfg.seed, &encoder.songs))
+        .collect::<Result<_, _>>()
+        .map_err(EncodeError::Run)?;
     Ok(SimulateReport {
         config: cfg.clone(),
         train_keys: train_sim.len(),

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::features::TrackTable;
 use super::hnsw::{Hnsw, HnswConfig};
 use super::index::{Exact, NearestTracks, Neighbour, recall_at};
 
@@ -29,43 +30,18 @@ fn read_f32(path: &Path) -> std::io::Result<Vec<f32>> {
         .collect())
 }
 
-/// Song vectors of a synthetic world of `tracks` tracks (its official features scaled by the
-/// song-space rules) and `queries` seeded queries: real tracks' vectors plus a little noise.
-pub fn synthetic(tracks: usize, queries: usize, seed: u64) -> (Vec<f32>, Vec<f32>, usize) {
-    use super::features::{RawValue, fit};
-    use crate::synth::features::TF_ORDER;
-    use crate::synth::world::{World, WorldConfig};
-    let cfg = WorldConfig {
-        pilot_sessions: 200,
-        ..WorldConfig::default()
-    };
-    let world = World::build(cfg, tracks, seed).expect("default world");
-    let mut columns: Vec<String> = TF_ORDER.iter().map(|s| s.to_string()).collect();
-    columns.extend((0..8).map(|i| format!("acoustic_vector_{i}")));
-    let rows: Vec<Vec<RawValue>> = world
-        .tracks
-        .iter()
-        .map(|t| {
-            let mut values = t.values.iter();
-            let mut row: Vec<RawValue> = TF_ORDER
-                .iter()
-                .map(|name| match *name {
-                    "key" => RawValue::Num(t.key as f64),
-                    "mode" => RawValue::Major(t.major),
-                    "time_signature" => RawValue::Num(t.time_signature as f64),
-                    _ => RawValue::Num(values.next().copied().unwrap_or(0.0)),
-                })
-                .collect();
-            row.extend(t.acoustic.iter().map(|&a| RawValue::Num(a)));
-            row
-        })
-        .collect();
-    drop(world);
-    let refs: Vec<&[RawValue]> = rows.iter().map(|r| r.as_slice()).collect();
+/// Song vectors of a track table (`table`, such as a synthetic world's:
+/// [`crate::synth::track_table`]) scaled by the song-space rules, and `queries` seeded queries:
+/// real tracks' vectors plus a little noise.
+pub fn synthetic(table: &TrackTable, queries: usize, seed: u64) -> (Vec<f32>, Vec<f32>, usize) {
+    use super::features::fit;
+    let (columns, rows) = table;
+    let tracks = rows.len();
+    let refs: Vec<&[super::features::RawValue]> = rows.iter().map(|r| r.as_slice()).collect();
     let scaling = fit(&columns, &refs);
     let dim = scaling.dim();
     let mut base = Vec::with_capacity(tracks * dim);
-    for r in &rows {
+    for r in rows {
         scaling.apply(r, &mut base);
     }
     let mut rng = crate::rng::Rng::new(seed ^ 0x9E37);
@@ -81,12 +57,12 @@ pub fn synthetic(tracks: usize, queries: usize, seed: u64) -> (Vec<f32>, Vec<f32
     (base, q, dim)
 }
 
-/// Runs the benchmark on the files at `prefix` (or on a synthetic world's song vectors when
+/// Runs the benchmark on the files at `prefix` (or on the song vectors of a track table when
 /// `synthetic_tracks` is given), one thread, queries one at a time; HNSW query rates are the
 /// fastest of three passes after a warm-up.
 pub fn run(
     prefix: &str,
-    synthetic_tracks: Option<usize>,
+    synthetic_tracks: Option<&TrackTable>,
     dim: usize,
     m: usize,
     ef_construction: usize,
@@ -94,7 +70,7 @@ pub fn run(
     exact_queries: usize,
 ) -> std::io::Result<Vec<AnnResult>> {
     let (base, queries, dim) = match synthetic_tracks {
-        Some(n) => synthetic(n, 1_000, 1),
+        Some(t) => synthetic(t, 1_000, 1),
         None => (
             read_f32(Path::new(&format!("{prefix}.base.f32")))?,
             read_f32(Path::new(&format!("{prefix}.query.f32")))?,

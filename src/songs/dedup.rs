@@ -14,7 +14,8 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
-use super::index::{NearestTracks, Neighbour, TopK};
+use super::bytes::{Reader, Writer};
+use super::nearest::{NearestTracks, Neighbour, TopK};
 
 /// A vector compared and hashed by its bits, so that only identical copies group together
 /// (0.0 and −0.0 stay apart; they are at the same distance from everything anyway).
@@ -104,11 +105,7 @@ impl<I: NearestTracks> Dedup<I> {
     }
 
     /// Appends the groups, then the inner index through `inner` (the saved index).
-    pub(super) fn encode(
-        &self,
-        w: &mut super::saved_index::Writer,
-        inner: impl FnOnce(&I, &mut super::saved_index::Writer),
-    ) {
+    pub(super) fn encode(&self, w: &mut Writer, inner: impl FnOnce(&I, &mut Writer)) {
         w.u64(self.dim as u64);
         w.u32s(&self.starts);
         w.u32s(&self.members);
@@ -117,8 +114,8 @@ impl<I: NearestTracks> Dedup<I> {
 
     /// Reads what [`Dedup::encode`] wrote; `None` when the groups do not fit together.
     pub(super) fn decode(
-        r: &mut super::saved_index::Reader,
-        inner: impl FnOnce(&mut super::saved_index::Reader) -> Option<I>,
+        r: &mut Reader,
+        inner: impl FnOnce(&mut Reader) -> Option<I>,
     ) -> Option<Self> {
         let dim = r.usize()?;
         let (starts, members) = (r.u32s()?, r.u32s()?);

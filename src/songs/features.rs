@@ -76,6 +76,9 @@ impl Scaling {
     }
 }
 
+/// A track-features table: the column names and one row of raw values per track.
+pub type TrackTable = (Vec<String>, Vec<Vec<RawValue>>);
+
 /// A parsed feature value.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum RawValue {

@@ -13,8 +13,9 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::bytes::{Reader, Writer};
 use super::distance::{Kernel, kernel, prefetch};
-use super::index::{NearestTracks, Neighbour, TopK};
+use super::nearest::{NearestTracks, Neighbour, TopK};
 use crate::rng::Rng;
 
 /// Parameters of an HNSW index.
@@ -118,7 +119,7 @@ pub struct Hnsw {
 
 impl Hnsw {
     /// Appends the graph to `w` (the saved index, [`super::saved_index`]).
-    pub(super) fn encode(&self, w: &mut super::saved_index::Writer) {
+    pub(super) fn encode(&self, w: &mut Writer) {
         for v in [
             self.dim,
             self.m,
@@ -137,7 +138,7 @@ impl Hnsw {
     }
 
     /// Reads what [`Hnsw::encode`] wrote; `None` when the arrays do not fit together.
-    pub(super) fn decode(r: &mut super::saved_index::Reader, ef_search: usize) -> Option<Hnsw> {
+    pub(super) fn decode(r: &mut Reader, ef_search: usize) -> Option<Hnsw> {
         let [dim, m, m0, stride, n, max_level] = [(); 6].map(|_| r.usize());
         let (dim, m, m0, stride, n, max_level) = (dim?, m?, m0?, stride?, n?, max_level?);
         let entry = u32::try_from(r.u64()?).ok()?;

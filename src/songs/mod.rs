@@ -3,11 +3,13 @@
 //! tracks.
 
 pub mod bench;
+mod bytes;
 pub mod dedup;
 pub mod distance;
 pub mod embed;
 pub mod features;
 pub mod hnsw;
 pub mod index;
+pub mod nearest;
 pub mod saved_index;
 pub mod space;

@@ -6,7 +6,6 @@
 
 use std::io::Write;
 
-use super::world::Track;
 use crate::rng::Rng;
 
 pub use super::params::{
@@ -193,6 +192,18 @@ impl std::fmt::Display for Fmt6 {
         };
         f.write_str(s)
     }
+}
+
+/// A track of the catalogue with its official features.
+#[derive(Clone, Debug)]
+pub struct Track {
+    pub id: String,
+    /// The 18 continuous features in [`CONTINUOUS`] order.
+    pub values: [f64; 18],
+    pub key: u8,
+    pub major: bool,
+    pub time_signature: u8,
+    pub acoustic: [f64; 8],
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use crate::data::sample::{BLOCK, CsvOut};
 use crate::data::schema::{format_date, parse_date};
 use crate::output::StagedDir;
 use crate::rng::Rng;
+use crate::songs::features::TrackTable;
 use model::User;
 use reference::ReferenceTable;
 use world::{CONTEXTS, World, WorldConfig};
@@ -314,24 +315,15 @@ pub struct SynthRun {
     pub seconds: f64,
 }
 
-/// Runs `segue synth`: builds the world and writes it to `out` (complete or not at all).
-pub fn run_synth(
+/// Writes the `cfg.files` log files into `dir` on `cfg.threads` threads (0: every core), the
+/// first day `start_day`; their outcomes in file order, or the first error.
+fn write_logs(
+    world: &World,
     cfg: &SynthConfig,
-    out: &Path,
-    force: bool,
+    start_day: i32,
+    dir: &Path,
     show_progress: bool,
-) -> Result<SynthRun> {
-    let start_day = cfg.validate()?;
-    let clock = std::time::Instant::now();
-    let world =
-        World::build(cfg.world.clone(), cfg.tracks, cfg.seed).map_err(SynthError::Config)?;
-    tracing::debug!(
-        "built the catalogue and calibrated in {:.2?}",
-        clock.elapsed()
-    );
-    let staged = StagedDir::new(out, force).map_err(|e| DataError::io(out, e))?;
-    let (track_files, tf_text) = write_track_files(&world, cfg.gzip, staged.path())?;
-
+) -> Result<Vec<FileOut>> {
     let n = cfg.files;
     let per_file = |f: usize| cfg.sessions / n + usize::from(f < cfg.sessions % n);
     let threads = match cfg.threads {
@@ -351,12 +343,12 @@ pub fn run_synth(
                         return;
                     }
                     let r = write_log_file(
-                        &world,
+                        world,
                         cfg,
                         f,
                         per_file(f),
                         start_day + f as i32,
-                        staged.path(),
+                        dir,
                         bar.as_ref(),
                     );
                     let failed = r.is_err();
@@ -386,6 +378,28 @@ pub fn run_synth(
             "a log writer stopped without a result".into(),
         ));
     }
+    Ok(outs)
+}
+
+/// Runs `segue synth`: builds the world and writes it to `out` (complete or not at all).
+pub fn run_synth(
+    cfg: &SynthConfig,
+    out: &Path,
+    force: bool,
+    show_progress: bool,
+) -> Result<SynthRun> {
+    let start_day = cfg.validate()?;
+    let clock = std::time::Instant::now();
+    let world =
+        World::build(cfg.world.clone(), cfg.tracks, cfg.seed).map_err(SynthError::Config)?;
+    tracing::debug!(
+        "built the catalogue and calibrated in {:.2?}",
+        clock.elapsed()
+    );
+    let staged = StagedDir::new(out, force).map_err(|e| DataError::io(out, e))?;
+    let (track_files, tf_text) = write_track_files(&world, cfg.gzip, staged.path())?;
+
+    let mut outs = write_logs(&world, cfg, start_day, staged.path(), show_progress)?;
     tracing::debug!("wrote the logs in {:.2?}", clock.elapsed());
 
     let records: u64 = outs.iter().map(|o| o.rows).sum();
@@ -435,4 +449,37 @@ pub fn run_synth(
         report,
         seconds: seconds_data,
     })
+}
+/// The official features of the tracks of a default world of `tracks` tracks as a
+/// track-features table (the track files' columns, a row per track): input for benchmarks of
+/// the song space and its indexes.
+pub fn track_table(tracks: usize, seed: u64) -> TrackTable {
+    use crate::songs::features::RawValue;
+    use features::TF_ORDER;
+    let cfg = WorldConfig {
+        pilot_sessions: 200,
+        ..WorldConfig::default()
+    };
+    let world = World::build(cfg, tracks, seed).expect("default world");
+    let mut columns: Vec<String> = TF_ORDER.iter().map(|s| s.to_string()).collect();
+    columns.extend((0..8).map(|i| format!("acoustic_vector_{i}")));
+    let rows: Vec<Vec<RawValue>> = world
+        .tracks
+        .iter()
+        .map(|t| {
+            let mut values = t.values.iter();
+            let mut row: Vec<RawValue> = TF_ORDER
+                .iter()
+                .map(|name| match *name {
+                    "key" => RawValue::Num(t.key as f64),
+                    "mode" => RawValue::Major(t.major),
+                    "time_signature" => RawValue::Num(t.time_signature as f64),
+                    _ => RawValue::Num(values.next().copied().unwrap_or(0.0)),
+                })
+                .collect();
+            row.extend(t.acoustic.iter().map(|&a| RawValue::Num(a)));
+            row
+        })
+        .collect();
+    (columns, rows)
 }

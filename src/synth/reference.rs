@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::model::{Plan, User, UserState};
 use super::world::{World, stream};
 use crate::rng::Rng;
+use crate::stats::mean_ci;
 
 /// Plays before the episode starts (the starting history) and steps of an episode.
 pub const START_STEPS: usize = 5;
@@ -125,14 +126,6 @@ pub fn scores(world: &World, u: usize) -> [f64; 6] {
         plan(8).expected,
         plan(32).expected,
     ]
-}
-
-/// Mean and 95% half-width (normal approximation) of `xs`.
-pub fn mean_ci(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len().max(1) as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (mean, 1.96 * (var / n).sqrt())
 }
 
 /// Scores every reference policy on `users` episodes, in parallel over `threads` (0: all cores).

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::features::Track;
 use super::features::{self, FeatureSpace, MOOD_FEATURES};
 use super::model::{
     MOOD_DIMS, Mood, TrackLatent, User, UserModel, UserModelConfig, UserState, calibrate,
@@ -90,18 +91,6 @@ impl Default for WorldConfig {
             logging: LoggingConfig::default(),
         }
     }
-}
-
-/// A track of the catalogue with its official features.
-#[derive(Clone, Debug)]
-pub struct Track {
-    pub id: String,
-    /// The 18 continuous features in [`CONTINUOUS`] order.
-    pub values: [f64; 18],
-    pub key: u8,
-    pub major: bool,
-    pub time_signature: u8,
-    pub acoustic: [f64; 8],
 }
 
 /// A world: catalogue, clusters, popularity, and the calibrated user model.

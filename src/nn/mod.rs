@@ -1,5 +1,6 @@
-//! The few network pieces the encoders need, on burn tensors: a named parameter set, dense
-//! layers, a fused LSTM with masked state updates, and Adam.
+//! The network pieces every stage trains (the encoders, the agents, the simulator's skip model),
+//! on burn tensors: a named parameter set, dense layers, a fused LSTM with masked state updates,
+//! and Adam; [`store`] keeps them on disk.
 //!
 //! Parameters live in one [`Params`] list rather than in burn `Module`s so that every weight is
 //! drawn from our own seeded [`Rng`] (burn's initialisers draw from a per-device generator that
@@ -14,6 +15,8 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Gradients, Tensor, TensorData};
 
 use crate::rng::Rng;
+
+pub mod store;
 
 /// A parameter of a [`Params`] set, by position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,29 +1,136 @@
-//! Scores under the true model of a synthetic world: any [`Policy`] played against the hidden
-//! users of held-out sessions, its reward each step the exact probability that the user hears
-//! the track out, and the oracle ceilings (the greedy oracle and a beam-search planner that
-//! know the user's hidden taste and state).
+//! The adaptor to a synthetic world, the one module outside `synth` that sees its hidden model:
+//! the world's true model as an [`Environment`] ([`TrueEnv`]), each step scored by the exact
+//! expected reward, and the references that know the model (the greedy oracle, a beam-search
+//! planner and posterior-greedy play).
 //!
 //! Episodes start from the same sessions as the simulator's ([`start_sessions`] with the same
 //! seed), so a policy's true and simulated scores are measured on the same starting histories.
+
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Sample, Split};
 use crate::encoder::Encoder;
 use crate::rng::Rng;
+use crate::simulator::SimulatorConfig;
+use crate::stats::mean_ci;
 use crate::synth::model::{Mood, User, UserModel, UserState};
 use crate::synth::saved::SavedWorld;
 
-use super::episode::{Episodes, expected_reward, mean_ci, start_sessions};
-use super::policy::Policy;
+use super::env::{Environment, Observations, Step};
+use super::episodes::{Episodes, first_plays, start_sessions};
+use super::reward::Reward;
 
-/// A policy's exact expected score under the true model.
+/// A reference's exact expected score under the true model.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TrueScore {
     pub policy: String,
     pub episodes: usize,
     pub mean: f64,
     pub ci95: f64,
+}
+
+/// A synthetic world loaded from its folder (`world.json`, `world.bin`).
+pub struct World {
+    /// The folder, canonical.
+    pub dir: PathBuf,
+    saved: SavedWorld,
+}
+
+impl World {
+    pub fn load(dir: &Path) -> Result<World, String> {
+        let saved = crate::synth::saved::load(dir).map_err(|e| e.to_string())?;
+        let dir = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(World { dir, saved })
+    }
+
+    /// An error unless every track and every session of `split` of `sample` is the world's.
+    pub fn check(&self, sample: &Sample, split: Split) -> Result<(), String> {
+        world_tracks(&self.saved, sample)?;
+        for s in sample.sessions_in(split) {
+            session_user(&self.saved, &s.id)?;
+        }
+        Ok(())
+    }
+
+    /// The true model as an environment: episodes from sessions of `sample` (drawn from this
+    /// world), the simulator settings' start, horizon, exclusions and reward.
+    pub fn env<'a>(
+        &'a self,
+        encoder: &'a Encoder,
+        sample: &'a Sample,
+        cfg: &SimulatorConfig,
+    ) -> Result<TrueEnv<'a>, String> {
+        Ok(TrueEnv {
+            model: &self.saved.model,
+            source: Source::World {
+                saved: &self.saved,
+                sample,
+                start_steps: cfg.start_steps,
+            },
+            encoder: Some(encoder),
+            world_track: world_tracks(&self.saved, sample)?,
+            reward: cfg.reward.reward(),
+            users: Vec::new(),
+            states: Vec::new(),
+            eps: Episodes::empty(cfg.exclude_played, encoder.model.steps, cfg.horizon),
+        })
+    }
+
+    /// Episode starts of `split`'s sessions under `seed` (as the simulator draws them), with
+    /// each session's hidden user and state: what the references play from.
+    pub fn starts(
+        &self,
+        sample: &Sample,
+        split: Split,
+        steps: usize,
+        n: usize,
+        seed: u64,
+    ) -> Result<TrueStarts, String> {
+        let world_track = world_tracks(&self.saved, sample)?;
+        let sessions = start_sessions(sample, split, steps, n, seed);
+        let (users, states, histories) =
+            hidden_starts(&self.saved, sample, &world_track, &sessions, steps)?;
+        Ok(TrueStarts {
+            users,
+            states,
+            histories,
+            world_track,
+        })
+    }
+
+    /// The greedy oracle and the planner over `starts` ([`oracles`]).
+    pub fn oracles(&self, starts: &TrueStarts, horizon: usize) -> [TrueScore; 2] {
+        oracles(&self.saved.model, starts, horizon)
+    }
+
+    /// The hidden users of `split`'s sessions, at most `max` ([`split_users`]).
+    pub fn split_users(
+        &self,
+        sample: &Sample,
+        split: Split,
+        max: usize,
+        seed: u64,
+    ) -> Result<Vec<User>, String> {
+        split_users(&self.saved, sample, split, max, seed)
+    }
+
+    /// [`posterior_greedy`] under this world's model.
+    pub fn posterior_greedy(
+        &self,
+        starts: &TrueStarts,
+        prior: &[User],
+        play: &PosteriorPlay,
+    ) -> TrueScore {
+        posterior_greedy(&self.saved.model, starts, prior, play)
+    }
+
+    /// The true model's probability that each logged play of `split` was heard out
+    /// ([`true_probabilities`]).
+    pub fn true_probabilities(&self, sample: &Sample, split: Split) -> Result<Vec<f64>, String> {
+        true_probabilities(&self.saved, sample, split)
+    }
 }
 
 /// The hidden users and their states after the starting plays.
@@ -57,48 +164,42 @@ fn session_user(world: &SavedWorld, session: &str) -> Result<User, String> {
         .ok_or_else(|| format!("session {session} of the sample is not in the world model"))
 }
 
-/// Episode starts of `split`'s sessions under `seed` (as the simulator draws them), with each
-/// session's hidden user and state.
-pub fn true_starts(
+/// Sessions' hidden users, their states after the first `steps` plays, and those plays.
+#[allow(clippy::type_complexity)]
+fn hidden_starts(
     world: &SavedWorld,
     sample: &Sample,
-    split: Split,
+    world_track: &[u32],
+    sessions: &[usize],
     steps: usize,
-    n: usize,
-    seed: u64,
-) -> Result<TrueStarts, String> {
-    let mut out = TrueStarts {
-        users: Vec::new(),
-        states: Vec::new(),
-        histories: Vec::new(),
-        world_track: world_tracks(world, sample)?,
-    };
-    for i in start_sessions(sample, split, steps, n, seed) {
-        let s = &sample.sessions[i];
+) -> Result<(Vec<User>, Vec<UserState>, Vec<Vec<(u32, u8)>>), String> {
+    let (mut users, mut states, mut histories) = (Vec::new(), Vec::new(), Vec::new());
+    for &i in sessions {
+        let s = sample
+            .sessions
+            .get(i)
+            .filter(|s| s.len as usize >= steps)
+            .ok_or_else(|| {
+                format!("session {i} of the sample cannot start an episode of {steps} plays")
+            })?;
         let user = session_user(world, &s.id)?;
         let mut state = world.model.start(&user);
-        let rows = &sample.rows_of(s)[..steps];
-        for r in rows {
-            world
-                .model
-                .advance(&mut state, out.world_track[r.track as usize]);
+        let history = first_plays(sample, i, steps);
+        for &(t, _) in &history {
+            world.model.advance(&mut state, world_track[t as usize]);
         }
-        out.users.push(user);
-        out.states.push(state);
-        out.histories.push(
-            rows.iter()
-                .map(|r| (r.track, r.flags.response_level()))
-                .collect(),
-        );
+        users.push(user);
+        states.push(state);
+        histories.push(history);
     }
-    Ok(out)
+    Ok((users, states, histories))
 }
 
 /// The true model's probability that each logged play of `split` was heard out, in the order of
-/// [`transitions`](super::memory::transitions) (every play after a session's first): each
-/// session's hidden user replayed through the tracks before it. Against the plays' outcomes it
-/// is the best fidelity any simulator could reach on these transitions.
-pub fn true_probabilities(
+/// [`transitions`](crate::simulator::memory::transitions) (every play after a session's first):
+/// each session's hidden user replayed through the tracks before it. Against the plays'
+/// outcomes it is the best fidelity any simulator could reach on these transitions.
+fn true_probabilities(
     world: &SavedWorld,
     sample: &Sample,
     split: Split,
@@ -120,109 +221,126 @@ pub fn true_probabilities(
     Ok(out)
 }
 
-/// The hidden users of [`Episodes`] in progress: an environment that answers with the true
-/// model instead of a simulator (`segue train --world`, a diagnostic of what the simulator
-/// costs a learner).
+/// The response streams of the true model's episodes ("TRUE").
+const TRUE_STREAM: u64 = 0x5452_5545;
+
+/// The hidden users of episodes in progress: the environment that answers with the true model.
+/// A step's response is drawn from the model with the episode's stream, and it is scored by its
+/// exact expected reward.
 pub struct TrueEnv<'a> {
     model: &'a UserModel,
-    starts: TrueStarts,
+    source: Source<'a>,
+    /// None in tests: the observations' states are then empty.
+    encoder: Option<&'a Encoder>,
+    world_track: Vec<u32>,
+    reward: Reward,
+    users: Vec<User>,
+    states: Vec<UserState>,
+    eps: Episodes,
+}
+
+/// Where a [`TrueEnv`]'s episodes start: sessions of a sample drawn from the world, or (in
+/// tests) hand-made starts, session `i` being the `i`-th.
+enum Source<'a> {
+    World {
+        saved: &'a SavedWorld,
+        sample: &'a Sample,
+        start_steps: usize,
+    },
+    #[cfg(test)]
+    Fixed(TrueStarts),
 }
 
 impl<'a> TrueEnv<'a> {
-    /// The environment of `starts` under `model`; `starts.histories` start the episodes.
-    pub fn new(model: &'a UserModel, starts: TrueStarts) -> TrueEnv<'a> {
-        TrueEnv { model, starts }
+    /// Episodes of `model` from hand-made `starts`, session `i` being `starts`' `i`-th.
+    #[cfg(test)]
+    fn fixed(model: &'a UserModel, starts: TrueStarts, eps: Episodes, reward: Reward) -> Self {
+        TrueEnv {
+            model,
+            world_track: starts.world_track.clone(),
+            source: Source::Fixed(starts),
+            encoder: None,
+            reward,
+            users: Vec::new(),
+            states: Vec::new(),
+            eps,
+        }
     }
 
-    pub fn histories(&self) -> &[Vec<(u32, u8)>] {
-        &self.starts.histories
+    /// The same environment paying `reward` instead.
+    pub fn with_reward(mut self, reward: Reward) -> TrueEnv<'a> {
+        self.reward = reward;
+        self
+    }
+}
+
+impl Environment for TrueEnv<'_> {
+    fn reset(&mut self, sessions: &[usize], seed: u64) -> Result<(), String> {
+        let (users, states, histories) = match &self.source {
+            Source::World {
+                saved,
+                sample,
+                start_steps,
+            } => hidden_starts(saved, sample, &self.world_track, sessions, *start_steps)?,
+            #[cfg(test)]
+            Source::Fixed(s) => (
+                sessions.iter().map(|&i| s.users[i]).collect(),
+                sessions.iter().map(|&i| s.states[i].clone()).collect(),
+                sessions.iter().map(|&i| s.histories[i].clone()).collect(),
+            ),
+        };
+        self.users = users;
+        self.states = states;
+        self.eps.reset(histories, seed, TRUE_STREAM);
+        Ok(())
     }
 
-    /// Plays `actions` (one track per episode): each user's response level is drawn from the
-    /// true model with the episode's response stream, its reward is `rewards[level]`, and the
-    /// user's state moves with the track.
-    pub fn step(
-        &mut self,
-        eps: &mut Episodes,
-        actions: &[u32],
-        rewards: [f64; 4],
-    ) -> Vec<TrueStep> {
+    fn observe(&mut self) -> Observations<'_> {
+        let enc = self.encoder;
+        self.eps
+            .observe(|h| enc.map_or_else(Vec::new, |e| e.encode(h)))
+    }
+
+    /// Each user's response level is drawn from the true model with the episode's stream, and
+    /// the user's state moves with the track.
+    fn step(&mut self, actions: &[u32]) -> Vec<Step> {
         let m = self.model;
-        let s = &mut self.starts;
+        let truncated = self.eps.advance();
         (0..actions.len())
             .map(|i| {
-                let wt = s.world_track[actions[i] as usize];
-                let z = m.engagement(&s.users[i], &s.states[i], wt);
-                let level = m.level_from_uniform(z, eps.uniform(i));
-                m.advance(&mut s.states[i], wt);
-                let reward = rewards[level as usize];
-                eps.record(i, actions[i], level, reward);
-                TrueStep {
+                let wt = self.world_track[actions[i] as usize];
+                let z = m.engagement(&self.users[i], &self.states[i], wt);
+                let level = m.level_from_uniform(z, self.eps.rng(i).f64());
+                m.advance(&mut self.states[i], wt);
+                self.eps.record(i, actions[i], level);
+                // `levels` gives the last level as 1 − σ; the exact not-skip probability is σ.
+                let mut probs = m.levels(z);
+                probs[3] = m.not_skip(z);
+                Step {
                     level,
-                    reward,
-                    expected: expected_reward(&m.levels(z), &rewards),
-                    not_skip: m.not_skip(z),
+                    reward: self.reward.of(level),
+                    expected: self.reward.expected(&probs),
+                    covered: true,
+                    truncated,
                 }
             })
             .collect()
     }
-}
 
-/// One episode's step against the true model.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct TrueStep {
-    /// The response drawn, and its reward.
-    pub level: u8,
-    pub reward: f64,
-    /// The reward's expectation under the model's level probabilities.
-    pub expected: f64,
-    /// The exact probability that the track was heard out.
-    pub not_skip: f64,
-}
-
-/// The response streams of [`true_evaluate`]'s episodes ("TRUE").
-const TRUE_STREAM: u64 = 0x5452_5545;
-
-/// Plays `policy` against the true model for `horizon` steps from `starts`: the reward of a
-/// step is the exact not-skip probability of the track; the response the history records is
-/// drawn from the model with episode `i`'s stream of `seed`.
-pub fn true_evaluate(
-    world: &SavedWorld,
-    encoder: &Encoder,
-    policy: &mut dyn Policy,
-    starts: &TrueStarts,
-    horizon: usize,
-    exclude_played: bool,
-    seed: u64,
-) -> TrueScore {
-    let mut env = TrueEnv::new(&world.model, starts.clone());
-    let keep = encoder.model.steps;
-    let mut eps = Episodes::with(&starts.histories, exclude_played, keep, seed, TRUE_STREAM);
-    let mut policy_rng = Rng::stream(seed, &[0x0050_4f4c]);
-    let mut scores = vec![0.0; eps.len()];
-    for _ in 0..horizon {
-        let latent = encoder.encode(&eps.histories);
-        let actions = policy.act(&eps.observations(&latent), &mut policy_rng);
-        // The score counts the exact probabilities, not the draws the histories record.
-        let steps = env.step(&mut eps, &actions, [0.0; 4]);
-        for (score, step) in scores.iter_mut().zip(&steps) {
-            *score += step.not_skip;
-        }
+    fn horizon(&self) -> usize {
+        self.eps.horizon()
     }
-    let (mean, ci95) = mean_ci(&scores);
-    TrueScore {
-        policy: policy.name(),
-        episodes: scores.len(),
-        mean,
-        ci95,
+
+    /// The exact expected reward: the score is the policy's expectation, not one draw of it.
+    fn score(&self, step: &Step) -> f64 {
+        step.expected
     }
 }
 
 /// The ceilings: the greedy oracle (the track with the highest not-skip probability now, every
 /// step) and a beam-search planner (beam 8), both over the whole catalogue and knowing each
 /// user's hidden taste and state.
-pub fn oracles(world: &SavedWorld, starts: &TrueStarts, horizon: usize) -> [TrueScore; 2] {
-    let m = &world.model;
+fn oracles(m: &UserModel, starts: &TrueStarts, horizon: usize) -> [TrueScore; 2] {
     let pool: Vec<u32> = (0..m.tracks.len() as u32).collect();
     let (mut greedy, mut planner) = (Vec::new(), Vec::new());
     for (u, s) in starts.users.iter().zip(&starts.states) {
@@ -246,7 +364,7 @@ pub fn oracles(world: &SavedWorld, starts: &TrueStarts, horizon: usize) -> [True
 
 /// The hidden users of `split`'s sessions, at most `max` of them (a draw under `seed` when
 /// there are more): the population [`posterior_greedy`] starts from.
-pub fn split_users(
+fn split_users(
     world: &SavedWorld,
     sample: &Sample,
     split: Split,
@@ -277,37 +395,29 @@ pub fn split_users(
 /// learn the model: a reference from above for what inferring the user from the history can
 /// reach one step at a time (approximately: the prior is a sample of training users, and users
 /// whose weight falls below `e^-30` of the largest are dropped for the rest of the episode).
-/// Responses are drawn as [`true_evaluate`] draws them (the same streams), and the score
+/// Responses are drawn as [`TrueEnv`] draws them (the same streams), and the score
 /// counts the true user's exact probabilities. `prior` may not be empty.
 ///
 /// With `window = Some(w)` only the last `w` responses weigh the users (every user is kept;
 /// none is dropped), as a policy whose state holds the last `w` plays hears them. What was
 /// played before still moves every candidate's mood and the shared state, as the track
 /// sequence is known: the window limits what is learned of the user, not of the session.
-pub fn posterior_greedy(
+fn posterior_greedy(
     model: &UserModel,
     starts: &TrueStarts,
     prior: &[User],
-    horizon: usize,
-    exclude_played: bool,
-    window: Option<usize>,
-    seed: u64,
+    play: &PosteriorPlay,
 ) -> TrueScore {
+    let window = play.window;
     use rayon::prelude::*;
     assert!(!prior.is_empty(), "a posterior needs prior users");
     assert!(
         window != Some(0),
         "a posterior window holds at least one response"
     );
-    let play = EpisodePlay {
-        horizon,
-        exclude_played,
-        window,
-        seed,
-    };
     let scores: Vec<f64> = (0..starts.users.len())
         .into_par_iter()
-        .map(|i| posterior_episode(model, starts, i, prior, &play))
+        .map(|i| posterior_episode(model, starts, i, prior, play))
         .collect();
     let (mean, ci95) = mean_ci(&scores);
     TrueScore {
@@ -326,12 +436,15 @@ pub fn posterior_greedy(
 /// brought back if later responses would have favoured them.
 const NEGLIGIBLE_LOG_WEIGHT: f64 = 30.0;
 
-/// How [`posterior_greedy`] plays each episode.
-struct EpisodePlay {
-    horizon: usize,
-    exclude_played: bool,
-    window: Option<usize>,
-    seed: u64,
+/// How [`posterior_greedy`] plays each episode: `horizon` steps, played tracks excluded or not,
+/// the users weighed by the last `window` responses (None: all), the responses drawn from the
+/// streams of `seed`.
+#[derive(Clone, Copy, Debug)]
+pub struct PosteriorPlay {
+    pub horizon: usize,
+    pub exclude_played: bool,
+    pub window: Option<usize>,
+    pub seed: u64,
 }
 
 /// One episode of [`posterior_greedy`]: its exact score.
@@ -340,9 +453,9 @@ fn posterior_episode(
     starts: &TrueStarts,
     i: usize,
     prior: &[User],
-    play: &EpisodePlay,
+    play: &PosteriorPlay,
 ) -> f64 {
-    let &EpisodePlay {
+    let &PosteriorPlay {
         horizon,
         exclude_played,
         window,
@@ -472,40 +585,47 @@ mod tests {
             // Sample track t is the model's track 2 − t.
             world_track: vec![2, 1, 0],
         };
-        let mut env = TrueEnv::new(&m, starts);
-        let mut eps = Episodes::with(env.histories(), true, 2, 9, 0x4550);
-        let rewards = [0.0, 0.0, 0.0, 1.0];
-        let steps = env.step(&mut eps, &[1, 2, 2], rewards);
+        let not_skipped = Reward::new([0.0, 0.0, 0.0, 1.0]);
+        let mut env = TrueEnv::fixed(&m, starts.clone(), Episodes::empty(true, 2, 1), not_skipped);
+        env.reset(&[0, 1, 2], 9).unwrap();
+        let steps = env.step(&[1, 2, 2]);
         assert_eq!((steps[0].level, steps[0].reward), (3, 1.0));
         assert_eq!((steps[1].level, steps[1].reward), (0, 0.0));
+        assert!(steps.iter().all(|s| s.truncated && s.covered));
         // The third level is the model's, drawn from episode 2's stream.
         let z = m.engagement(&users[2], &states[2], 0);
-        let u = Rng::stream(9, &[0x4550, 2]).f64();
+        let u = Rng::stream(9, &[TRUE_STREAM, 2]).f64();
         assert_eq!(steps[2].level, m.level_from_uniform(z, u));
-        assert_eq!(steps[2].reward, rewards[steps[2].level as usize]);
-        assert_eq!(eps.histories[0], vec![(0, 3), (1, 3)]);
-        assert_eq!(eps.excluded[1], vec![0, 2]);
-        assert_eq!(eps.scores[..2], [1.0, 0.0]);
+        assert_eq!(steps[2].reward, not_skipped.of(steps[2].level));
+        let obs = env.observe();
+        assert_eq!(obs.histories[0], vec![(0, 3), (1, 3)]);
+        assert_eq!(obs.excluded[1], vec![0, 2]);
         // The users moved with the model's tracks: a second play of the same track is a repeat.
-        assert_eq!(env.starts.states[1].played, vec![0]);
-        let again = m.engagement(&users[2], &env.starts.states[2], 0);
+        assert_eq!(env.states[1].played, vec![0]);
+        let again = m.engagement(&users[2], &env.states[2], 0);
         assert!(again < z - 2.9, "{again} vs {z}");
-        // The expected reward weighs the rewards by the model's level probabilities.
+        // The score is the exact expectation: the not-skip probability, to the bit.
+        assert_eq!(env.score(&steps[2]), m.not_skip(z));
         assert!((steps[0].expected - 1.0).abs() < 1e-12 && steps[1].expected.abs() < 1e-12);
-        assert!((steps[2].expected - m.not_skip(z)).abs() < 1e-12);
-        let graded = [0.0, 0.25, 0.5, 1.0];
-        let one = TrueStarts {
-            users: vec![users[2]],
-            states: vec![states[2].clone()],
-            histories: vec![vec![(0, 3)]],
-            world_track: vec![2, 1, 0],
-        };
-        let mut eps = Episodes::with(&one.histories, true, 2, 9, 0x4550);
-        let step = TrueEnv::new(&m, one).step(&mut eps, &[2], graded)[0];
+        // Another reward weighs the model's level probabilities by its values.
+        let graded = Reward::new([0.0, 0.25, 0.5, 1.0]);
+        let mut env = TrueEnv::fixed(&m, starts, Episodes::empty(true, 2, 1), graded);
+        env.reset(&[2], 9).unwrap();
+        let step = env.step(&[2])[0];
         let p = m.levels(z);
-        let e: f64 = (0..4).map(|j| p[j] * graded[j]).sum();
+        let e: f64 = (0..4).map(|j| p[j] * graded.of(j as u8)).sum();
         assert!(e > 0.1 && e < 0.9, "{e}");
-        assert!((step.expected - e).abs() < 1e-12, "{step:?} {e}");
+        assert!((env.score(&step) - e).abs() < 1e-12, "{step:?} {e}");
+    }
+
+    /// Posterior-greedy play of `horizon` steps under seed 7.
+    fn play(horizon: usize, exclude_played: bool, window: Option<usize>) -> PosteriorPlay {
+        PosteriorPlay {
+            horizon,
+            exclude_played,
+            window,
+            seed: 7,
+        }
     }
 
     /// A model whose tracks lie at `xs` on a line of the mood space, one cluster, no popularity.
@@ -559,7 +679,7 @@ mod tests {
         let starts = one_start(&m, truth, vec![(5u32, 3u8), (4, 3)]);
         let state = starts.states[0].clone();
         let score = |prior: &[User], exclude: bool| {
-            posterior_greedy(&m, &starts, prior, 3, exclude, None, 7).mean
+            posterior_greedy(&m, &starts, prior, &play(3, exclude, None)).mean
         };
         // Knowing the user, it is the greedy oracle over the same tracks.
         let pool: Vec<u32> = (0..6).collect();
@@ -571,7 +691,7 @@ mod tests {
         let misled = score(&[decoy], false);
         assert!(misled < greedy - 0.5, "{misled} vs {greedy}");
         // Played tracks are excluded when asked: tracks 4 and 5 are gone, 3 is the best left.
-        let first = posterior_greedy(&m, &starts, &[truth], 1, true, None, 7).mean;
+        let first = posterior_greedy(&m, &starts, &[truth], &play(1, true, None)).mean;
         assert!((first - m.not_skip(m.engagement(&truth, &state, 3))).abs() < 1e-12);
     }
 
@@ -589,7 +709,8 @@ mod tests {
         // Track 5 heard out tells the two apart; track 6, as far from both, does not.
         let starts = one_start(&m, truth, vec![(5u32, 3u8), (6, 1)]);
         let state = starts.states[0].clone();
-        let score = |window| posterior_greedy(&m, &starts, &[decoy, truth], 3, false, window, 7);
+        let score =
+            |window| posterior_greedy(&m, &starts, &[decoy, truth], &play(3, false, window));
         let pool: Vec<u32> = (0..7).collect();
         let greedy = m.greedy(&truth, &state, &pool, 3).expected;
         // Five responses are the whole session (two before, three during): a window that

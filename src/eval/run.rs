@@ -1,0 +1,558 @@
+//! `segue eval`: every contender × seed in the held-out simulator — the baselines, the agents of
+//! one or more `segue train` runs and the simulators' own one-step choices — and, for a
+//! synthetic world, every contender's exact score under the true model beside the references
+//! that know the model (the ceilings and posterior-greedy play).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::agent::Agent;
+use crate::agent::policy::{AgentPolicy, policy_name};
+use crate::agent::train::{Setup, TrainConfig, load_agent};
+use crate::data::Split;
+use crate::encoder::train::EncodeError;
+use crate::simulator::greedy::{GreedyCandidates, SimulatorOracle};
+use crate::simulator::policy::PopularityPolicy;
+use crate::simulator::run::{GREEDY_NEIGHBOURS, GREEDY_POPULAR, baselines};
+use crate::simulator::{SimEnv, SimulatorConfig};
+use crate::stats::{crossed_ci, mean_ci, mean_ci_t};
+
+use super::play::{Evaluation, play};
+use super::policy::Policy;
+use super::report::{EvalReport, PairedDiff, PolicyRow};
+use super::world::{PosteriorPlay, TrueScore, TrueStarts, World};
+
+type Result<T> = std::result::Result<T, EncodeError>;
+
+/// What to evaluate.
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    /// Evaluation seeds: each draws its own starting histories and responses.
+    pub seeds: Vec<u64>,
+    /// Episodes per policy and seed.
+    pub episodes: usize,
+    /// Include the simulator's baselines.
+    pub baselines: bool,
+    /// A synthetic world's folder (`world.json`, `world.bin`): adds true-model scores.
+    pub world: Option<PathBuf>,
+    /// Only these policies (baselines by name; learned ones by a prefix of theirs, such as
+    /// `td3`); None: all.
+    pub policies: Option<Vec<String>>,
+    /// Also score every learned policy re-ranking this many candidates (Wolpertinger's k), for
+    /// each k here, besides its trained k and the nearest track.
+    pub candidates: Vec<usize>,
+    /// Also play the simulators' own one-step choices ([`SimulatorOracle`]) as reference rows:
+    /// the held-out simulator's (how high one-step play can score there) and the training
+    /// simulator's (how much of that a policy fitted to the training simulator can reach).
+    pub sim_oracle: bool,
+    /// With `world`: also score posterior-greedy play, the true model's one-step choice for a
+    /// user inferred from the session (the training sessions' users, weighed by likelihood).
+    pub posterior: bool,
+    /// With `posterior`: weigh the users by the last this many responses only (None: all).
+    pub posterior_window: Option<usize>,
+}
+
+/// At most this many training users weigh in posterior-greedy play.
+pub const POSTERIOR_USERS: usize = 4_000;
+
+/// What kind of contender a row is: a baseline (paired with), a learned policy (paired against
+/// the baselines) or a reference (reported, not paired).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Baseline,
+    Learned,
+    Reference,
+}
+
+/// One contender's cells: a cell per evaluation seed, or per seed × run for a learned policy
+/// (stored seed by seed, `runs` per seed).
+struct Cells {
+    name: String,
+    kind: Kind,
+    runs: usize,
+    evals: Vec<Evaluation>,
+    train: Vec<f64>,
+    truth: Vec<TrueScore>,
+}
+
+impl Cells {
+    fn new(name: String, kind: Kind) -> Cells {
+        Cells {
+            name,
+            kind,
+            runs: 1,
+            evals: Vec::new(),
+            train: Vec::new(),
+            truth: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, (e, train, truth): Scored) {
+        self.evals.push(e);
+        self.train.push(train);
+        self.truth.extend(truth);
+    }
+
+    /// The cells' mean scores in the simulator, and under the true model.
+    fn means(&self) -> Vec<f64> {
+        self.evals.iter().map(|e| e.mean).collect()
+    }
+
+    fn true_means(&self) -> Vec<f64> {
+        self.truth.iter().map(|t| t.mean).collect()
+    }
+
+    fn row(&self) -> PolicyRow {
+        let fallback = self.evals.first().map_or(f64::NAN, |e| e.ci95);
+        let (mean, ci95) = crossed_ci(&self.means(), self.runs, fallback);
+        let avg = |f: &dyn Fn(&Evaluation) -> f64| {
+            self.evals.iter().map(f).sum::<f64>() / self.evals.len().max(1) as f64
+        };
+        let (true_mean, true_ci95) = if self.truth.is_empty() {
+            (None, None)
+        } else {
+            let (a, b) = crossed_ci(&self.true_means(), self.runs, self.truth[0].ci95);
+            (Some(a), Some(b))
+        };
+        PolicyRow {
+            policy: self.name.clone(),
+            learned: self.kind == Kind::Learned,
+            reference: self.kind == Kind::Reference,
+            runs: self.runs,
+            cells: self.evals.len(),
+            episodes: self.evals.iter().map(|e| e.episodes).sum(),
+            mean,
+            ci95,
+            not_skip_rate: avg(&|e| e.not_skip_rate),
+            uncovered: avg(&|e| e.uncovered),
+            diversity: avg(&|e| e.diversity),
+            repeats: avg(&|e| e.repeats),
+            distinct_tracks: avg(&|e| e.distinct_tracks as f64),
+            train_sim_mean: (!self.train.is_empty())
+                .then(|| self.train.iter().sum::<f64>() / self.train.len() as f64),
+            true_mean,
+            true_ci95,
+        }
+    }
+}
+
+/// The paired differences of every learned cell group against every baseline's. A baseline has
+/// one cell per seed; learned cells of the same seed are paired with it.
+fn paired(cells: &[Cells]) -> Vec<PairedDiff> {
+    let diffs = |l: &[f64], b: &[f64], runs: usize| -> Vec<f64> {
+        l.iter()
+            .enumerate()
+            .map(|(i, x)| x - b[i / runs.max(1)])
+            .collect()
+    };
+    let mut out = Vec::new();
+    for l in cells.iter().filter(|c| c.kind == Kind::Learned) {
+        for b in cells.iter().filter(|c| c.kind == Kind::Baseline) {
+            let d = diffs(&l.means(), &b.means(), l.runs);
+            let (mean, ci95) = if d.len() > 1 {
+                crossed_ci(&d, l.runs, f64::NAN)
+            } else {
+                let e: Vec<f64> = l.evals[0]
+                    .scores
+                    .iter()
+                    .zip(&b.evals[0].scores)
+                    .map(|(x, y)| x - y)
+                    .collect();
+                mean_ci(&e)
+            };
+            let (true_mean, true_ci95) = if l.truth.is_empty() || b.truth.is_empty() {
+                (None, None)
+            } else {
+                let d = diffs(&l.true_means(), &b.true_means(), l.runs);
+                let (m, c) = crossed_ci(&d, l.runs, f64::NAN);
+                (Some(m), Some(c))
+            };
+            out.push(PairedDiff {
+                policy: l.name.clone(),
+                baseline: b.name.clone(),
+                mean,
+                ci95,
+                true_mean,
+                true_ci95,
+            });
+        }
+    }
+    out
+}
+
+/// One cell's scores: the held-out simulator's evaluation, the training simulator's mean, and
+/// the true model's score (synthetic worlds).
+type Scored = (Evaluation, f64, Option<TrueScore>);
+
+/// The episodes of one evaluation seed: the sessions that start them in the held-out and the
+/// training splits, and (synthetic worlds) the hidden starts the references play from.
+struct SeedStarts {
+    seed: u64,
+    test: Vec<usize>,
+    train: Vec<usize>,
+    truth: Option<TrueStarts>,
+}
+
+/// Where the contenders are scored: the setup's simulators and, for a synthetic world, its true
+/// model.
+struct Arena<'a> {
+    setup: &'a Setup,
+    world: Option<&'a World>,
+}
+
+impl Arena<'_> {
+    /// `policy` on one seed's episodes: in the held-out simulator, in the training simulator
+    /// from training starts, and under the true model.
+    fn score(&self, policy: &mut dyn Policy, s: &SeedStarts) -> Result<Scored> {
+        let setup = self.setup;
+        let (enc, sample, songs) = (&setup.encoder, &setup.sample, &setup.encoder.songs);
+        let run = EncodeError::Run;
+        let mut test = SimEnv::new(&setup.test_sim, enc, sample);
+        let e = play(&mut test, policy, &s.test, s.seed, songs).map_err(run)?;
+        let mut train = SimEnv::new(&setup.train_sim, enc, sample);
+        let tr = play(&mut train, policy, &s.train, s.seed, songs).map_err(run)?;
+        let truth = match self.world {
+            Some(w) => {
+                let mut env = w.env(enc, sample, &setup.test_sim.cfg).map_err(run)?;
+                let t = play(&mut env, policy, &s.test, s.seed, songs).map_err(run)?;
+                Some(TrueScore {
+                    policy: t.policy,
+                    episodes: t.episodes,
+                    mean: t.mean,
+                    ci95: t.ci95,
+                })
+            }
+            None => None,
+        };
+        Ok((e, tr.mean, truth))
+    }
+}
+
+/// The runs' agents and the sample, encoder and simulator settings they share (or those given).
+struct Inputs {
+    agents: Vec<(Agent, TrainConfig)>,
+    sample: PathBuf,
+    encoder: PathBuf,
+    sim: SimulatorConfig,
+}
+
+fn inputs(
+    runs: &[PathBuf],
+    sample: Option<&Path>,
+    encoder: Option<&Path>,
+    sim: Option<&SimulatorConfig>,
+) -> Result<Inputs> {
+    let agents = runs
+        .iter()
+        .map(|r| load_agent(r))
+        .collect::<Result<Vec<_>>>()?;
+    let first: Option<&TrainConfig> = agents.first().map(|a| &a.1);
+    let sample_dir = match (sample, first) {
+        (Some(s), _) => s.to_path_buf(),
+        (None, Some(c)) => c.sample.clone(),
+        (None, None) => return Err(EncodeError::Config("give --runs or --sample".into())),
+    };
+    let encoder_dir = match (encoder, first) {
+        (Some(e), _) => e.to_path_buf(),
+        (None, Some(c)) => c.encoder.clone(),
+        (None, None) => return Err(EncodeError::Config("give --runs or --encoder".into())),
+    };
+    let sim_cfg = match (sim, first) {
+        (Some(s), _) => s.clone(),
+        (None, Some(c)) => c.simulator.clone(),
+        (None, None) => SimulatorConfig::default(),
+    };
+    for ((_, c), r) in agents.iter().zip(runs) {
+        let same =
+            |a: &Path, b: &Path| std::fs::canonicalize(a).ok() == std::fs::canonicalize(b).ok();
+        if !same(&c.sample, &sample_dir) || !same(&c.encoder, &encoder_dir) {
+            return Err(EncodeError::Run(format!(
+                "{} was trained on {} with the encoder {}, not {} and {}",
+                r.display(),
+                c.sample.display(),
+                c.encoder.display(),
+                sample_dir.display(),
+                encoder_dir.display()
+            )));
+        }
+    }
+    Ok(Inputs {
+        agents,
+        sample: sample_dir,
+        encoder: encoder_dir,
+        sim: sim_cfg,
+    })
+}
+
+/// The learned contenders: for each run, its trained k, the nearest track (when it re-ranks)
+/// and each k of `opts.candidates`, grouped into cells by name. Returns (agent, k, cell).
+fn learned_cells(
+    agents: &[(Agent, TrainConfig)],
+    opts: &EvalOptions,
+    wanted: &dyn Fn(&str) -> bool,
+    cells: &mut Vec<Cells>,
+) -> Vec<(usize, usize, usize)> {
+    let mut learned = Vec::new();
+    for (ai, (agent, tcfg)) in agents.iter().enumerate() {
+        let mut ks = vec![agent.cfg.candidates];
+        if agent.cfg.candidates > 1 {
+            ks.push(1);
+        }
+        for &k in &opts.candidates {
+            if k > 0 && !ks.contains(&k) {
+                ks.push(k);
+            }
+        }
+        for k in ks {
+            let name = policy_name(&agent.cfg, k, tcfg.world.is_some());
+            if !wanted(&name) {
+                continue;
+            }
+            let ci = match cells.iter().position(|c| c.name == name) {
+                Some(i) => {
+                    cells[i].runs += 1;
+                    i
+                }
+                None => {
+                    cells.push(Cells::new(name, Kind::Learned));
+                    cells.len() - 1
+                }
+            };
+            learned.push((ai, k, ci));
+        }
+    }
+    learned
+}
+
+/// The references that know the world's model, over the evaluation seeds: the ceilings (one
+/// score per seed, a t interval over the seeds) and, when asked, posterior-greedy play.
+fn references(
+    world: &World,
+    setup: &Setup,
+    opts: &EvalOptions,
+    seeds: &[SeedStarts],
+) -> Result<(Vec<TrueScore>, Option<TrueScore>)> {
+    let cfg = &setup.test_sim.cfg;
+    let prior = if opts.posterior {
+        Some(
+            world
+                .split_users(&setup.sample, Split::Train, POSTERIOR_USERS, cfg.seed)
+                .map_err(EncodeError::Run)?,
+        )
+    } else {
+        None
+    };
+    let (mut oracle_cells, mut posterior_cells) = (vec![Vec::new(); 2], Vec::new());
+    for s in seeds {
+        let Some(t) = &s.truth else { continue };
+        for (o, score) in oracle_cells.iter_mut().zip(world.oracles(t, cfg.horizon)) {
+            o.push(score);
+        }
+        if let Some(prior) = &prior {
+            let play = PosteriorPlay {
+                horizon: cfg.horizon,
+                exclude_played: cfg.exclude_played,
+                window: opts.posterior_window,
+                seed: s.seed,
+            };
+            posterior_cells.push(world.posterior_greedy(t, prior, &play));
+        }
+    }
+    let over_seeds = |o: &[TrueScore]| {
+        let m: Vec<f64> = o.iter().map(|t| t.mean).collect();
+        let (mean, ci95) = mean_ci_t(&m, o[0].ci95);
+        TrueScore {
+            policy: o[0].policy.clone(),
+            episodes: o.iter().map(|t| t.episodes).sum(),
+            mean,
+            ci95,
+        }
+    };
+    let oracles = oracle_cells
+        .iter()
+        .filter(|o| !o.is_empty())
+        .map(|o| over_seeds(o))
+        .collect();
+    let posterior = (!posterior_cells.is_empty()).then(|| over_seeds(&posterior_cells));
+    Ok((oracles, posterior))
+}
+
+/// The baselines of [`baselines`], built on the setup's training transitions.
+fn baseline_policies(setup: &Setup, seed: u64) -> Vec<Box<dyn Policy>> {
+    let enc = &setup.encoder;
+    let actions: Vec<f32> = setup
+        .train_trans
+        .iter()
+        .flat_map(|t| enc.songs.song(t.track).iter().copied())
+        .collect();
+    baselines(
+        setup.sample.tracks.len(),
+        enc,
+        &setup.train_trans,
+        setup.train_states.clone(),
+        &actions,
+        seed,
+    )
+    .1
+}
+
+/// The starts of evaluation seed `seed`: `episodes` held-out and training sessions, and the
+/// world's hidden starts.
+fn seed_starts(
+    setup: &Setup,
+    world: Option<&World>,
+    episodes: usize,
+    seed: u64,
+) -> Result<SeedStarts> {
+    let steps = setup.test_sim.cfg.start_steps;
+    Ok(SeedStarts {
+        seed,
+        test: setup.sessions(Split::Test, episodes, seed)?,
+        train: setup.sessions(Split::Train, episodes, seed)?,
+        truth: match world {
+            Some(w) => Some(
+                w.starts(&setup.sample, Split::Test, steps, episodes, seed)
+                    .map_err(EncodeError::Run)?,
+            ),
+            None => None,
+        },
+    })
+}
+
+/// The simulators' own one-step choices among `candidates` as reference contenders: the
+/// held-out simulator's, and the training simulator's (played in the held-out one), each with
+/// its cell.
+fn simulator_oracles<'a>(
+    setup: &'a Setup,
+    candidates: &'a GreedyCandidates,
+    wanted: &dyn Fn(&str) -> bool,
+    cells: &mut Vec<Cells>,
+) -> Vec<(SimulatorOracle<'a>, usize)> {
+    let mut out = Vec::new();
+    for (name, sim) in [
+        ("simulator oracle", &setup.test_sim),
+        ("training-simulator oracle", &setup.train_sim),
+    ] {
+        if wanted(name) {
+            cells.push(Cells::new(name.into(), Kind::Reference));
+            let p = SimulatorOracle {
+                name,
+                sim,
+                candidates,
+            };
+            out.push((p, cells.len() - 1));
+        }
+    }
+    out
+}
+
+/// Evaluates the agents of `runs` (all trained on the same sample and encoder) and the
+/// baselines. Without runs, `sample`, `encoder` and `sim` say what to evaluate the baselines on.
+pub fn run_eval(
+    runs: &[PathBuf],
+    sample: Option<&Path>,
+    encoder: Option<&Path>,
+    sim: Option<&SimulatorConfig>,
+    opts: &EvalOptions,
+) -> Result<EvalReport> {
+    let t0 = Instant::now();
+    if opts.seeds.is_empty() || opts.episodes == 0 {
+        return Err(EncodeError::Config(
+            "eval needs at least one seed and one episode".into(),
+        ));
+    }
+    let Inputs {
+        agents,
+        sample: sample_dir,
+        encoder: encoder_dir,
+        sim: sim_cfg,
+    } = inputs(runs, sample, encoder, sim)?;
+    let agent_cfg = agents
+        .first()
+        .map(|c| c.1.agent.clone())
+        .unwrap_or_default();
+    let setup = Setup::load(&sample_dir, &encoder_dir, &sim_cfg, &agent_cfg)?;
+    let enc = &setup.encoder;
+    let world = match &opts.world {
+        Some(w) => Some(World::load(w).map_err(EncodeError::Run)?),
+        None => None,
+    };
+    let wanted = |name: &str| {
+        opts.policies
+            .as_ref()
+            .is_none_or(|ps| ps.iter().any(|p| name == p || name.starts_with(p.as_str())))
+    };
+    let mut base = if opts.baselines {
+        baseline_policies(&setup, sim_cfg.seed)
+    } else {
+        Vec::new()
+    };
+    base.retain(|p| wanted(&p.name()));
+    let mut cells: Vec<Cells> = base
+        .iter()
+        .map(|p| Cells::new(p.name(), Kind::Baseline))
+        .collect();
+    let learned = learned_cells(&agents, opts, &wanted, &mut cells);
+    // The simulators' own one-step choices, among the greedy baseline's candidates: the
+    // held-out simulator's, and the training simulator's (played in the held-out one).
+    let oracle_candidates = opts.sim_oracle.then(|| {
+        let ranked = PopularityPolicy::new(&setup.train_trans, setup.sample.tracks.len()).ranked;
+        let popular: Vec<u32> = ranked.into_iter().take(GREEDY_POPULAR).collect();
+        GreedyCandidates::new(popular, GREEDY_NEIGHBOURS, &enc.songs)
+    });
+    let sim_oracles = oracle_candidates
+        .as_ref()
+        .map(|c| simulator_oracles(&setup, c, &wanted, &mut cells));
+    let mut sim_oracles = sim_oracles.unwrap_or_default();
+    let arena = Arena {
+        setup: &setup,
+        world: world.as_ref(),
+    };
+    let mut seeds = Vec::new();
+    for &seed in &opts.seeds {
+        let s = seed_starts(&setup, world.as_ref(), opts.episodes, seed)?;
+        for (p, c) in base.iter_mut().zip(cells.iter_mut()) {
+            c.push(arena.score(p.as_mut(), &s)?);
+        }
+        // The learned policies' cells are independent and most of the evaluation's time: they
+        // are scored on every core, each worker with its own one-thread kernel pool (as the
+        // pipeline trains agents), and stored in their fixed order, so the report does not
+        // depend on the number of cores.
+        let score = |&(ai, k, ci): &(usize, usize, usize)| {
+            let mut p = AgentPolicy {
+                name: cells[ci].name.clone(),
+                agent: &agents[ai].0,
+                space: &setup.space,
+                candidates: k,
+            };
+            arena.score(&mut p, &s)
+        };
+        let scored = crate::workers::map(&learned, crate::workers::cores(), 1, score);
+        for (&(_, _, ci), sc) in learned.iter().zip(scored) {
+            cells[ci].push(sc?);
+        }
+        for (p, ci) in &mut sim_oracles {
+            cells[*ci].push(arena.score(p, &s)?);
+        }
+        seeds.push(s);
+    }
+    let (oracles, posterior) = match &world {
+        Some(w) => references(w, &setup, opts, &seeds)?,
+        None => (Vec::new(), None),
+    };
+    Ok(EvalReport {
+        sample: sample_dir,
+        encoder: encoder_dir,
+        runs: runs.to_vec(),
+        seeds: opts.seeds.clone(),
+        episodes: opts.episodes,
+        horizon: sim_cfg.horizon,
+        test_not_skip_rate: setup.test_sim.base_rate[3],
+        rows: cells.iter().map(Cells::row).collect(),
+        oracles,
+        posterior,
+        posterior_window: opts.posterior_window,
+        paired: paired(&cells),
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
