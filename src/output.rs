@@ -6,6 +6,9 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
 /// A staging folder that becomes `target` on [`StagedDir::commit`] and is removed if dropped
 /// before that.
 #[derive(Debug)]
@@ -165,6 +168,89 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     f.sync_all()?;
     drop(f);
     fs::rename(&tmp, path)
+}
+
+/// Why a run folder could not be readied, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FolderError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{} has no {checkpoint} to resume from", path.display())]
+    NoCheckpoint { path: PathBuf, checkpoint: String },
+    #[error("{} exists: pass --force to replace it or --resume to continue it", path.display())]
+    Exists { path: PathBuf },
+    #[error("{}: {message}", path.display())]
+    Unreadable { path: PathBuf, message: String },
+    #[error(
+        "{} was made with another config or input; resume with the same ones or start anew \
+         with --force",
+        path.display()
+    )]
+    OtherConfig { path: PathBuf },
+}
+
+/// Maps an I/O error on `path` into a [`FolderError`].
+pub fn io_at(path: &Path) -> impl FnOnce(io::Error) -> FolderError + '_ {
+    move |source| FolderError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Readies a run folder: with `resume` it must hold `checkpoint`; otherwise it must not exist
+/// (or is replaced with `force`) and is created empty.
+pub fn prepare_folder(
+    out: &Path,
+    force: bool,
+    resume: bool,
+    checkpoint: &str,
+) -> Result<(), FolderError> {
+    if resume {
+        if !out.join(checkpoint).is_file() {
+            return Err(FolderError::NoCheckpoint {
+                path: out.to_path_buf(),
+                checkpoint: checkpoint.into(),
+            });
+        }
+        return Ok(());
+    }
+    if out.exists() {
+        if !force {
+            return Err(FolderError::Exists {
+                path: out.to_path_buf(),
+            });
+        }
+        fs::remove_dir_all(out).map_err(io_at(out))?;
+    }
+    fs::create_dir_all(out).map_err(io_at(out))
+}
+
+/// Writes a run's `config.json` first; when resuming, checks that the one in the folder is the
+/// same (another config or input would not continue the same run).
+pub fn record_config<T>(path: &Path, cfg: &T, resume: bool) -> Result<(), FolderError>
+where
+    T: Serialize + DeserializeOwned + PartialEq,
+{
+    if !resume {
+        return write_json(path, cfg);
+    }
+    let text = fs::read_to_string(path).map_err(io_at(path))?;
+    let saved: T = serde_json::from_str(&text).map_err(|e| FolderError::Unreadable {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    if saved != *cfg {
+        return Err(FolderError::OtherConfig {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes `v` as pretty JSON, atomically.
+pub fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), FolderError> {
+    let text = serde_json::to_string_pretty(v).expect("configs serialise") + "\n";
+    write_atomic(path, text.as_bytes()).map_err(io_at(path))
 }
 
 #[cfg(test)]

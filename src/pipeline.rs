@@ -16,9 +16,12 @@ use crate::agent::train::{RoundRecord, Setup, TrainOptions, TrainReport, run_tra
 use crate::agent::{AgentConfig, Algo};
 use crate::data::{SampleConfig, Split, run::SampleReport};
 use crate::encoder::EncoderConfig;
-use crate::encoder::train::{
-    EncodeError, EncodeOptions, EncodeReport, Outcome, io, run_encode, write_json,
-};
+use crate::agent::AgentError;
+use crate::data::error::DataError;
+use crate::encoder::train::{EncodeError, EncodeOptions, EncodeReport, Outcome, run_encode};
+use crate::eval::error::EvalError;
+use crate::output::{FolderError, io_at, write_json};
+use crate::simulator::SimError;
 use crate::eval::report::EvalReport;
 use crate::eval::run::{EvalOptions, run_eval};
 use crate::simulator::SimulatorConfig;
@@ -27,7 +30,26 @@ use crate::simulator::memory::{encode_transitions, transitions};
 use crate::songs::space::SongsConfig;
 use crate::synth::SynthConfig;
 
-type Result<T> = std::result::Result<T, EncodeError>;
+/// What can stop `segue run` or `segue demo`: any stage's error, or the run folder.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Encoder(#[from] EncodeError),
+    #[error(transparent)]
+    Sim(#[from] SimError),
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    #[error(transparent)]
+    Folder(#[from] FolderError),
+    #[error("{} exists: pass --force to replace it", path.display())]
+    Exists { path: std::path::PathBuf },
+}
+
+type Result<T> = std::result::Result<T, PipelineError>;
 
 /// The `[pipeline]` table: which agents to train and how to evaluate them.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -164,16 +186,15 @@ pub fn run_pipeline(
 ) -> Result<PipelineReport> {
     let mut seconds = BTreeMap::new();
     if out.exists() && !force {
-        return Err(EncodeError::Run(format!(
-            "{} exists: pass --force to replace it",
-            out.display()
-        )));
+        return Err(PipelineError::Exists {
+            path: out.to_path_buf(),
+        });
     }
-    std::fs::create_dir_all(out).map_err(io(out))?;
+    std::fs::create_dir_all(out).map_err(io_at(out))?;
     // Runs of an earlier pipeline in this folder would mix with this one's.
     let agents_dir = out.join("agents");
     if agents_dir.exists() {
-        std::fs::remove_dir_all(&agents_dir).map_err(io(&agents_dir))?;
+        std::fs::remove_dir_all(&agents_dir).map_err(io_at(&agents_dir))?;
     }
     let lap = |name: &str, t: Instant, seconds: &mut BTreeMap<String, f64>| {
         let s = t.elapsed().as_secs_f64();
@@ -313,10 +334,16 @@ fn train_agents(
 
 fn read_curve(run: &Path) -> Result<Vec<RoundRecord>> {
     let p = run.join(crate::agent::train::files::METRICS);
-    let text = std::fs::read_to_string(&p).map_err(io(&p))?;
+    let text = std::fs::read_to_string(&p).map_err(io_at(&p))?;
     text.lines()
         .map(|l| {
-            serde_json::from_str(l).map_err(|e| EncodeError::Run(format!("{}: {e}", p.display())))
+            serde_json::from_str(l).map_err(|e| {
+                FolderError::Unreadable {
+                    path: p.clone(),
+                    message: e.to_string(),
+                }
+                .into()
+            })
         })
         .collect()
 }
@@ -330,7 +357,7 @@ fn write_report(out: &Path, r: &PipelineReport) -> Result<()> {
         Err(e) => tracing::warn!("no plots: {e}"),
     }
     let md = out.join("report.md");
-    crate::output::write_atomic(&md, markdown(r, &figures).as_bytes()).map_err(io(&md))
+    Ok(crate::output::write_atomic(&md, markdown(r, &figures).as_bytes()).map_err(io_at(&md))?)
 }
 
 /// `scores.png` (each policy's mean and interval, best first) and `learning.png` (the

@@ -5,10 +5,12 @@
 
 pub mod bench;
 pub mod config;
+pub mod error;
 pub mod nets;
 pub mod policy;
 pub mod replay;
 pub mod train;
 
 pub use config::{AgentConfig, Algo, EncoderMode, NoiseKind};
+pub use error::AgentError;
 pub use nets::Agent;

@@ -19,21 +19,24 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::config::{AgentConfig, EncoderMode, NoiseKind};
+use super::error::{AgentError, bad_file};
 use super::nets::Agent;
 use super::policy::{ActionSpace, AgentPolicy, Heard, policy_name};
 use super::replay::Replay;
 use crate::data::{Sample, Split};
 use crate::encoder::Encoder;
-use crate::encoder::train::{EncodeError, io, prepare_folder, record_config, write_json};
 use crate::eval::episodes::start_sessions;
 use crate::eval::world::World;
 use crate::eval::{Environment, Evaluation, play};
 use crate::nn::store;
+use crate::output::{io_at, prepare_folder, record_config, write_json};
 use crate::rng::Rng;
+use crate::simulator::SimError;
+use crate::simulator::error::load_inputs;
 use crate::simulator::memory::{SkipModel, Transition, encode_transitions, transitions};
 use crate::simulator::{SimEnv, Simulator, SimulatorConfig};
 
-type Result<T> = std::result::Result<T, EncodeError>;
+type Result<T> = std::result::Result<T, AgentError>;
 
 pub mod files {
     pub const CONFIG: &str = "config.json";
@@ -181,16 +184,7 @@ impl Setup {
         sim: &SimulatorConfig,
         agent: &AgentConfig,
     ) -> Result<Setup> {
-        let encoder = Encoder::load(encoder_dir)?;
-        let sample = crate::data::load_sample_dir(sample_dir)?.sample;
-        if encoder.songs.values.len() != sample.tracks.len() * encoder.songs.dim {
-            return Err(EncodeError::Run(format!(
-                "the encoder in {} was trained on another sample than {}",
-                encoder_dir.display(),
-                sample_dir.display()
-            )));
-        }
-        crate::simulator::memory::check_recent(sim, &encoder).map_err(EncodeError::Config)?;
+        let (encoder, sample) = load_inputs(sample_dir, encoder_dir, sim)?;
         let steps = encoder.model.steps;
         let train_trans = transitions(&sample, Split::Train, steps);
         let (train_states, train_actions) = encode_transitions(&encoder, &train_trans);
@@ -198,22 +192,23 @@ impl Setup {
             Simulator::from_encoded(&train_trans, &train_states, &train_actions, &encoder, sim);
         let valid_sim = Simulator::build_like(&sample, Split::Validation, &encoder, &train_sim);
         let test_sim = Simulator::build_like(&sample, Split::Test, &encoder, &train_sim);
-        for (name, s) in [
+        for (split, s) in [
             ("training", &train_sim),
             ("validation", &valid_sim),
             ("test", &test_sim),
         ] {
             if s.is_empty() {
-                return Err(EncodeError::Run(format!(
-                    "the {name} split of {} has no transitions",
-                    sample_dir.display()
-                )));
+                return Err(SimError::NoTransitions {
+                    sample: sample_dir.to_path_buf(),
+                    split,
+                }
+                .into());
             }
         }
         let space = ActionSpace::new(&encoder.songs, &agent.index).with_popularity(&sample);
         Ok(Setup {
-            sample_dir: std::fs::canonicalize(sample_dir).map_err(io(sample_dir))?,
-            encoder_dir: std::fs::canonicalize(encoder_dir).map_err(io(encoder_dir))?,
+            sample_dir: std::fs::canonicalize(sample_dir).map_err(io_at(sample_dir))?,
+            encoder_dir: std::fs::canonicalize(encoder_dir).map_err(io_at(encoder_dir))?,
             encoder,
             sample,
             train_trans,
@@ -231,13 +226,15 @@ impl Setup {
     /// its true model instead of the simulators of the training and validation splits. A
     /// diagnostic: the gap to a normal run is what learning from the simulator costs.
     pub fn with_world(mut self, dir: &Path) -> Result<Setup> {
-        let world = World::load(dir).map_err(EncodeError::Run)?;
+        let at = |source| SimError::Env {
+            at: Some(dir.to_path_buf()),
+            source,
+        };
+        let world = World::load(dir).map_err(at)?;
         // Every track of the sample must be the world's, and every training and validation
         // session.
         for split in [Split::Train, Split::Validation] {
-            world
-                .check(&self.sample, split)
-                .map_err(|e| EncodeError::Run(format!("{}: {e}", dir.display())))?;
+            world.check(&self.sample, split).map_err(at)?;
         }
         self.world = Some(world);
         Ok(self)
@@ -249,9 +246,12 @@ impl Setup {
         let steps = self.train_sim.cfg.start_steps;
         let s = start_sessions(&self.sample, split, steps, n, seed);
         if s.is_empty() {
-            return Err(EncodeError::Run(format!(
-                "no {split:?} session has {steps} plays to start an episode"
-            )));
+            return Err(SimError::NoStarts {
+                sample: self.sample_dir.clone(),
+                split: split.name(),
+                steps,
+            }
+            .into());
         }
         Ok(s)
     }
@@ -263,7 +263,7 @@ impl Setup {
             None => Box::new(SimEnv::new(sim, &self.encoder, &self.sample)),
             Some(w) => Box::new(
                 w.env(&self.encoder, &self.sample, &sim.cfg)
-                    .map_err(EncodeError::Run)?,
+                    .map_err(SimError::from)?,
             ),
         })
     }
@@ -283,7 +283,7 @@ impl Setup {
             space: &self.space,
             candidates: k,
         };
-        play(env, &mut policy, sessions, seed, &self.encoder.songs).map_err(EncodeError::Run)
+        Ok(play(env, &mut policy, sessions, seed, &self.encoder.songs)?)
     }
 
     /// The validation score of the agent's greedy policy re-ranking `k` candidates: in the
@@ -314,8 +314,8 @@ pub fn run_train(
     out: &Path,
     opts: &TrainOptions,
 ) -> Result<Outcome> {
-    cfg.validate().map_err(EncodeError::Config)?;
-    sim_cfg.validate().map_err(EncodeError::Config)?;
+    cfg.validate().map_err(AgentError::Config)?;
+    sim_cfg.validate().map_err(SimError::Config)?;
     // The folder is checked before the (slower) set-up, so a wrong --out fails at once.
     prepare_folder(out, opts.force, opts.resume, files::CHECKPOINT)?;
     let mut setup = Setup::load(sample_dir, encoder_dir, sim_cfg, cfg)?;
@@ -333,7 +333,7 @@ pub fn run_train_with(
     out: &Path,
     opts: &TrainOptions,
 ) -> Result<Outcome> {
-    cfg.validate().map_err(EncodeError::Config)?;
+    cfg.validate().map_err(AgentError::Config)?;
     prepare_folder(out, opts.force, opts.resume, files::CHECKPOINT)?;
     train_in(setup, cfg, out, opts)
 }
@@ -341,7 +341,7 @@ pub fn run_train_with(
 /// Records the run's config in the prepared folder `out`, then trains (or resumes) it.
 fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -> Result<Outcome> {
     if cfg.recent_tracks > setup.encoder.model.steps {
-        return Err(EncodeError::Config(format!(
+        return Err(AgentError::Config(format!(
             "agent.recent_tracks ({}) must be at most the encoder's history length ({})",
             cfg.recent_tracks, setup.encoder.model.steps
         )));
@@ -451,7 +451,7 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
 fn new_agent(setup: &Setup, cfg: &AgentConfig) -> Result<Agent> {
     let skip_model = if cfg.skip_model_weight > 0.0 {
         Some(setup.train_sim.skip_model().ok_or_else(|| {
-            EncodeError::Config(
+            AgentError::Config(
                 "agent.skip_model_weight re-ranks with the simulator's learned metric: set \
                  [simulator] metric = \"learned\""
                     .into(),
@@ -466,7 +466,7 @@ fn new_agent(setup: &Setup, cfg: &AgentConfig) -> Result<Agent> {
         .encoder
         .backend
         .device()
-        .map_err(EncodeError::Config)?;
+        .map_err(AgentError::Config)?;
     let mut agent = Agent::new(
         cfg,
         setup.encoder.model.latent,
@@ -573,8 +573,7 @@ fn run_round(
     let seed = Rng::derive(cfg.seed, &[ROUND, round as u64]);
     let sessions = setup.sessions(Split::Train, cfg.envs, Rng::derive(seed, &[STARTS]))?;
     let mut env = setup.env(&setup.train_sim)?;
-    env.reset(&sessions, Rng::derive(seed, &[RESPONSES]))
-        .map_err(EncodeError::Run)?;
+    env.reset(&sessions, Rng::derive(seed, &[RESPONSES]))?;
     let n = sessions.len();
     let mut explore = Exploration {
         noise_rng: Rng::stream(seed, &[NOISE]),
@@ -754,10 +753,10 @@ fn finish(
     ]);
     if let Some(m) = &agent.skip_model {
         let path = out.join(files::SKIP_MODEL);
-        m.save(&path).map_err(io(&path))?;
+        m.save(&path).map_err(io_at(&path))?;
     }
     let weights = out.join(files::WEIGHTS);
-    store::save(&weights, &agent.export(false), &meta).map_err(io(&weights))?;
+    store::save(&weights, &agent.export(false), &meta).map_err(io_at(&weights))?;
     let test = setup.sessions(Split::Test, sim_cfg.episodes, sim_cfg.seed)?;
     let train = setup.sessions(Split::Train, sim_cfg.episodes, sim_cfg.seed)?;
     // The report's scores are the simulators' (also for a run trained against a world).
@@ -843,7 +842,7 @@ fn write_metrics(out: &Path, history: &[RoundRecord]) -> Result<()> {
         .map(|r| serde_json::to_string(r).expect("records serialise") + "\n")
         .collect();
     let p = out.join(files::METRICS);
-    crate::output::write_atomic(&p, lines.as_bytes()).map_err(io(&p))
+    Ok(crate::output::write_atomic(&p, lines.as_bytes()).map_err(io_at(&p))?)
 }
 
 type Best = Vec<Vec<burn::tensor::Tensor<2>>>;
@@ -868,7 +867,7 @@ fn save_checkpoint(
         "loop".to_string(),
         serde_json::to_string(state).expect("state serialises"),
     )]);
-    store::save(path, &tensors, &meta).map_err(io(path))
+    Ok(store::save(path, &tensors, &meta).map_err(io_at(path))?)
 }
 
 fn load_checkpoint(
@@ -876,8 +875,8 @@ fn load_checkpoint(
     agent: &mut Agent,
     replay: &mut Replay,
 ) -> Result<(LoopState, Option<Best>)> {
-    let bad = |e: String| EncodeError::Run(format!("{}: {e}", path.display()));
-    let (tensors, meta) = store::load(path).map_err(EncodeError::Run)?;
+    let bad = &bad_file(path);
+    let (tensors, meta) = store::load(path).map_err(AgentError::Store)?;
     let state: LoopState = meta
         .get("loop")
         .ok_or_else(|| bad("no loop state in the metadata".into()))
@@ -922,18 +921,17 @@ fn load_checkpoint(
 /// A trained agent loaded from a finished run folder, with its config.
 pub fn load_agent(run: &Path) -> Result<(Agent, TrainConfig)> {
     let config_path = run.join(files::CONFIG);
-    let text = std::fs::read_to_string(&config_path).map_err(io(&config_path))?;
-    let cfg: TrainConfig = serde_json::from_str(&text)
-        .map_err(|e| EncodeError::Run(format!("{}: {e}", config_path.display())))?;
+    let text = std::fs::read_to_string(&config_path).map_err(io_at(&config_path))?;
+    let cfg: TrainConfig =
+        serde_json::from_str(&text).map_err(|e| bad_file(&config_path)(e.to_string()))?;
     let weights = run.join(files::WEIGHTS);
-    let (tensors, meta) = store::load(&weights).map_err(EncodeError::Run)?;
+    let (tensors, meta) = store::load(&weights).map_err(AgentError::Store)?;
     let mut cfg = cfg;
     // The k chosen after training (`act_candidates`) is the one the run acts with.
     if let Some(k) = meta.get(meta_keys::ACT_CANDIDATES) {
         cfg.agent.candidates = k.parse().ok().filter(|&k: &usize| k > 0).ok_or_else(|| {
-            EncodeError::Run(format!(
-                "{}: {} is not a positive count: {k:?}",
-                weights.display(),
+            bad_file(&weights)(format!(
+                "{} is not a positive count: {k:?}",
                 meta_keys::ACT_CANDIDATES
             ))
         })?;
@@ -943,7 +941,7 @@ pub fn load_agent(run: &Path) -> Result<(Agent, TrainConfig)> {
             .iter()
             .find(|t| t.0 == name)
             .map(|t| t.1[axis])
-            .ok_or_else(|| EncodeError::Run(format!("{}: no {name}", weights.display())))
+            .ok_or_else(|| bad_file(&weights)(format!("no {name}")))
     };
     let state_dim = get_dim("obs.mean", 1)?;
     let action_dim = get_dim("q1.l1.wa", 0)?;
@@ -961,10 +959,10 @@ pub fn load_agent(run: &Path) -> Result<(Agent, TrainConfig)> {
     }
     agent
         .import(&tensors, false, (0, 0))
-        .map_err(|e| EncodeError::Run(format!("{}: {e}", weights.display())))?;
+        .map_err(bad_file(&weights))?;
     if cfg.agent.skip_model_weight > 0.0 {
         let path = run.join(files::SKIP_MODEL);
-        agent.skip_model = Some(SkipModel::load(&path, action_dim).map_err(EncodeError::Run)?);
+        agent.skip_model = Some(SkipModel::load(&path, action_dim).map_err(AgentError::Store)?);
     }
     Ok((agent, cfg))
 }

@@ -7,6 +7,7 @@
 //! metadata), then `weights.safetensors` (the best weights, with the config in the metadata),
 //! `report.json` and `loss.png`. Each file is written to a temporary name and renamed.
 
+use crate::output::{prepare_folder, record_config, write_json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -35,6 +36,8 @@ pub enum EncodeError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Folder(#[from] crate::output::FolderError),
     #[error("{0}")]
     Run(String),
 }
@@ -259,36 +262,6 @@ pub fn run_encode(
         }
     }
     train_loop(&ctx, params, out, opts)
-}
-
-/// Readies a run folder: with `resume` it must hold `checkpoint`; otherwise it must not exist
-/// (or is replaced with `force`) and is created empty.
-pub(crate) fn prepare_folder(
-    out: &Path,
-    force: bool,
-    resume: bool,
-    checkpoint: &str,
-) -> Result<()> {
-    if resume {
-        if !out.join(checkpoint).is_file() {
-            return Err(EncodeError::Run(format!(
-                "{} has no {} to resume from",
-                out.display(),
-                checkpoint
-            )));
-        }
-        return Ok(());
-    }
-    if out.exists() {
-        if !force {
-            return Err(EncodeError::Run(format!(
-                "{} exists: pass --force to replace it or --resume to continue it",
-                out.display()
-            )));
-        }
-        std::fs::remove_dir_all(out).map_err(io(out))?;
-    }
-    std::fs::create_dir_all(out).map_err(io(out))
 }
 
 /// The initial loop state: structure B starts by pretraining its song layers.
@@ -616,33 +589,6 @@ fn baselines(ctx: &Ctx) -> (f64, f64) {
         sq / (steps.max(1) * dim as u64) as f64,
         hits as f64 / steps.max(1) as f64,
     )
-}
-
-/// Writes a run's `config.json` first; when resuming, checks that the one in the folder is the
-/// same (another config or input would not continue the same run).
-pub(crate) fn record_config<T>(path: &Path, cfg: &T, resume: bool) -> Result<()>
-where
-    T: Serialize + serde::de::DeserializeOwned + PartialEq,
-{
-    if !resume {
-        return write_json(path, cfg);
-    }
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
-    let saved: T = serde_json::from_str(&text)
-        .map_err(|e| EncodeError::Run(format!("{}: {e}", path.display())))?;
-    if saved != *cfg {
-        return Err(EncodeError::Run(format!(
-            "{} was made with another config or input; resume with the same ones or start anew with --force",
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
-/// Writes `v` as pretty JSON, atomically.
-pub(crate) fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(v).expect("configs serialise") + "\n";
-    crate::output::write_atomic(path, text.as_bytes()).map_err(io(path))
 }
 
 fn save_checkpoint(

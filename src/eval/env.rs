@@ -12,6 +12,19 @@
 
 use super::policy::Observation;
 
+/// Why episodes could not start.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum EnvError {
+    #[error("session {session} of the sample cannot start an episode of {steps} plays")]
+    ShortSession { session: usize, steps: usize },
+    #[error("track {0} of the sample is not in the world model")]
+    UnknownTrack(String),
+    #[error("session {0} of the sample is not in the world model")]
+    UnknownSession(String),
+    #[error("the world could not be loaded: {0}")]
+    World(String),
+}
+
 /// One episode's response to one recommendation.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Step {
@@ -59,7 +72,7 @@ pub trait Environment {
     /// sessions); episode `i` draws its responses from its own stream of `seed`, so scores do
     /// not depend on batching and two policies face the same draws wherever their
     /// recommendations agree.
-    fn reset(&mut self, sessions: &[usize], seed: u64) -> Result<(), String>;
+    fn reset(&mut self, sessions: &[usize], seed: u64) -> Result<(), EnvError>;
 
     /// The episodes as the policies see them now.
     fn observe(&mut self) -> Observations<'_>;

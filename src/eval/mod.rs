@@ -8,6 +8,7 @@
 
 pub mod env;
 pub mod episodes;
+pub mod error;
 pub mod play;
 pub mod policy;
 pub mod report;

@@ -8,7 +8,7 @@ use crate::encoder::data::SongInputs;
 use crate::rng::Rng;
 use crate::stats::mean_ci;
 
-use super::env::Environment;
+use super::env::{EnvError, Environment};
 use super::policy::Policy;
 
 /// Scores of one policy over a set of episodes.
@@ -47,7 +47,7 @@ pub fn play(
     sessions: &[usize],
     seed: u64,
     songs: &SongInputs,
-) -> Result<Evaluation, String> {
+) -> Result<Evaluation, EnvError> {
     env.reset(sessions, seed)?;
     let mut policy_rng = Rng::stream(seed, &[POLICY_STREAM]);
     let n = sessions.len();
@@ -134,7 +134,7 @@ mod tests {
     }
 
     impl Environment for Tiny {
-        fn reset(&mut self, sessions: &[usize], seed: u64) -> Result<(), String> {
+        fn reset(&mut self, sessions: &[usize], seed: u64) -> Result<(), EnvError> {
             let starts = sessions.iter().map(|&s| vec![(s as u32, 3)]).collect();
             self.eps.reset(starts, seed, 1);
             Ok(())

@@ -6,23 +6,23 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::agent::Agent;
+use crate::agent::{Agent, AgentError};
 use crate::agent::policy::{AgentPolicy, policy_name};
 use crate::agent::train::{Setup, TrainConfig, load_agent};
 use crate::data::Split;
-use crate::encoder::train::EncodeError;
 use crate::simulator::greedy::{GreedyCandidates, SimulatorOracle};
 use crate::simulator::policy::PopularityPolicy;
 use crate::simulator::run::{GREEDY_NEIGHBOURS, GREEDY_POPULAR, baselines};
-use crate::simulator::{SimEnv, SimulatorConfig};
+use crate::simulator::{SimEnv, SimError, SimulatorConfig};
 use crate::stats::{crossed_ci, mean_ci, mean_ci_t};
 
+use super::error::EvalError;
 use super::play::{Evaluation, play};
 use super::policy::Policy;
 use super::report::{EvalReport, PairedDiff, PolicyRow};
 use super::world::{PosteriorPlay, TrueScore, TrueStarts, World};
 
-type Result<T> = std::result::Result<T, EncodeError>;
+type Result<T> = std::result::Result<T, EvalError>;
 
 /// What to evaluate.
 #[derive(Clone, Debug)]
@@ -206,15 +206,14 @@ impl Arena<'_> {
     fn score(&self, policy: &mut dyn Policy, s: &SeedStarts) -> Result<Scored> {
         let setup = self.setup;
         let (enc, sample, songs) = (&setup.encoder, &setup.sample, &setup.encoder.songs);
-        let run = EncodeError::Run;
         let mut test = SimEnv::new(&setup.test_sim, enc, sample);
-        let e = play(&mut test, policy, &s.test, s.seed, songs).map_err(run)?;
+        let e = play(&mut test, policy, &s.test, s.seed, songs)?;
         let mut train = SimEnv::new(&setup.train_sim, enc, sample);
-        let tr = play(&mut train, policy, &s.train, s.seed, songs).map_err(run)?;
+        let tr = play(&mut train, policy, &s.train, s.seed, songs)?;
         let truth = match self.world {
             Some(w) => {
-                let mut env = w.env(enc, sample, &setup.test_sim.cfg).map_err(run)?;
-                let t = play(&mut env, policy, &s.test, s.seed, songs).map_err(run)?;
+                let mut env = w.env(enc, sample, &setup.test_sim.cfg)?;
+                let t = play(&mut env, policy, &s.test, s.seed, songs)?;
                 Some(TrueScore {
                     policy: t.policy,
                     episodes: t.episodes,
@@ -245,17 +244,17 @@ fn inputs(
     let agents = runs
         .iter()
         .map(|r| load_agent(r))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<std::result::Result<Vec<_>, AgentError>>()?;
     let first: Option<&TrainConfig> = agents.first().map(|a| &a.1);
     let sample_dir = match (sample, first) {
         (Some(s), _) => s.to_path_buf(),
         (None, Some(c)) => c.sample.clone(),
-        (None, None) => return Err(EncodeError::Config("give --runs or --sample".into())),
+        (None, None) => return Err(EvalError::Options("give --runs or --sample".into())),
     };
     let encoder_dir = match (encoder, first) {
         (Some(e), _) => e.to_path_buf(),
         (None, Some(c)) => c.encoder.clone(),
-        (None, None) => return Err(EncodeError::Config("give --runs or --encoder".into())),
+        (None, None) => return Err(EvalError::Options("give --runs or --encoder".into())),
     };
     let sim_cfg = match (sim, first) {
         (Some(s), _) => s.clone(),
@@ -266,14 +265,13 @@ fn inputs(
         let same =
             |a: &Path, b: &Path| std::fs::canonicalize(a).ok() == std::fs::canonicalize(b).ok();
         if !same(&c.sample, &sample_dir) || !same(&c.encoder, &encoder_dir) {
-            return Err(EncodeError::Run(format!(
-                "{} was trained on {} with the encoder {}, not {} and {}",
-                r.display(),
-                c.sample.display(),
-                c.encoder.display(),
-                sample_dir.display(),
-                encoder_dir.display()
-            )));
+            return Err(EvalError::OtherInputs {
+                run: r.clone(),
+                trained_sample: c.sample.clone(),
+                trained_encoder: c.encoder.clone(),
+                sample: sample_dir,
+                encoder: encoder_dir,
+            });
         }
     }
     Ok(Inputs {
@@ -334,11 +332,7 @@ fn references(
 ) -> Result<(Vec<TrueScore>, Option<TrueScore>)> {
     let cfg = &setup.test_sim.cfg;
     let prior = if opts.posterior {
-        Some(
-            world
-                .split_users(&setup.sample, Split::Train, POSTERIOR_USERS, cfg.seed)
-                .map_err(EncodeError::Run)?,
-        )
+        Some(world.split_users(&setup.sample, Split::Train, POSTERIOR_USERS, cfg.seed)?)
     } else {
         None
     };
@@ -410,10 +404,7 @@ fn seed_starts(
         test: setup.sessions(Split::Test, episodes, seed)?,
         train: setup.sessions(Split::Train, episodes, seed)?,
         truth: match world {
-            Some(w) => Some(
-                w.starts(&setup.sample, Split::Test, steps, episodes, seed)
-                    .map_err(EncodeError::Run)?,
-            ),
+            Some(w) => Some(w.starts(&setup.sample, Split::Test, steps, episodes, seed)?),
             None => None,
         },
     })
@@ -457,7 +448,7 @@ pub fn run_eval(
 ) -> Result<EvalReport> {
     let t0 = Instant::now();
     if opts.seeds.is_empty() || opts.episodes == 0 {
-        return Err(EncodeError::Config(
+        return Err(EvalError::Options(
             "eval needs at least one seed and one episode".into(),
         ));
     }
@@ -474,7 +465,10 @@ pub fn run_eval(
     let setup = Setup::load(&sample_dir, &encoder_dir, &sim_cfg, &agent_cfg)?;
     let enc = &setup.encoder;
     let world = match &opts.world {
-        Some(w) => Some(World::load(w).map_err(EncodeError::Run)?),
+        Some(w) => Some(World::load(w).map_err(|source| SimError::Env {
+            at: Some(w.clone()),
+            source,
+        })?),
         None => None,
     };
     let wanted = |name: &str| {

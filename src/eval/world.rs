@@ -18,7 +18,7 @@ use crate::stats::mean_ci;
 use crate::synth::model::{Mood, User, UserModel, UserState};
 use crate::synth::saved::SavedWorld;
 
-use super::env::{Environment, Observations, Step};
+use super::env::{EnvError, Environment, Observations, Step};
 use super::episodes::{Episodes, first_plays, start_sessions};
 use super::reward::Reward;
 
@@ -39,14 +39,15 @@ pub struct World {
 }
 
 impl World {
-    pub fn load(dir: &Path) -> Result<World, String> {
-        let saved = crate::synth::saved::load(dir).map_err(|e| e.to_string())?;
-        let dir = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    pub fn load(dir: &Path) -> Result<World, EnvError> {
+        let saved = crate::synth::saved::load(dir).map_err(|e| EnvError::World(e.to_string()))?;
+        let dir = std::fs::canonicalize(dir)
+            .map_err(|e| EnvError::World(format!("{}: {e}", dir.display())))?;
         Ok(World { dir, saved })
     }
 
     /// An error unless every track and every session of `split` of `sample` is the world's.
-    pub fn check(&self, sample: &Sample, split: Split) -> Result<(), String> {
+    pub fn check(&self, sample: &Sample, split: Split) -> Result<(), EnvError> {
         world_tracks(&self.saved, sample)?;
         for s in sample.sessions_in(split) {
             session_user(&self.saved, &s.id)?;
@@ -61,7 +62,7 @@ impl World {
         encoder: &'a Encoder,
         sample: &'a Sample,
         cfg: &SimulatorConfig,
-    ) -> Result<TrueEnv<'a>, String> {
+    ) -> Result<TrueEnv<'a>, EnvError> {
         Ok(TrueEnv {
             model: &self.saved.model,
             source: Source::World {
@@ -87,7 +88,7 @@ impl World {
         steps: usize,
         n: usize,
         seed: u64,
-    ) -> Result<TrueStarts, String> {
+    ) -> Result<TrueStarts, EnvError> {
         let world_track = world_tracks(&self.saved, sample)?;
         let sessions = start_sessions(sample, split, steps, n, seed);
         let (users, states, histories) =
@@ -112,7 +113,7 @@ impl World {
         split: Split,
         max: usize,
         seed: u64,
-    ) -> Result<Vec<User>, String> {
+    ) -> Result<Vec<User>, EnvError> {
         split_users(&self.saved, sample, split, max, seed)
     }
 
@@ -128,7 +129,7 @@ impl World {
 
     /// The true model's probability that each logged play of `split` was heard out
     /// ([`true_probabilities`]).
-    pub fn true_probabilities(&self, sample: &Sample, split: Split) -> Result<Vec<f64>, String> {
+    pub fn true_probabilities(&self, sample: &Sample, split: Split) -> Result<Vec<f64>, EnvError> {
         true_probabilities(&self.saved, sample, split)
     }
 }
@@ -144,24 +145,24 @@ pub struct TrueStarts {
 }
 
 /// The world model's index of each sample track.
-fn world_tracks(world: &SavedWorld, sample: &Sample) -> Result<Vec<u32>, String> {
+fn world_tracks(world: &SavedWorld, sample: &Sample) -> Result<Vec<u32>, EnvError> {
     sample
         .tracks
         .iter()
         .map(|id| {
             world
                 .track(id)
-                .ok_or_else(|| format!("track {id} of the sample is not in the world model"))
+                .ok_or_else(|| EnvError::UnknownTrack(id.to_string()))
         })
         .collect()
 }
 
 /// The hidden user of a sample session.
-fn session_user(world: &SavedWorld, session: &str) -> Result<User, String> {
+fn session_user(world: &SavedWorld, session: &str) -> Result<User, EnvError> {
     world
         .user(session)
         .copied()
-        .ok_or_else(|| format!("session {session} of the sample is not in the world model"))
+        .ok_or_else(|| EnvError::UnknownSession(session.into()))
 }
 
 /// Sessions' hidden users, their states after the first `steps` plays, and those plays.
@@ -172,16 +173,14 @@ fn hidden_starts(
     world_track: &[u32],
     sessions: &[usize],
     steps: usize,
-) -> Result<(Vec<User>, Vec<UserState>, Vec<Vec<(u32, u8)>>), String> {
+) -> Result<(Vec<User>, Vec<UserState>, Vec<Vec<(u32, u8)>>), EnvError> {
     let (mut users, mut states, mut histories) = (Vec::new(), Vec::new(), Vec::new());
     for &i in sessions {
         let s = sample
             .sessions
             .get(i)
             .filter(|s| s.len as usize >= steps)
-            .ok_or_else(|| {
-                format!("session {i} of the sample cannot start an episode of {steps} plays")
-            })?;
+            .ok_or(EnvError::ShortSession { session: i, steps })?;
         let user = session_user(world, &s.id)?;
         let mut state = world.model.start(&user);
         let history = first_plays(sample, i, steps);
@@ -203,7 +202,7 @@ fn true_probabilities(
     world: &SavedWorld,
     sample: &Sample,
     split: Split,
-) -> Result<Vec<f64>, String> {
+) -> Result<Vec<f64>, EnvError> {
     let m = &world.model;
     let world_track = world_tracks(world, sample)?;
     let mut out = Vec::new();
@@ -275,7 +274,7 @@ impl<'a> TrueEnv<'a> {
 }
 
 impl Environment for TrueEnv<'_> {
-    fn reset(&mut self, sessions: &[usize], seed: u64) -> Result<(), String> {
+    fn reset(&mut self, sessions: &[usize], seed: u64) -> Result<(), EnvError> {
         let (users, states, histories) = match &self.source {
             Source::World {
                 saved,
@@ -370,7 +369,7 @@ fn split_users(
     split: Split,
     max: usize,
     seed: u64,
-) -> Result<Vec<User>, String> {
+) -> Result<Vec<User>, EnvError> {
     let mut users: Vec<User> = sample
         .sessions_in(split)
         .map(|s| session_user(world, &s.id))

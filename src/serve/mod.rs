@@ -21,7 +21,8 @@ use crate::agent::Agent;
 use crate::agent::policy::{ActionSpace, Heard};
 use crate::agent::train::{TrainConfig, load_agent};
 use crate::encoder::Encoder;
-use crate::encoder::train::EncodeError;
+use crate::agent::AgentError;
+use crate::simulator::SimError;
 use crate::songs::index::IndexKind;
 
 /// Response levels by name, in level order.
@@ -94,16 +95,18 @@ impl Recommender {
         run: &Path,
         index: Option<IndexKind>,
         max_k: usize,
-    ) -> Result<Recommender, EncodeError> {
+    ) -> Result<Recommender, AgentError> {
         let (agent, config) = load_agent(run)?;
         let encoder = Encoder::load(&config.encoder)?;
-        let sample = crate::data::load_sample_dir(&config.sample)?.sample;
+        let sample = crate::data::load_sample_dir(&config.sample)
+            .map_err(SimError::from)?
+            .sample;
         if encoder.songs.values.len() != sample.tracks.len() * encoder.songs.dim {
-            return Err(EncodeError::Run(format!(
-                "the encoder {} does not match the sample {}",
-                config.encoder.display(),
-                config.sample.display()
-            )));
+            return Err(SimError::OtherSample {
+                encoder: config.encoder.clone(),
+                sample: config.sample.clone(),
+            }
+            .into());
         }
         let kind = index.unwrap_or_else(|| agent.cfg.index.clone());
         // The run keeps its HNSW graph (`index.bin`): built on the first load, read after.

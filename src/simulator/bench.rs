@@ -10,13 +10,12 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::data::Split;
-use crate::encoder::Encoder;
-use crate::encoder::train::EncodeError;
 use crate::songs::dedup::Dedup;
 use crate::songs::hnsw::{Hnsw, HnswConfig};
 use crate::songs::index::{IndexKind, NearestTracks, Neighbour, recall_at};
 
 use super::config::SimulatorConfig;
+use super::error::SimError;
 use super::memory::{Simulator, encode_transitions, histories, transitions};
 
 /// One measured backend.
@@ -58,20 +57,18 @@ pub fn run(
     max_queries: usize,
     efs: &[usize],
     export: Option<&str>,
-) -> Result<Vec<SimBenchRow>, EncodeError> {
-    let encoder = Encoder::load(encoder_dir)?;
-    super::memory::check_recent(cfg, &encoder).map_err(EncodeError::Config)?;
-    let s = crate::data::load_sample_dir(sample_dir)?;
+) -> Result<Vec<SimBenchRow>, SimError> {
+    let (encoder, sample) = super::error::load_inputs(sample_dir, encoder_dir, cfg)?;
     let exact_cfg = SimulatorConfig {
         index: IndexKind::Exact,
         ..cfg.clone()
     };
     let t0 = Instant::now();
-    let train = transitions(&s.sample, Split::Train, encoder.model.steps);
+    let train = transitions(&sample, Split::Train, encoder.model.steps);
     let (ks, ka) = encode_transitions(&encoder, &train);
     let mut sim = Simulator::from_encoded(&train, &ks, &ka, &encoder, &exact_cfg);
     let encode_s = t0.elapsed().as_secs_f64();
-    let mut held_out = transitions(&s.sample, Split::Test, encoder.model.steps);
+    let mut held_out = transitions(&sample, Split::Test, encoder.model.steps);
     held_out.truncate(max_queries);
     let (qs, qa) = encode_transitions(&encoder, &held_out);
     let kr = sim.recent(&encoder.songs, &histories(&train), &ka);
@@ -82,7 +79,7 @@ pub fn run(
         for (suffix, v) in [("base", &keys), ("query", &sim.keys(&qs, &qa, &qr))] {
             let path = format!("{prefix}.{suffix}.f32");
             let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-            crate::output::write_atomic(Path::new(&path), &bytes).map_err(|e| EncodeError::Io {
+            crate::output::write_atomic(Path::new(&path), &bytes).map_err(|e| SimError::Io {
                 path: path.into(),
                 source: e,
             })?;

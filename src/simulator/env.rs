@@ -3,7 +3,7 @@
 
 use crate::data::Sample;
 use crate::encoder::Encoder;
-use crate::eval::env::{Environment, Observations, Step};
+use crate::eval::env::{EnvError, Environment, Observations, Step};
 use crate::eval::episodes::{Episodes, first_plays};
 use crate::eval::reward::Reward;
 
@@ -49,7 +49,7 @@ impl<'a> SimEnv<'a> {
 }
 
 impl Environment for SimEnv<'_> {
-    fn reset(&mut self, sessions: &[usize], seed: u64) -> Result<(), String> {
+    fn reset(&mut self, sessions: &[usize], seed: u64) -> Result<(), EnvError> {
         let steps = self.sim.cfg.start_steps;
         if let Some(&i) = sessions.iter().find(|&&i| {
             self.sample
@@ -57,9 +57,7 @@ impl Environment for SimEnv<'_> {
                 .get(i)
                 .is_none_or(|s| (s.len as usize) < steps)
         }) {
-            return Err(format!(
-                "session {i} of the sample cannot start an episode of {steps} plays"
-            ));
+            return Err(EnvError::ShortSession { session: i, steps });
         }
         let starts = sessions
             .iter()

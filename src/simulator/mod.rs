@@ -7,6 +7,7 @@ pub mod bench;
 pub mod classifier;
 pub mod config;
 pub mod env;
+pub mod error;
 pub mod fidelity;
 pub mod greedy;
 pub mod memory;
@@ -16,4 +17,5 @@ pub mod skips;
 
 pub use config::SimulatorConfig;
 pub use env::SimEnv;
+pub use error::SimError;
 pub use memory::Simulator;

@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Split;
 use crate::encoder::Encoder;
-use crate::encoder::train::EncodeError;
 
 use super::classifier::SkipClassifier;
 use super::config::SimulatorConfig;
 use super::env::SimEnv;
+use super::error::SimError;
 use super::fidelity::{Fidelity, fidelity};
 use super::greedy::GreedyPolicy;
 use super::memory::{Simulator, Transition, encode_transitions, transitions};
@@ -52,25 +52,20 @@ pub fn run_simulate(
     encoder_dir: &Path,
     cfg: &SimulatorConfig,
     world: Option<&Path>,
-) -> Result<SimulateReport, EncodeError> {
-    cfg.validate().map_err(EncodeError::Config)?;
+) -> Result<SimulateReport, SimError> {
+    cfg.validate().map_err(SimError::Config)?;
     let t0 = std::time::Instant::now();
-    let encoder = Encoder::load(encoder_dir)?;
-    super::memory::check_recent(cfg, &encoder).map_err(EncodeError::Config)?;
     // The world is loaded first, so that a bad folder fails before the work.
-    let world = match world {
-        Some(w) => Some(World::load(w).map_err(EncodeError::Run)?),
+    let world_dir = world;
+    let world = match world_dir {
+        Some(w) => Some(World::load(w).map_err(|source| SimError::Env {
+            at: Some(w.to_path_buf()),
+            source,
+        })?),
         None => None,
     };
-    let s = crate::data::load_sample_dir(sample_dir)?;
-    let sample = &s.sample;
-    if encoder.songs.values.len() != sample.tracks.len() * encoder.songs.dim {
-        return Err(EncodeError::Run(format!(
-            "the encoder in {} was trained on another sample than {}",
-            encoder_dir.display(),
-            sample_dir.display()
-        )));
-    }
+    let (encoder, sample) = super::error::load_inputs(sample_dir, encoder_dir, cfg)?;
+    let sample = &sample;
     // The training transitions are encoded once: they are the training simulator's keys, the
     // logged policy's index and the skip classifier's data.
     let train_trans = transitions(sample, Split::Train, encoder.model.steps);
@@ -87,11 +82,11 @@ pub fn run_simulate(
     let test_sim = Simulator::build_like(sample, Split::Test, &encoder, &train_sim);
     let start = start_sessions(sample, Split::Test, cfg.start_steps, cfg.episodes, cfg.seed);
     if start.is_empty() {
-        return Err(EncodeError::Run(format!(
-            "no test session of {} has {} plays to start an episode",
-            sample_dir.display(),
-            cfg.start_steps
-        )));
+        return Err(SimError::NoStarts {
+            sample: sample_dir.to_path_buf(),
+            split: "test",
+            steps: cfg.start_steps,
+        });
     }
     let (clf, mut policies) = baselines(
         sample.tracks.len(),
@@ -107,7 +102,10 @@ pub fn run_simulate(
         Some(w) => {
             let p = w
                 .true_probabilities(sample, Split::Test)
-                .map_err(EncodeError::Run)?;
+                .map_err(|source| SimError::Env {
+                    at: world_dir.map(Path::to_path_buf),
+                    source,
+                })?;
             assert_eq!(p.len(), y.len(), "one probability per held-out transition");
             Some(fidelity(
                 &p,
@@ -123,7 +121,7 @@ pub fn run_simulate(
         .iter_mut()
         .map(|p| play(&mut env, p.as_mut(), &start, cfg.seed, &encoder.songs))
         .collect::<Result<_, _>>()
-        .map_err(EncodeError::Run)?;
+        .map_err(SimError::from)?;
     Ok(SimulateReport {
         config: cfg.clone(),
         train_keys: train_sim.len(),
