@@ -3,12 +3,15 @@
 //! Wolpertinger re-ranking (Dulac-Arnold et al. 2015); trained in the training split's
 //! simulator, evaluated in the held-out split's.
 
+pub mod algo;
 pub mod bench;
 pub mod config;
+pub mod ddpg;
 pub mod error;
 pub mod nets;
 pub mod policy;
 pub mod replay;
+pub mod td3;
 pub mod train;
 
 pub use config::{AgentConfig, Algo, EncoderMode, NoiseKind};

@@ -14,7 +14,7 @@
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::config::{AgentConfig, Algo};
+use super::config::AgentConfig;
 use crate::encoder::data::{Batch, SongInputs, window_row, window_width};
 use crate::encoder::model::HistoryAutoencoder;
 use crate::nn::{Adam, Linear, P, Params, tanh, to_vec};
@@ -277,11 +277,7 @@ impl Agent {
         let mut actor = Params::new(device);
         let actor_net = Actor::new(&mut actor, dims, &mut rng);
         let mut critic = Params::new(device);
-        let n_q = match cfg.algo {
-            Algo::Ddpg => 1,
-            Algo::Td3 => 2,
-        };
-        let q_nets = (0..n_q)
+        let q_nets = (0..cfg.algo.hooks().critics())
             .map(|i| QNet::new(&mut critic, &format!("q{}", i + 1), dims, recent, &mut rng))
             .collect();
         Agent {
@@ -512,10 +508,10 @@ impl Agent {
         to_vec(&q.head(p, hs, recent, a))
     }
 
-    /// The bootstrapped targets y = r + γ·Q'(s', a') of a minibatch (`[n]`), with a' = μ'(s')
-    /// (DDPG) or a' = clip(μ'(s') + clip(ε, −c, c), −1, 1), ε ~ N(0, σ̃²), and the smaller of
-    /// the twin target critics (TD3); a' is then replaced by the real action it selects when a
-    /// `projection` is given. No transition is terminal: the 15-step end is a truncation.
+    /// The bootstrapped targets y = r + γ·min_i Q'_i(s', a') of a minibatch (`[n]`), with
+    /// a' = μ'(s') as the algorithm's [`target_action`](super::algo::Algorithm::target_action)
+    /// leaves it, then replaced by the real action it selects when a `projection` is given. No
+    /// transition is terminal: the 15-step end is a truncation.
     pub fn targets(
         &self,
         b: &Minibatch,
@@ -525,16 +521,10 @@ impl Agent {
         let n = b.r.len();
         let dev = self.device();
         let s2 = self.states(&b.s2, self.tuner.as_ref().map(|t| &t.target.values[..]));
-        let mut a2 = self
+        let mu2 = self
             .actor_net
             .forward(&self.actor_target.values, s2.clone());
-        if self.cfg.algo == Algo::Td3 {
-            let c = self.cfg.noise_clip;
-            let eps: Vec<f32> = (0..n * self.action_dim)
-                .map(|_| (rng.normal() * self.cfg.policy_noise).clamp(-c, c) as f32)
-                .collect();
-            a2 = (a2 + tensor(eps, n, self.action_dim, &dev)).clamp(-1.0, 1.0);
-        }
+        let mut a2 = self.cfg.algo.hooks().target_action(&self.cfg, mu2, rng);
         if let Some(p) = projection {
             let real = p.project(self, &b.s2, &to_vec(&a2));
             a2 = tensor(real, n, self.action_dim, &dev);
@@ -548,7 +538,7 @@ impl Agent {
     }
 
     /// One update: the critic(s) towards the targets; the actor along ∇ₐQ₁ and the targets by
-    /// Polyak averaging — every update for DDPG, every `policy_delay` updates for TD3.
+    /// Polyak averaging every [`actor_delay`](super::algo::Algorithm::actor_delay) updates.
     pub fn update(
         &mut self,
         b: &Minibatch,
@@ -572,11 +562,7 @@ impl Agent {
     /// Whether the update just made by [`critic_step`](Self::critic_step) also updates the
     /// actor and the targets.
     pub fn actor_due(&self) -> bool {
-        let delay = match self.cfg.algo {
-            Algo::Ddpg => 1,
-            Algo::Td3 => self.cfg.policy_delay as u64,
-        };
-        self.updates % delay == 0
+        self.updates % self.cfg.algo.hooks().actor_delay(&self.cfg) == 0
     }
 
     /// One Adam step of the critic(s) towards the targets `y` `[n, 1]`: the summed mean squared
@@ -764,6 +750,7 @@ pub fn soft_update(target: &mut Params, online: &Params, tau: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::Algo;
 
     fn set(p: &mut Params, name: &str, v: Vec<f32>) {
         let i = p.find(name).unwrap().0;
