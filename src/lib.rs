@@ -10,6 +10,7 @@ pub mod data;
 pub mod encoder;
 pub mod eval;
 pub mod nn;
+pub mod npz;
 pub mod output;
 pub mod pipeline;
 pub mod plot;

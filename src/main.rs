@@ -47,6 +47,8 @@ enum Command {
     Encode(EncodeArgs),
     /// Build the user simulator from the logs: its fidelity on held-out transitions, and the baselines' scores.
     Simulate(SimulateArgs),
+    /// Write a sample's logged transitions as offline-RL data (.npz: observations, actions, rewards, terminals, timeouts) for d3rlpy, Minari and other Python tools.
+    Export(ExportArgs),
     /// The WSDM Cup 2019 skip-prediction task on a sample: skip_2 of each session's second half from its first, scored by Mean Average Accuracy, models side by side with bootstrap intervals.
     Skips(SkipsArgs),
     /// Train a DDPG or TD3 agent in the training split's simulator and score it in the held-out one.
@@ -111,6 +113,7 @@ fn main() -> ExitCode {
         Command::Songs(a) => songs(a),
         Command::Encode(a) => encode(a, progress),
         Command::Simulate(a) => simulate(a),
+        Command::Export(a) => export(a),
         Command::Train(a) => train(a, progress),
         Command::Skips(a) => skips(a),
         Command::Eval(a) => eval_cmd(a),

@@ -12,18 +12,18 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::agent::AgentError;
 use crate::agent::train::{RoundRecord, Setup, TrainOptions, TrainReport, run_train_with};
 use crate::agent::{AgentConfig, Algo};
+use crate::data::error::DataError;
 use crate::data::{SampleConfig, Split, run::SampleReport};
 use crate::encoder::EncoderConfig;
-use crate::agent::AgentError;
-use crate::data::error::DataError;
 use crate::encoder::train::{EncodeError, EncodeOptions, EncodeReport, Outcome, run_encode};
 use crate::eval::error::EvalError;
-use crate::output::{FolderError, io_at, write_json};
-use crate::simulator::SimError;
 use crate::eval::report::EvalReport;
 use crate::eval::run::{EvalOptions, run_eval};
+use crate::output::{FolderError, io_at, write_json};
+use crate::simulator::SimError;
 use crate::simulator::SimulatorConfig;
 use crate::simulator::fidelity::Fidelity;
 use crate::simulator::memory::{encode_transitions, transitions};

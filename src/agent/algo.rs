@@ -1,11 +1,12 @@
 //! The actor-critic algorithms as hooks on one update (d3rlpy's `TD3Impl` overriding two
 //! methods of `DDPGImpl`): the update in [`nets`](super::nets) is DDPG's, and an algorithm
-//! says only where it departs from it. A new algorithm is a file implementing [`Algorithm`]
-//! and a variant of [`Algo`] that names it.
+//! says only where it departs from it. A new algorithm is a file implementing [`Algorithm`],
+//! a variant of [`Algo`](super::Algo) that names it, and its line in
+//! [`nets::algorithm`](super::nets::algorithm).
 
 use burn::tensor::Tensor;
 
-use super::config::{AgentConfig, Algo};
+use super::config::AgentConfig;
 use crate::rng::Rng;
 
 /// Where an actor-critic algorithm departs from DDPG (Lillicrap et al. 2016), whose choices the
@@ -25,15 +26,5 @@ pub trait Algorithm: Sync {
     /// Critic updates per actor (and target-network) update.
     fn actor_delay(&self, _cfg: &AgentConfig) -> u64 {
         1
-    }
-}
-
-impl Algo {
-    /// The algorithm's hooks.
-    pub fn hooks(self) -> &'static dyn Algorithm {
-        match self {
-            Algo::Ddpg => &super::ddpg::Ddpg,
-            Algo::Td3 => &super::td3::Td3,
-        }
     }
 }

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod config;
 pub mod ddpg;
 pub mod error;
+pub mod export;
 pub mod nets;
 pub mod policy;
 pub mod replay;

@@ -14,7 +14,8 @@
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::config::AgentConfig;
+use super::algo::Algorithm;
+use super::config::{AgentConfig, Algo};
 use crate::encoder::data::{Batch, SongInputs, window_row, window_width};
 use crate::encoder::model::HistoryAutoencoder;
 use crate::nn::{Adam, Linear, P, Params, tanh, to_vec};
@@ -260,6 +261,14 @@ pub struct Agent {
     pub skip_model: Option<SkipModel>,
 }
 
+/// The hooks of `algo` on the update.
+pub fn algorithm(algo: Algo) -> &'static dyn Algorithm {
+    match algo {
+        Algo::Ddpg => &super::ddpg::Ddpg,
+        Algo::Td3 => &super::td3::Td3,
+    }
+}
+
 fn tensor(v: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(v, [rows, cols]), device)
 }
@@ -277,7 +286,7 @@ impl Agent {
         let mut actor = Params::new(device);
         let actor_net = Actor::new(&mut actor, dims, &mut rng);
         let mut critic = Params::new(device);
-        let q_nets = (0..cfg.algo.hooks().critics())
+        let q_nets = (0..algorithm(cfg.algo).critics())
             .map(|i| QNet::new(&mut critic, &format!("q{}", i + 1), dims, recent, &mut rng))
             .collect();
         Agent {
@@ -524,7 +533,7 @@ impl Agent {
         let mu2 = self
             .actor_net
             .forward(&self.actor_target.values, s2.clone());
-        let mut a2 = self.cfg.algo.hooks().target_action(&self.cfg, mu2, rng);
+        let mut a2 = algorithm(self.cfg.algo).target_action(&self.cfg, mu2, rng);
         if let Some(p) = projection {
             let real = p.project(self, &b.s2, &to_vec(&a2));
             a2 = tensor(real, n, self.action_dim, &dev);
@@ -562,7 +571,7 @@ impl Agent {
     /// Whether the update just made by [`critic_step`](Self::critic_step) also updates the
     /// actor and the targets.
     pub fn actor_due(&self) -> bool {
-        self.updates % self.cfg.algo.hooks().actor_delay(&self.cfg) == 0
+        self.updates % algorithm(self.cfg.algo).actor_delay(&self.cfg) == 0
     }
 
     /// One Adam step of the critic(s) towards the targets `y` `[n, 1]`: the summed mean squared
@@ -750,7 +759,6 @@ pub fn soft_update(target: &mut Params, online: &Params, tau: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::Algo;
 
     fn set(p: &mut Params, name: &str, v: Vec<f32>) {
         let i = p.find(name).unwrap().0;

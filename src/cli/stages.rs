@@ -105,6 +105,28 @@ pub(crate) struct EncodeArgs {
 }
 
 #[derive(Args)]
+pub(crate) struct ExportArgs {
+    /// A sample folder written by `segue sample`.
+    #[arg(long)]
+    pub(crate) sample: PathBuf,
+    /// A finished `segue encode` run on that sample.
+    #[arg(long)]
+    pub(crate) encoder: PathBuf,
+    /// The `.npz` archive to write.
+    #[arg(short, long)]
+    pub(crate) out: PathBuf,
+    /// The splits whose transitions to write (repeat the flag, or comma-separate).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "train")]
+    pub(crate) split: Vec<segue::data::Split>,
+    /// A TOML run config ([simulator] table: the reward); flags override it.
+    #[arg(short, long)]
+    pub(crate) config: Option<PathBuf>,
+    /// What each response level is worth.
+    #[arg(long, value_enum)]
+    pub(crate) reward: Option<segue::simulator::config::RewardKind>,
+}
+
+#[derive(Args)]
 pub(crate) struct SimulateArgs {
     /// A sample folder written by `segue sample`.
     #[arg(long)]
@@ -208,6 +230,22 @@ pub(crate) fn train(a: TrainArgs, progress: bool) -> Result<()> {
         );
     }
     println!("wrote {}", a.out.display());
+    Ok(())
+}
+
+pub(crate) fn export(a: ExportArgs) -> Result<()> {
+    let mut cfg = read_config(a.config.as_ref())?.simulator;
+    set_given!(cfg, a; reward);
+    let r = segue::agent::export::run_export(&a.sample, &a.encoder, &cfg, &a.split, &a.out)?;
+    println!(
+        "wrote {}: {} transitions of {} sessions ({}), observations of {}, actions of {}",
+        a.out.display(),
+        r.transitions,
+        r.episodes,
+        r.splits.join(", "),
+        r.observation_dim,
+        r.action_dim
+    );
     Ok(())
 }
 

@@ -23,6 +23,8 @@ pub enum EnvError {
     UnknownSession(String),
     #[error("the world could not be loaded: {0}")]
     World(String),
+    #[error("{actions} actions for {episodes} episodes (reset first, one track per episode)")]
+    NotStarted { episodes: usize, actions: usize },
 }
 
 /// One episode's response to one recommendation.

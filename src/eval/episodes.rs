@@ -129,6 +129,11 @@ impl Episodes {
         self.horizon
     }
 
+    /// Steps played since the reset.
+    pub fn steps(&self) -> usize {
+        self.t
+    }
+
     /// The episodes as the policies see them, the histories encoded by `encode` (`[n, latent]`)
     /// when they changed since the last call.
     pub fn observe(

@@ -9,6 +9,7 @@
 pub mod env;
 pub mod episodes;
 pub mod error;
+pub mod owned;
 pub mod play;
 pub mod policy;
 pub mod report;

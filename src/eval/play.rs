@@ -36,7 +36,7 @@ pub struct Evaluation {
 }
 
 /// The policy's random stream in an evaluation under `seed` ("POL").
-const POLICY_STREAM: u64 = 0x0050_4f4c;
+pub const POLICY_STREAM: u64 = 0x0050_4f4c;
 
 /// Plays `policy` in `env` from each of `sessions` until the episodes are truncated, all side by
 /// side; `seed` draws the responses (the environment's streams) and the policy's own choices.

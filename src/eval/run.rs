@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::agent::{Agent, AgentError};
 use crate::agent::policy::{AgentPolicy, policy_name};
 use crate::agent::train::{Setup, TrainConfig, load_agent};
+use crate::agent::{Agent, AgentError};
 use crate::data::Split;
 use crate::simulator::greedy::{GreedyCandidates, SimulatorOracle};
 use crate::simulator::policy::PopularityPolicy;

@@ -250,7 +250,48 @@ enum Source<'a> {
     Fixed(TrueStarts),
 }
 
+/// The episodes of a [`TrueEnv`] in progress with their hidden users, kept apart from the
+/// world they play in ([`TrueEnv::into_hidden`]).
+pub struct Hidden {
+    users: Vec<User>,
+    states: Vec<UserState>,
+    eps: Episodes,
+}
+
 impl<'a> TrueEnv<'a> {
+    /// The same environment continuing the episodes of `h` (see [`SimEnv::with_episodes`](
+    /// crate::simulator::SimEnv::with_episodes)).
+    pub fn with_hidden(mut self, h: Hidden) -> TrueEnv<'a> {
+        (self.users, self.states, self.eps) = (h.users, h.states, h.eps);
+        self
+    }
+
+    /// The episodes in progress and their hidden users.
+    pub fn into_hidden(self) -> Hidden {
+        Hidden {
+            users: self.users,
+            states: self.states,
+            eps: self.eps,
+        }
+    }
+
+    /// The greedy oracle's and the planner's exact expected scores from each episode's current
+    /// state over the remaining steps (`[greedy, planner]` per episode): what knowing the user
+    /// could still reach.
+    pub fn ceilings(&self) -> Vec<[f64; 2]> {
+        let m = self.model;
+        let pool: Vec<u32> = (0..m.tracks.len() as u32).collect();
+        let left = self.eps.horizon().saturating_sub(self.eps.steps());
+        (self.users.iter().zip(&self.states))
+            .map(|(u, s)| {
+                [
+                    m.greedy(u, s, &pool, left).expected,
+                    m.plan(u, s, &pool, left, 8, 8).expected,
+                ]
+            })
+            .collect()
+    }
+
     /// Episodes of `model` from hand-made `starts`, session `i` being `starts`' `i`-th.
     #[cfg(test)]
     fn fixed(model: &'a UserModel, starts: TrueStarts, eps: Episodes, reward: Reward) -> Self {

@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::Agent;
+use crate::agent::AgentError;
 use crate::agent::policy::{ActionSpace, Heard};
 use crate::agent::train::{TrainConfig, load_agent};
 use crate::encoder::Encoder;
-use crate::agent::AgentError;
 use crate::simulator::SimError;
 use crate::songs::index::IndexKind;
 

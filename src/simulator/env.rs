@@ -41,6 +41,19 @@ impl<'a> SimEnv<'a> {
         self
     }
 
+    /// The same environment continuing the episodes of `eps` (taken from another with
+    /// [`SimEnv::into_episodes`]): a caller that cannot hold the borrows between steps keeps
+    /// only the episodes.
+    pub fn with_episodes(mut self, eps: Episodes) -> SimEnv<'a> {
+        self.eps = eps;
+        self
+    }
+
+    /// The episodes in progress.
+    pub fn into_episodes(self) -> Episodes {
+        self.eps
+    }
+
     /// Starts episodes from `starts` (histories rather than sessions), as
     /// [`Environment::reset`] does.
     pub fn reset_histories(&mut self, starts: Vec<Vec<(u32, u8)>>, seed: u64) {
