@@ -101,6 +101,7 @@ class SessionEnv(gym.Env):
         )
         self.observation_space, self.action_space = _spaces(self.core, action)
         self._tracks = _Tracks(self.core, action, candidates, scorer)
+        self._track_ids = self.core.track_ids
         self._obs = None
         self._session = None
         if seed is not None:
@@ -129,7 +130,7 @@ class SessionEnv(gym.Env):
         self._obs = obs
         info = {
             "track": int(track[0]),
-            "track_id": self.core.track_ids[int(track[0])],
+            "track_id": self._track_ids[int(track[0])],
             "level": int(levels[0]),
             "covered": bool(covered[0]),
             "session": self._session,
