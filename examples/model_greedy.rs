@@ -16,6 +16,7 @@ mod common;
 use segue::data::Split;
 use segue::encoder::data::SongInputs;
 use segue::eval::episodes::start_sessions;
+use segue::eval::world::{Ceiling, Oracle};
 use segue::eval::{Observation, Policy, play};
 use segue::rng::Rng;
 use segue::simulator::greedy::{GreedyCandidates, SimulatorOracle, best_of};
@@ -95,8 +96,10 @@ fn main() {
             let s = play(&mut env, p, &starts, seed, &enc.songs).unwrap();
             push(p.name(), s.mean);
         }
-        for o in world.oracles(&hidden, cfg.horizon) {
-            push(format!("{} (the ceiling)", o.policy), o.mean);
+        for kind in [Ceiling::Greedy, Ceiling::Planner] {
+            let mut o = Oracle::new(&world, kind, &hidden, cfg.horizon);
+            let s = play(&mut env, &mut o, &starts, seed, &enc.songs).unwrap();
+            push(format!("{} (the ceiling)", s.policy), s.mean);
         }
         if sim_episodes > 0 {
             let few = start_sessions(&sample, Split::Test, cfg.start_steps, sim_episodes, seed);

@@ -20,7 +20,7 @@ use super::error::EvalError;
 use super::play::{Evaluation, play};
 use super::policy::Policy;
 use super::report::{EvalReport, PairedDiff, PolicyRow};
-use super::world::{PosteriorPlay, TrueScore, TrueStarts, World};
+use super::world::{Ceiling, Oracle, PosteriorGreedy, TrueScore, TrueStarts, World};
 
 type Result<T> = std::result::Result<T, EvalError>;
 
@@ -336,20 +336,30 @@ fn references(
     } else {
         None
     };
+    // Each reference plays the seed's held-out episodes in the true model, as every contender.
+    let (enc, sample, songs) = (&setup.encoder, &setup.sample, &setup.encoder.songs);
+    let truly = |p: &mut dyn Policy, s: &SeedStarts| -> Result<TrueScore> {
+        let mut env = world.env(enc, sample, cfg)?;
+        let e = play(&mut env, p, &s.test, s.seed, songs)?;
+        Ok(TrueScore {
+            policy: e.policy,
+            episodes: e.episodes,
+            mean: e.mean,
+            ci95: e.ci95,
+        })
+    };
     let (mut oracle_cells, mut posterior_cells) = (vec![Vec::new(); 2], Vec::new());
     for s in seeds {
         let Some(t) = &s.truth else { continue };
-        for (o, score) in oracle_cells.iter_mut().zip(world.oracles(t, cfg.horizon)) {
-            o.push(score);
+        for (o, kind) in oracle_cells
+            .iter_mut()
+            .zip([Ceiling::Greedy, Ceiling::Planner])
+        {
+            o.push(truly(&mut Oracle::new(world, kind, t, cfg.horizon), s)?);
         }
         if let Some(prior) = &prior {
-            let play = PosteriorPlay {
-                horizon: cfg.horizon,
-                exclude_played: cfg.exclude_played,
-                window: opts.posterior_window,
-                seed: s.seed,
-            };
-            posterior_cells.push(world.posterior_greedy(t, prior, &play));
+            let mut p = PosteriorGreedy::new(world, prior, &t.world_track, opts.posterior_window);
+            posterior_cells.push(truly(&mut p, s)?);
         }
     }
     let over_seeds = |o: &[TrueScore]| {

@@ -14,12 +14,12 @@ use crate::data::{Sample, Split};
 use crate::encoder::Encoder;
 use crate::rng::Rng;
 use crate::simulator::SimulatorConfig;
-use crate::stats::mean_ci;
 use crate::synth::model::{Mood, User, UserModel, UserState};
 use crate::synth::saved::SavedWorld;
 
 use super::env::{EnvError, Environment, Observations, Step};
 use super::episodes::{Episodes, first_plays, start_sessions};
+use super::policy::{Observation, Policy};
 use super::reward::Reward;
 
 /// A reference's exact expected score under the true model.
@@ -101,11 +101,6 @@ impl World {
         })
     }
 
-    /// The greedy oracle and the planner over `starts` ([`oracles`]).
-    pub fn oracles(&self, starts: &TrueStarts, horizon: usize) -> [TrueScore; 2] {
-        oracles(&self.saved.model, starts, horizon)
-    }
-
     /// The hidden users of `split`'s sessions, at most `max` ([`split_users`]).
     pub fn split_users(
         &self,
@@ -115,16 +110,6 @@ impl World {
         seed: u64,
     ) -> Result<Vec<User>, EnvError> {
         split_users(&self.saved, sample, split, max, seed)
-    }
-
-    /// [`posterior_greedy`] under this world's model.
-    pub fn posterior_greedy(
-        &self,
-        starts: &TrueStarts,
-        prior: &[User],
-        play: &PosteriorPlay,
-    ) -> TrueScore {
-        posterior_greedy(&self.saved.model, starts, prior, play)
     }
 
     /// The true model's probability that each logged play of `split` was heard out
@@ -377,33 +362,102 @@ impl Environment for TrueEnv<'_> {
     }
 }
 
-/// The ceilings: the greedy oracle (the track with the highest not-skip probability now, every
-/// step) and a beam-search planner (beam 8), both over the whole catalogue and knowing each
-/// user's hidden taste and state.
-fn oracles(m: &UserModel, starts: &TrueStarts, horizon: usize) -> [TrueScore; 2] {
-    let pool: Vec<u32> = (0..m.tracks.len() as u32).collect();
-    let (mut greedy, mut planner) = (Vec::new(), Vec::new());
-    for (u, s) in starts.users.iter().zip(&starts.states) {
-        greedy.push(m.greedy(u, s, &pool, horizon).expected);
-        planner.push(m.plan(u, s, &pool, horizon, 8, 8).expected);
-    }
-    let score = |name: &str, x: &[f64]| {
-        let (mean, ci95) = mean_ci(x);
-        TrueScore {
-            policy: name.into(),
-            episodes: x.len(),
-            mean,
-            ci95,
+/// How a reference that knows the user chooses: the greedy oracle (the track with the highest
+/// not-skip probability now, every step) or a beam-search planner (beam 8, branch 8) over the
+/// whole session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ceiling {
+    Greedy,
+    Planner,
+}
+
+impl Ceiling {
+    pub fn name(self) -> &'static str {
+        match self {
+            Ceiling::Greedy => "greedy oracle",
+            Ceiling::Planner => "planner (beam 8)",
         }
-    };
-    [
-        score("greedy oracle", &greedy),
-        score("planner (beam 8)", &planner),
-    ]
+    }
+}
+
+/// A ceiling as a [`Policy`]: it knows each episode's hidden user and state (`starts`, the
+/// same sessions the environment's episodes start from), follows them through its own choices,
+/// and chooses among the sample's tracks. Played in a [`TrueEnv`] its score is the exact
+/// expected score of its choices.
+pub struct Oracle<'a> {
+    m: &'a UserModel,
+    kind: Ceiling,
+    horizon: usize,
+    users: Vec<User>,
+    states: Vec<UserState>,
+    /// The world's ids of the sample's tracks, ascending, and each one's sample id.
+    pool: Vec<u32>,
+    sample_of: std::collections::HashMap<u32, u32>,
+    /// What each episode played last (world ids), and the planner's plans.
+    last: Vec<Option<u32>>,
+    plans: Vec<Vec<u32>>,
+    step: usize,
+}
+
+impl<'a> Oracle<'a> {
+    pub fn new(world: &'a World, kind: Ceiling, starts: &TrueStarts, horizon: usize) -> Self {
+        Oracle::with_model(&world.saved.model, kind, starts, horizon)
+    }
+
+    fn with_model(m: &'a UserModel, kind: Ceiling, starts: &TrueStarts, horizon: usize) -> Self {
+        let mut pool = starts.world_track.clone();
+        pool.sort_unstable();
+        let sample_of = (starts.world_track.iter().enumerate())
+            .map(|(i, &w)| (w, i as u32))
+            .collect();
+        Oracle {
+            m,
+            kind,
+            horizon,
+            users: starts.users.clone(),
+            states: starts.states.clone(),
+            pool,
+            sample_of,
+            last: vec![None; starts.users.len()],
+            plans: Vec::new(),
+            step: 0,
+        }
+    }
+}
+
+impl Policy for Oracle<'_> {
+    fn name(&self) -> String {
+        self.kind.name().into()
+    }
+
+    fn act(&mut self, obs: &[Observation], _: &mut Rng) -> Vec<u32> {
+        let m = self.m;
+        if self.kind == Ceiling::Planner && self.plans.is_empty() {
+            self.plans = (self.users.iter().zip(&self.states))
+                .map(|(u, s)| m.plan(u, s, &self.pool, self.horizon, 8, 8).tracks)
+                .collect();
+        }
+        let step = self.step;
+        self.step += 1;
+        (0..obs.len())
+            .map(|i| {
+                if let Some(t) = self.last[i] {
+                    m.advance(&mut self.states[i], t);
+                }
+                let t = match self.kind {
+                    Ceiling::Greedy => m.greedy_step(&self.users[i], &self.states[i], &self.pool),
+                    Ceiling::Planner => self.plans[i].get(step).map(|&t| (t, 0.0)),
+                }
+                .map_or(self.pool[0], |(t, _)| t);
+                self.last[i] = Some(t);
+                self.sample_of[&t]
+            })
+            .collect()
+    }
 }
 
 /// The hidden users of `split`'s sessions, at most `max` of them (a draw under `seed` when
-/// there are more): the population [`posterior_greedy`] starts from.
+/// there are more): the population [`PosteriorGreedy`] starts from.
 fn split_users(
     world: &SavedWorld,
     sample: &Sample,
@@ -435,39 +489,51 @@ fn split_users(
 /// learn the model: a reference from above for what inferring the user from the history can
 /// reach one step at a time (approximately: the prior is a sample of training users, and users
 /// whose weight falls below `e^-30` of the largest are dropped for the rest of the episode).
-/// Responses are drawn as [`TrueEnv`] draws them (the same streams), and the score
-/// counts the true user's exact probabilities. `prior` may not be empty.
+/// Played in a [`TrueEnv`], it hears the responses the environment draws.
 ///
 /// With `window = Some(w)` only the last `w` responses weigh the users (every user is kept;
 /// none is dropped), as a policy whose state holds the last `w` plays hears them. What was
 /// played before still moves every candidate's mood and the shared state, as the track
 /// sequence is known: the window limits what is learned of the user, not of the session.
-fn posterior_greedy(
-    model: &UserModel,
-    starts: &TrueStarts,
-    prior: &[User],
-    play: &PosteriorPlay,
-) -> TrueScore {
-    let window = play.window;
-    use rayon::prelude::*;
-    assert!(!prior.is_empty(), "a posterior needs prior users");
-    assert!(
-        window != Some(0),
-        "a posterior window holds at least one response"
-    );
-    let scores: Vec<f64> = (0..starts.users.len())
-        .into_par_iter()
-        .map(|i| posterior_episode(model, starts, i, prior, play))
-        .collect();
-    let (mean, ci95) = mean_ci(&scores);
-    TrueScore {
-        policy: match window {
-            None => "posterior greedy".into(),
-            Some(w) => format!("posterior greedy, last {w}"),
-        },
-        episodes: scores.len(),
-        mean,
-        ci95,
+pub struct PosteriorGreedy<'a> {
+    m: &'a UserModel,
+    prior: &'a [User],
+    /// The world's id of each sample track.
+    world_track: Vec<u32>,
+    window: Option<usize>,
+    beliefs: Vec<Belief>,
+}
+
+impl<'a> PosteriorGreedy<'a> {
+    /// Posterior-greedy play over the sample's tracks (`world_track`: each one's world id),
+    /// weighing `prior`, which may not be empty.
+    pub fn new(
+        world: &'a World,
+        prior: &'a [User],
+        world_track: &[u32],
+        window: Option<usize>,
+    ) -> Self {
+        PosteriorGreedy::with_model(&world.saved.model, prior, world_track, window)
+    }
+
+    fn with_model(
+        m: &'a UserModel,
+        prior: &'a [User],
+        world_track: &[u32],
+        window: Option<usize>,
+    ) -> Self {
+        assert!(!prior.is_empty(), "a posterior needs prior users");
+        assert!(
+            window != Some(0),
+            "a posterior window holds at least one response"
+        );
+        PosteriorGreedy {
+            m,
+            prior,
+            world_track: world_track.to_vec(),
+            window,
+            beliefs: Vec::new(),
+        }
     }
 }
 
@@ -476,120 +542,127 @@ fn posterior_greedy(
 /// brought back if later responses would have favoured them.
 const NEGLIGIBLE_LOG_WEIGHT: f64 = 30.0;
 
-/// How [`posterior_greedy`] plays each episode: `horizon` steps, played tracks excluded or not,
-/// the users weighed by the last `window` responses (None: all), the responses drawn from the
-/// streams of `seed`.
-#[derive(Clone, Copy, Debug)]
-pub struct PosteriorPlay {
-    pub horizon: usize,
-    pub exclude_played: bool,
-    pub window: Option<usize>,
-    pub seed: u64,
+/// What posterior-greedy play has learned of one episode's user.
+struct Belief {
+    /// The state every candidate user shares (what was played, the position); its mood is
+    /// never read (each candidate's is in `moods`).
+    heard: UserState,
+    moods: Vec<Mood>,
+    log_w: Vec<f64>,
+    live: Vec<usize>,
+    /// With a window: each response's log-likelihood per user, oldest first.
+    terms: std::collections::VecDeque<Vec<f64>>,
+    /// Plays of the episode heard so far.
+    plays: usize,
 }
 
-/// One episode of [`posterior_greedy`]: its exact score.
-fn posterior_episode(
-    m: &UserModel,
-    starts: &TrueStarts,
-    i: usize,
-    prior: &[User],
-    play: &PosteriorPlay,
-) -> f64 {
-    let &PosteriorPlay {
-        horizon,
-        exclude_played,
-        window,
-        seed,
-    } = play;
-    let wt = &starts.world_track;
-    let mut rng = Rng::stream(seed, &[TRUE_STREAM, i as u64]);
-    let (user, mut truth) = (&starts.users[i], starts.states[i].clone());
-    // The state every candidate user shares (what was played, the position); its mood is
-    // never read (each candidate's is in `moods`).
-    let mut heard = m.start(user);
-    let mut moods: Vec<Mood> = prior.iter().map(|u| u.mood0).collect();
-    let mut log_w = vec![0.0f64; prior.len()];
-    let mut live: Vec<usize> = (0..prior.len()).collect();
-    // With a window: each response's log-likelihood per user, oldest first.
-    let mut terms: std::collections::VecDeque<Vec<f64>> = Default::default();
-    let mut observe = |track: u32,
-                       level: u8,
-                       heard: &mut UserState,
-                       moods: &mut [Mood],
-                       log_w: &mut [f64],
-                       live: &mut Vec<usize>| {
-        let shared = m.shared(heard, track);
+impl Belief {
+    fn new(m: &UserModel, prior: &[User]) -> Belief {
+        Belief {
+            heard: m.start(&prior[0]),
+            moods: prior.iter().map(|u| u.mood0).collect(),
+            log_w: vec![0.0; prior.len()],
+            live: (0..prior.len()).collect(),
+            terms: Default::default(),
+            plays: 0,
+        }
+    }
+
+    /// `track` (the world's id) was played and answered `level`.
+    fn hear(
+        &mut self,
+        m: &UserModel,
+        prior: &[User],
+        window: Option<usize>,
+        track: u32,
+        level: u8,
+    ) {
+        let shared = m.shared(&self.heard, track);
         let mut term = vec![0.0; if window.is_some() { prior.len() } else { 0 }];
-        for &k in live.iter() {
-            let z = m.personal(&prior[k], &moods[k], track) + shared;
+        for &k in &self.live {
+            let z = m.personal(&prior[k], &self.moods[k], track) + shared;
             let l = m.levels(z)[level as usize].max(f64::MIN_POSITIVE).ln();
             match window {
-                None => log_w[k] += l,
+                None => self.log_w[k] += l,
                 Some(_) => term[k] = l,
             }
-            m.drift(&mut moods[k], track);
+            m.drift(&mut self.moods[k], track);
         }
-        m.advance(heard, track);
+        m.advance(&mut self.heard, track);
         if let Some(w) = window {
-            terms.push_back(term);
-            if terms.len() > w {
-                terms.pop_front();
+            self.terms.push_back(term);
+            if self.terms.len() > w {
+                self.terms.pop_front();
             }
-            for (k, lw) in log_w.iter_mut().enumerate() {
-                *lw = terms.iter().map(|t| t[k]).sum();
+            for (k, lw) in self.log_w.iter_mut().enumerate() {
+                *lw = self.terms.iter().map(|t| t[k]).sum();
             }
             return;
         }
-        let top = live
-            .iter()
-            .map(|&k| log_w[k])
-            .fold(f64::NEG_INFINITY, f64::max);
-        live.retain(|&k| log_w[k] > top - NEGLIGIBLE_LOG_WEIGHT);
-    };
-    let mut excluded: Vec<bool> = vec![false; wt.len()];
-    for &(t, level) in &starts.histories[i] {
-        observe(
-            wt[t as usize],
-            level,
-            &mut heard,
-            &mut moods,
-            &mut log_w,
-            &mut live,
-        );
-        excluded[t as usize] |= exclude_played;
+        let top = self.top();
+        let log_w = &self.log_w;
+        self.live
+            .retain(|&k| log_w[k] > top - NEGLIGIBLE_LOG_WEIGHT);
     }
-    let mut total = 0.0;
-    for _ in 0..horizon {
-        let top = live
-            .iter()
-            .map(|&k| log_w[k])
-            .fold(f64::NEG_INFINITY, f64::max);
-        let w: Vec<f64> = live.iter().map(|&k| (log_w[k] - top).exp()).collect();
+
+    fn top(&self) -> f64 {
+        (self.live.iter())
+            .map(|&k| self.log_w[k])
+            .fold(f64::NEG_INFINITY, f64::max)
+    }
+
+    /// The allowed sample track with the highest posterior-mean not-skip probability (the
+    /// first of equals); None when every track is excluded.
+    fn choose(&self, m: &UserModel, prior: &[User], wt: &[u32], excluded: &[u32]) -> Option<u32> {
+        let top = self.top();
+        let w: Vec<f64> = (self.live.iter())
+            .map(|&k| (self.log_w[k] - top).exp())
+            .collect();
         let mut best: Option<(u32, f64)> = None;
         for (j, &track) in wt.iter().enumerate() {
-            if excluded[j] {
+            if excluded.binary_search(&(j as u32)).is_ok() {
                 continue;
             }
-            let shared = m.shared(&heard, track);
-            let p: f64 = live
-                .iter()
-                .zip(&w)
-                .map(|(&k, w)| w * m.not_skip(m.personal(&prior[k], &moods[k], track) + shared))
+            let shared = m.shared(&self.heard, track);
+            let p: f64 = (self.live.iter().zip(&w))
+                .map(|(&k, w)| {
+                    w * m.not_skip(m.personal(&prior[k], &self.moods[k], track) + shared)
+                })
                 .sum();
             if best.is_none_or(|(_, b)| p > b) {
                 best = Some((j as u32, p));
             }
         }
-        let Some((j, _)) = best else { break };
-        let track = wt[j as usize];
-        let z = m.engagement(user, &truth, track);
-        let level = m.level_from_uniform(z, rng.f64());
-        total += m.not_skip(z);
-        m.advance(&mut truth, track);
-        observe(track, level, &mut heard, &mut moods, &mut log_w, &mut live);
-        excluded[j as usize] |= exclude_played;
+        best.map(|b| b.0)
     }
-    total
+}
+
+impl Policy for PosteriorGreedy<'_> {
+    fn name(&self) -> String {
+        match self.window {
+            None => "posterior greedy".into(),
+            Some(w) => format!("posterior greedy, last {w}"),
+        }
+    }
+
+    fn act(&mut self, obs: &[Observation], _: &mut Rng) -> Vec<u32> {
+        use rayon::prelude::*;
+        let (m, prior, window, wt) = (self.m, self.prior, self.window, &self.world_track);
+        if self.beliefs.len() != obs.len() {
+            self.beliefs = obs.iter().map(|_| Belief::new(m, prior)).collect();
+        }
+        (self.beliefs.par_iter_mut().zip(obs.par_iter()))
+            .map(|(b, o)| {
+                // The starting plays at first, then the play answered since the last call.
+                let new = if b.plays == 0 { o.history.len() } else { 1 };
+                for &(t, level) in &o.history[o.history.len() - new..] {
+                    b.hear(m, prior, window, wt[t as usize], level);
+                }
+                b.plays += new;
+                b.choose(m, prior, wt, o.excluded).unwrap_or(0)
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -658,13 +731,59 @@ mod tests {
         assert!((env.score(&step) - e).abs() < 1e-12, "{step:?} {e}");
     }
 
-    /// Posterior-greedy play of `horizon` steps under seed 7.
-    fn play(horizon: usize, exclude_played: bool, window: Option<usize>) -> PosteriorPlay {
-        PosteriorPlay {
-            horizon,
-            exclude_played,
-            window,
-            seed: 7,
+    /// `policy` played from every start of `starts` in the true environment of `m`, `horizon`
+    /// steps, under seed 7, the not-skipped reward.
+    fn played(
+        m: &UserModel,
+        starts: &TrueStarts,
+        policy: &mut dyn Policy,
+        horizon: usize,
+        exclude_played: bool,
+    ) -> crate::eval::Evaluation {
+        let eps = Episodes::empty(exclude_played, 100, horizon);
+        let reward = Reward::new([0.0, 0.0, 0.0, 1.0]);
+        let mut env = TrueEnv::fixed(m, starts.clone(), eps, reward);
+        let songs = crate::encoder::data::SongInputs {
+            dim: 1,
+            values: vec![0.0; m.tracks.len()],
+            transform: crate::encoder::data::InputTransform::Identity,
+        };
+        let sessions: Vec<usize> = (0..starts.users.len()).collect();
+        crate::eval::play(&mut env, policy, &sessions, 7, &songs).unwrap()
+    }
+
+    /// Posterior-greedy play weighing `prior`.
+    fn posterior(
+        m: &UserModel,
+        starts: &TrueStarts,
+        prior: &[User],
+        horizon: usize,
+        exclude_played: bool,
+        window: Option<usize>,
+    ) -> crate::eval::Evaluation {
+        let mut p = PosteriorGreedy::with_model(m, prior, &starts.world_track, window);
+        played(m, starts, &mut p, horizon, exclude_played)
+    }
+
+    #[test]
+    fn the_ceilings_play_the_models_greedy_and_planned_choices() {
+        let config = UserModelConfig {
+            taste: 2.0,
+            ..UserModelConfig::default()
+        };
+        let m = on_a_line(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0], config);
+        let starts = one_start(&m, user_at(4.0, 0.5), vec![(1u32, 3u8), (2, 0)]);
+        let (u, s) = (&starts.users[0], &starts.states[0]);
+        let pool: Vec<u32> = (0..6).collect();
+        for (kind, want) in [
+            (Ceiling::Greedy, m.greedy(u, s, &pool, 4)),
+            (Ceiling::Planner, m.plan(u, s, &pool, 4, 8, 8)),
+        ] {
+            let mut p = Oracle::with_model(&m, kind, &starts, 4);
+            let e = played(&m, &starts, &mut p, 4, false);
+            // The same choices, so the same expected score, summed in the same order.
+            assert_eq!(e.scores[0], want.expected, "{kind:?}");
+            assert_eq!(e.policy, kind.name());
         }
     }
 
@@ -718,9 +837,8 @@ mod tests {
         let (truth, decoy) = (user_at(5.0, 6.0), user_at(0.0, 6.0));
         let starts = one_start(&m, truth, vec![(5u32, 3u8), (4, 3)]);
         let state = starts.states[0].clone();
-        let score = |prior: &[User], exclude: bool| {
-            posterior_greedy(&m, &starts, prior, &play(3, exclude, None)).mean
-        };
+        let score =
+            |prior: &[User], exclude: bool| posterior(&m, &starts, prior, 3, exclude, None).mean;
         // Knowing the user, it is the greedy oracle over the same tracks.
         let pool: Vec<u32> = (0..6).collect();
         let greedy = m.greedy(&truth, &state, &pool, 3).expected;
@@ -731,7 +849,7 @@ mod tests {
         let misled = score(&[decoy], false);
         assert!(misled < greedy - 0.5, "{misled} vs {greedy}");
         // Played tracks are excluded when asked: tracks 4 and 5 are gone, 3 is the best left.
-        let first = posterior_greedy(&m, &starts, &[truth], &play(1, true, None)).mean;
+        let first = posterior(&m, &starts, &[truth], 1, true, None).mean;
         assert!((first - m.not_skip(m.engagement(&truth, &state, 3))).abs() < 1e-12);
     }
 
@@ -749,8 +867,7 @@ mod tests {
         // Track 5 heard out tells the two apart; track 6, as far from both, does not.
         let starts = one_start(&m, truth, vec![(5u32, 3u8), (6, 1)]);
         let state = starts.states[0].clone();
-        let score =
-            |window| posterior_greedy(&m, &starts, &[decoy, truth], &play(3, false, window));
+        let score = |window| posterior(&m, &starts, &[decoy, truth], 3, false, window);
         let pool: Vec<u32> = (0..7).collect();
         let greedy = m.greedy(&truth, &state, &pool, 3).expected;
         // Five responses are the whole session (two before, three during): a window that
