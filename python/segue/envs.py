@@ -26,6 +26,18 @@ from segue import _segue
 _SEED_LIMIT = 2**63 - 1
 
 
+def _core(sample_dir, encoder_dir, world_dir, split, reward, horizon, config):
+    return _segue.Episodes(
+        str(sample_dir),
+        str(encoder_dir),
+        None if world_dir is None else str(world_dir),
+        split,
+        reward,
+        horizon,
+        None if config is None else str(config),
+    )
+
+
 def _spaces(core: _segue.Episodes, action: str):
     obs = spaces.Box(-1.0, 1.0, shape=(core.latent,), dtype=np.float32)
     if action == "track":
@@ -80,8 +92,8 @@ class SessionEnv(gym.Env):
         sample_dir,
         encoder_dir,
         split="test",
-        reward="not_skipped",
-        horizon=15,
+        reward=None,
+        horizon=None,
         action="embedding",
         candidates=1,
         scorer=None,
@@ -90,15 +102,7 @@ class SessionEnv(gym.Env):
         *,
         _world_dir=None,
     ):
-        self.core = _segue.Episodes(
-            str(sample_dir),
-            str(encoder_dir),
-            None if _world_dir is None else str(_world_dir),
-            split,
-            reward,
-            horizon,
-            None if config is None else str(config),
-        )
+        self.core = _core(sample_dir, encoder_dir, _world_dir, split, reward, horizon, config)
         self.observation_space, self.action_space = _spaces(self.core, action)
         self._tracks = _Tracks(self.core, action, candidates, scorer)
         self._track_ids = self.core.track_ids
@@ -170,23 +174,15 @@ class SessionVectorEnv(VectorEnv):
         encoder_dir,
         num_envs=64,
         split="test",
-        reward="not_skipped",
-        horizon=15,
+        reward=None,
+        horizon=None,
         action="embedding",
         candidates=1,
         scorer=None,
         config=None,
         world_dir=None,
     ):
-        self.core = _segue.Episodes(
-            str(sample_dir),
-            str(encoder_dir),
-            None if world_dir is None else str(world_dir),
-            split,
-            reward,
-            horizon,
-            None if config is None else str(config),
-        )
+        self.core = _core(sample_dir, encoder_dir, world_dir, split, reward, horizon, config)
         self.num_envs = int(num_envs)
         self.single_observation_space, self.single_action_space = _spaces(self.core, action)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)

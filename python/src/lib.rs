@@ -38,7 +38,11 @@ fn parse_name<T: serde::de::DeserializeOwned>(
 
 /// The simulator settings: a run config's `[simulator]` table (or the defaults), then the
 /// arguments.
-fn settings(config: Option<&Path>, reward: &str, horizon: usize) -> PyResult<SimulatorConfig> {
+fn settings(
+    config: Option<&Path>,
+    reward: Option<&str>,
+    horizon: Option<usize>,
+) -> PyResult<SimulatorConfig> {
     let mut cfg = match config {
         None => SimulatorConfig::default(),
         Some(p) => {
@@ -47,15 +51,15 @@ fn settings(config: Option<&Path>, reward: &str, horizon: usize) -> PyResult<Sim
                 .simulator
         }
     };
-    cfg.reward = parse_name::<RewardKind>(
-        reward,
-        "reward",
-        "not_skipped, no_skip1, no_skip2, no_skip3, graded",
-    )?;
-    if horizon == 0 {
-        return Err(PyValueError::new_err("horizon: at least one step"));
+    if let Some(r) = reward {
+        let accepted = "not_skipped, no_skip1, no_skip2, no_skip3, graded";
+        cfg.reward = parse_name::<RewardKind>(r, "reward", accepted)?;
     }
-    cfg.horizon = horizon;
+    if let Some(h) = horizon {
+        cfg.horizon = h;
+    }
+    cfg.validate()
+        .map_err(|e| PyValueError::new_err(format!("invalid simulator config: {e}")))?;
     Ok(cfg)
 }
 
@@ -76,8 +80,8 @@ struct Episodes {
 
 struct State {
     env: OwnedEnv,
-    /// What the episodes look like now (after the last reset or step).
-    seen: Option<Seen>,
+    /// The tracks each episode may no longer be recommended (after the last reset or step).
+    excluded: Option<Vec<Vec<u32>>>,
 }
 
 impl Episodes {
@@ -88,24 +92,31 @@ impl Episodes {
     }
 }
 
-/// The states `[n, latent]` of `seen` as a numpy array.
-fn states<'py>(py: Python<'py>, seen: &Seen, latent: usize) -> PyResult<Bound<'py, PyArray2<f32>>> {
+/// The states `[n, latent]` of `seen` as a numpy array (moved, not copied); its exclusions
+/// stay in `st`.
+fn states<'py>(
+    py: Python<'py>,
+    st: &mut State,
+    seen: Seen,
+    latent: usize,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
     let n = seen.excluded.len();
-    PyArray1::from_vec(py, seen.states.clone()).reshape([n, latent])
+    st.excluded = Some(seen.excluded);
+    PyArray1::from_vec(py, seen.states).reshape([n, latent])
 }
 
 #[pymethods]
 impl Episodes {
     #[new]
-    #[pyo3(signature = (sample_dir, encoder_dir, world_dir=None, split="test", reward="not_skipped", horizon=15, config=None))]
+    #[pyo3(signature = (sample_dir, encoder_dir, world_dir=None, split="test", reward=None, horizon=None, config=None))]
     fn new(
         py: Python<'_>,
         sample_dir: PathBuf,
         encoder_dir: PathBuf,
         world_dir: Option<PathBuf>,
         split: &str,
-        reward: &str,
-        horizon: usize,
+        reward: Option<&str>,
+        horizon: Option<usize>,
         config: Option<PathBuf>,
     ) -> PyResult<Episodes> {
         let split: Split = parse_name(split, "split", "train, validation, test")?;
@@ -122,7 +133,10 @@ impl Episodes {
             track_ids: setup.sample.tracks.clone(),
             session_ids: setup.sample.sessions.iter().map(|s| s.id.clone()).collect(),
             encoder_dir: setup.encoder_dir.clone(),
-            inner: Mutex::new(State { env, seen: None }),
+            inner: Mutex::new(State {
+                env,
+                excluded: None,
+            }),
         })
     }
 
@@ -186,9 +200,7 @@ impl Episodes {
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let mut st = self.state()?;
         let seen = st.env.reset(&sessions, seed).map_err(segue_err)?;
-        let out = states(py, &seen, self.latent);
-        st.seen = Some(seen);
-        out
+        states(py, &mut st, seen, self.latent)
     }
 
     /// Plays one track per episode (`tracks`, int64 `[n]`); returns the observations, the
@@ -221,10 +233,11 @@ impl Episodes {
             })
             .collect::<PyResult<_>>()?;
         let mut st = self.state()?;
-        let (steps, seen) = st.env.step(&tracks).map_err(segue_err)?;
-        let obs = states(py, &seen, self.latent)?;
-        st.seen = Some(seen);
-        let rewards: Vec<f64> = steps.iter().map(|s| s.reward).collect();
+        let (steps, scores, seen) = st.env.step(&tracks).map_err(segue_err)?;
+        let obs = states(py, &mut st, seen, self.latent)?;
+        // The score each step adds in `segue eval`: the reward drawn, or under a world its exact
+        // expectation.
+        let rewards = scores;
         let levels: Vec<i64> = steps.iter().map(|s| s.level as i64).collect();
         let covered: Vec<bool> = steps.iter().map(|s| s.covered).collect();
         let truncated: Vec<bool> = steps.iter().map(|s| s.truncated).collect();
@@ -248,25 +261,28 @@ impl Episodes {
     ) -> PyResult<Bound<'py, PyArray2<i64>>> {
         let a = actions.as_array();
         let (n, d) = a.dim();
-        if d != self.action_dim || k == 0 {
+        if d != self.action_dim || k == 0 || k > self.tracks {
             return Err(PyValueError::new_err(format!(
-                "actions of shape ({n}, {d}) and k = {k}: expected (episodes, {}) and k ≥ 1",
-                self.action_dim
+                "actions of shape ({n}, {d}) and k = {k}: expected (episodes, {}) and 1 ≤ k ≤ {}",
+                self.action_dim, self.tracks
             )));
         }
         let flat: Vec<f32> = a.iter().copied().collect();
+        if flat.iter().any(|x| !x.is_finite()) {
+            return Err(PyValueError::new_err("actions must be finite"));
+        }
         let st = self.state()?;
-        let seen = st
-            .seen
+        let ex = st
+            .excluded
             .as_ref()
             .ok_or_else(|| SegueError::new_err("reset the episodes first"))?;
-        if seen.excluded.len() != n {
+        if ex.len() != n {
             return Err(PyValueError::new_err(format!(
                 "{n} actions for {} episodes",
-                seen.excluded.len()
+                ex.len()
             )));
         }
-        let excluded: Vec<&[u32]> = seen.excluded.iter().map(Vec::as_slice).collect();
+        let excluded: Vec<&[u32]> = ex.iter().map(Vec::as_slice).collect();
         let cands = st.env.space().candidates(&flat, k, 0, None, &excluded);
         let mut out = Vec::with_capacity(n * k);
         for c in &cands {
@@ -329,7 +345,7 @@ impl RandomTracks {
             .lock()
             .map_err(|_| SegueError::new_err("poisoned"))?;
         let (policy, rng) = &mut *me;
-        let t = st.env.act(policy, rng);
+        let t = st.env.act(policy, rng).map_err(segue_err)?;
         Ok(t.into_iter()
             .map(|t| t as i64)
             .collect::<Vec<_>>()
@@ -399,7 +415,7 @@ impl Agent {
             candidates: self.agent.cfg.candidates,
         };
         let mut rng = Rng::new(0);
-        let t = st.env.act(&mut policy, &mut rng);
+        let t = st.env.act(&mut policy, &mut rng).map_err(segue_err)?;
         Ok(t.into_iter()
             .map(|t| t as i64)
             .collect::<Vec<_>>()
@@ -423,7 +439,7 @@ fn export<'py>(
         .iter()
         .map(|s| parse_name(s, "split", "train, validation, test"))
         .collect::<PyResult<_>>()?;
-    let cfg = settings(None, reward, 15)?;
+    let cfg = settings(None, Some(reward), None)?;
     let r = py
         .detach(|| segue::agent::export::run_export(&sample_dir, &encoder_dir, &cfg, &splits, &out))
         .map_err(segue_err)?;

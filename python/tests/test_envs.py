@@ -70,6 +70,30 @@ def test_a_seeded_random_policy_in_python_gives_segue_evals_random_row(world):
     assert sum(scores) / episodes == row["mean"]
 
 
+def test_a_world_env_pays_what_segue_eval_scores_under_the_true_model(world):
+    episodes, seed = 25, 3
+    report = eval_report(world, "--seeds", seed, "--episodes", episodes, "--policies", "random",
+                         "--world", world.world)
+    row = next(r for r in report["rows"] if r["policy"] == "random")
+    env = segue.SessionVectorEnv(world.sample, world.encoder, num_envs=episodes, action="track",
+                                 world_dir=world.world)
+    env.reset(seed=seed)
+    policy = segue.random_policy(env, seed)
+    scores = [0.0] * episodes
+    for _ in range(15):
+        _, rewards, _, _, _ = env.step(policy.act(env.core))
+        scores = [s + r for s, r in zip(scores, rewards)]
+    # Each step pays its exact expectation, as the true-model column sums it.
+    assert sum(scores) / episodes == row["true_mean"]
+
+
+def test_a_configs_simulator_table_holds_unless_overridden(world, tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text("[simulator]\nhorizon = 4\nreward = \"graded\"\n")
+    assert session_env(world, config=cfg).core.horizon == 4
+    assert session_env(world, config=cfg, horizon=7).core.horizon == 7
+
+
 def test_the_vector_env_batches_and_restarts(world):
     env = segue.SessionVectorEnv(world.sample, world.encoder, num_envs=8, horizon=3)
     obs, info = env.reset(seed=1)
@@ -131,6 +155,11 @@ def test_bad_input_raises_python_exceptions_with_segues_message(world, tmp_path)
     emb.reset(seed=0)
     with pytest.raises(ValueError):
         emb.step(np.zeros(7, dtype=np.float32))
+    with pytest.raises(ValueError, match="finite"):
+        emb.step(np.full(30, np.nan, dtype=np.float32))
+    emb.step(np.zeros(30, dtype=np.float32))  # the environment still works
+    with pytest.raises(segue.SegueError, match="reset"):
+        segue.random_policy(session_env(world), 1).act(session_env(world).core)
     with pytest.raises(segue.SegueError, match="session 999999"):
         emb.reset(options={"session": 999999})
     with pytest.raises(segue.SegueError):

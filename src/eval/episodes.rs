@@ -39,21 +39,6 @@ pub fn first_plays(sample: &Sample, i: usize, steps: usize) -> Vec<(u32, u8)> {
         .collect()
 }
 
-/// The starting histories of episodes: the first `steps` plays of the sessions
-/// [`start_sessions`] draws.
-pub fn starts(
-    sample: &Sample,
-    split: Split,
-    steps: usize,
-    n: usize,
-    seed: u64,
-) -> Vec<Vec<(u32, u8)>> {
-    start_sessions(sample, split, steps, n, seed)
-        .into_iter()
-        .map(|i| first_plays(sample, i, steps))
-        .collect()
-}
-
 /// Each history's tracks, sorted and deduplicated (empty lists when played tracks may be
 /// recommended again).
 pub fn excluded_tracks(histories: &[Vec<(u32, u8)>], exclude_played: bool) -> Vec<Vec<u32>> {

@@ -82,11 +82,7 @@ impl OwnedEnv {
     }
 
     fn sim(&self) -> &Simulator {
-        match self.split {
-            Split::Train => &self.setup.train_sim,
-            Split::Validation => &self.setup.valid_sim,
-            Split::Test => &self.setup.test_sim,
-        }
+        sim_of(&self.setup, self.split)
     }
 
     /// The simulator's settings (start, horizon, exclusions).
@@ -103,11 +99,7 @@ impl OwnedEnv {
     fn with<R>(&mut self, f: impl FnOnce(&mut dyn Environment) -> R) -> Result<R, EnvError> {
         let state = self.state.take();
         let (enc, sample) = (&self.setup.encoder, &self.setup.sample);
-        let sim = match self.split {
-            Split::Train => &self.setup.train_sim,
-            Split::Validation => &self.setup.valid_sim,
-            Split::Test => &self.setup.test_sim,
-        };
+        let sim = sim_of(&self.setup, self.split);
         let (out, state) = match &self.world {
             None => {
                 let mut env = SimEnv::new(sim, enc, sample).with_reward(self.reward);
@@ -143,24 +135,36 @@ impl OwnedEnv {
         Ok(seen)
     }
 
-    /// Plays one track per episode. An error before any reset.
-    pub fn step(&mut self, tracks: &[u32]) -> Result<(Vec<Step>, Seen), EnvError> {
-        if self.state.is_none() || tracks.len() != self.sessions.len() {
+    /// An error unless episodes were started and `n` actions answer them.
+    fn started(&self, n: usize) -> Result<(), EnvError> {
+        if self.state.is_none() || self.sessions.is_empty() || n != self.sessions.len() {
             return Err(EnvError::NotStarted {
                 episodes: self.sessions.len(),
-                actions: tracks.len(),
+                actions: n,
             });
         }
+        Ok(())
+    }
+
+    /// Plays one track per episode: the steps, each step's score (the reward drawn, or the
+    /// true model's exact expectation: what `segue eval` sums), and the episodes after it.
+    pub fn step(&mut self, tracks: &[u32]) -> Result<(Vec<Step>, Vec<f64>, Seen), EnvError> {
+        self.started(tracks.len())?;
         self.with(|env| {
             let steps = env.step(tracks);
-            (steps, seen(env))
+            let scores = steps.iter().map(|s| env.score(s)).collect();
+            (steps, scores, seen(env))
         })
     }
 
     /// `policy`'s tracks for the episodes as they are, its choices drawn from `rng`.
-    pub fn act(&mut self, policy: &mut dyn Policy, rng: &mut crate::rng::Rng) -> Vec<u32> {
+    pub fn act(
+        &mut self,
+        policy: &mut dyn Policy,
+        rng: &mut crate::rng::Rng,
+    ) -> Result<Vec<u32>, EnvError> {
+        self.started(self.sessions.len())?;
         self.with(|env| policy.act(&env.observe().each(), rng))
-            .unwrap_or_default()
     }
 
     /// With a world: each episode's greedy-oracle and planner expected scores over its
@@ -175,6 +179,15 @@ impl OwnedEnv {
         let out = env.ceilings();
         self.state = Some(State::World(env.into_hidden()));
         Some(out)
+    }
+}
+
+/// The simulator of `split`.
+fn sim_of(setup: &Setup, split: Split) -> &Simulator {
+    match split {
+        Split::Train => &setup.train_sim,
+        Split::Validation => &setup.valid_sim,
+        Split::Test => &setup.test_sim,
     }
 }
 

@@ -260,12 +260,13 @@ impl<'a> TrueEnv<'a> {
         }
     }
 
-    /// The greedy oracle's and the planner's exact expected scores from each episode's current
-    /// state over the remaining steps (`[greedy, planner]` per episode): what knowing the user
-    /// could still reach.
+    /// The greedy oracle's and the planner's expected numbers of plays heard out from each
+    /// episode's current state over the remaining steps (`[greedy, planner]` per episode),
+    /// among the sample's tracks: what knowing the user could still reach.
     pub fn ceilings(&self) -> Vec<[f64; 2]> {
         let m = self.model;
-        let pool: Vec<u32> = (0..m.tracks.len() as u32).collect();
+        let mut pool = self.world_track.clone();
+        pool.sort_unstable();
         let left = self.eps.horizon().saturating_sub(self.eps.steps());
         (self.users.iter().zip(&self.states))
             .map(|(u, s)| {

@@ -53,12 +53,6 @@ impl<'a> SimEnv<'a> {
     pub fn into_episodes(self) -> Episodes {
         self.eps
     }
-
-    /// Starts episodes from `starts` (histories rather than sessions), as
-    /// [`Environment::reset`] does.
-    pub fn reset_histories(&mut self, starts: Vec<Vec<(u32, u8)>>, seed: u64) {
-        self.eps.reset(starts, seed, RESPONSE_STREAM);
-    }
 }
 
 impl Environment for SimEnv<'_> {
@@ -76,7 +70,7 @@ impl Environment for SimEnv<'_> {
             .iter()
             .map(|&i| first_plays(self.sample, i, steps))
             .collect();
-        self.reset_histories(starts, seed);
+        self.eps.reset(starts, seed, RESPONSE_STREAM);
         Ok(())
     }
 
