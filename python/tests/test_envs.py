@@ -54,20 +54,27 @@ def test_the_same_seed_gives_the_same_trajectory(world):
     assert world_runs[0][0][1]["planner"] >= world_runs[0][0][1]["greedy_oracle"] - 1e-9
 
 
+def played_mean(env, act, episodes, seed):
+    """Resets `env` under `seed`, plays `act()` for 15 steps; returns the episodes' mean score,
+    summed in the evaluator's order, and the last step's truncation flags."""
+    env.reset(seed=seed)
+    scores = [0.0] * episodes
+    for _ in range(15):
+        _, rewards, _, truncated, _ = env.step(act())
+        scores = [s + r for s, r in zip(scores, rewards)]
+    return sum(scores) / episodes, truncated
+
+
 def test_a_seeded_random_policy_in_python_gives_segue_evals_random_row(world):
     episodes, seed = 25, 3
     row = next(r for r in eval_report(world, "--seeds", seed, "--episodes", episodes,
                                       "--policies", "random")["rows"] if r["policy"] == "random")
     env = segue.SessionVectorEnv(world.sample, world.encoder, num_envs=episodes, action="track")
-    env.reset(seed=seed)
     policy = segue.random_policy(env, seed)
-    scores = [0.0] * episodes
-    for _ in range(15):
-        _, rewards, _, truncated, _ = env.step(policy.act(env.core))
-        scores = [s + r for s, r in zip(scores, rewards)]
+    mean, truncated = played_mean(env, lambda: policy.act(env.core), episodes, seed)
     assert truncated.all()
     # Summed in the evaluator's order: the same value to the bit.
-    assert sum(scores) / episodes == row["mean"]
+    assert mean == row["mean"]
 
 
 def test_a_world_env_pays_what_segue_eval_scores_under_the_true_model(world):
@@ -77,14 +84,10 @@ def test_a_world_env_pays_what_segue_eval_scores_under_the_true_model(world):
     row = next(r for r in report["rows"] if r["policy"] == "random")
     env = segue.SessionVectorEnv(world.sample, world.encoder, num_envs=episodes, action="track",
                                  world_dir=world.world)
-    env.reset(seed=seed)
     policy = segue.random_policy(env, seed)
-    scores = [0.0] * episodes
-    for _ in range(15):
-        _, rewards, _, _, _ = env.step(policy.act(env.core))
-        scores = [s + r for s, r in zip(scores, rewards)]
+    mean, _ = played_mean(env, lambda: policy.act(env.core), episodes, seed)
     # Each step pays its exact expectation, as the true-model column sums it.
-    assert sum(scores) / episodes == row["true_mean"]
+    assert mean == row["true_mean"]
 
 
 def test_a_configs_simulator_table_holds_unless_overridden(world, tmp_path):
@@ -114,12 +117,8 @@ def test_a_trained_agent_acts_as_segue_eval_scores_it(world):
                          "--no-baselines", "--policies", agent.name)
     row = next(r for r in report["rows"] if r["policy"] == agent.name)
     env = segue.SessionVectorEnv(world.sample, world.encoder, num_envs=episodes, action="track")
-    env.reset(seed=seed)
-    scores = np.zeros(episodes)
-    for _ in range(15):
-        _, rewards, _, _, _ = env.step(agent.act(env))
-        scores = [s + r for s, r in zip(scores, rewards)]
-    assert sum(scores) / episodes == row["mean"]
+    mean, _ = played_mean(env, lambda: agent.act(env), episodes, seed)
+    assert mean == row["mean"]
 
 
 def test_candidates_are_re_ranked_by_the_callers_scorer(world):

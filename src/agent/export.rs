@@ -14,7 +14,7 @@ use crate::npz::{self, Array};
 use crate::output::io_at;
 use crate::simulator::SimulatorConfig;
 use crate::simulator::error::load_inputs;
-use crate::simulator::memory::{encode_transitions, transitions};
+use crate::simulator::memory::{histories, transitions};
 
 use super::error::AgentError;
 use super::policy::ActionSpace;
@@ -50,8 +50,8 @@ pub fn run_export(
     let mut episodes = 0;
     for &split in splits {
         let trans = transitions(&sample, split, encoder.model.steps);
-        let (states, _) = encode_transitions(&encoder, &trans);
-        obs.extend(states);
+        let hist: Vec<&[(u32, u8)]> = histories(&trans);
+        obs.extend(encoder.encode(&hist));
         for t in &trans {
             actions.extend_from_slice(space.track(t.track));
             tracks.push(t.track as i64);

@@ -713,13 +713,13 @@ impl Encoder {
 
     /// The latent states of histories (each a list of (track, level), oldest first),
     /// `[histories, latent]` row-major.
-    pub fn encode(&self, histories: &[Vec<(u32, u8)>]) -> Vec<f32> {
+    pub fn encode<H: AsRef<[(u32, u8)]>>(&self, histories: &[H]) -> Vec<f32> {
         let mut h = Histories {
             steps: self.model.steps,
             ..Default::default()
         };
         for x in histories {
-            h.push(x);
+            h.push(x.as_ref());
         }
         let idx: Vec<usize> = (0..h.len()).collect();
         let mut out = Vec::with_capacity(h.len() * self.model.latent);
@@ -730,6 +730,7 @@ impl Encoder {
         out
     }
 }
+
 /// The encoder's training and validation losses per epoch, one series per phase.
 fn loss_curves(path: &Path, history: &[EpochRecord]) -> std::result::Result<(), String> {
     let mut series = Vec::new();

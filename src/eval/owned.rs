@@ -110,10 +110,11 @@ impl OwnedEnv {
                 (out, State::Sim(env.into_episodes()))
             }
             Some(w) => {
-                let mut env = w.env(enc, sample, &sim.cfg)?.with_reward(self.reward);
-                if let Some(State::World(h)) = state {
-                    env = env.with_hidden(h);
-                }
+                let env = match state {
+                    Some(State::World(h)) => w.resume(enc, sample, &sim.cfg, h),
+                    _ => w.env(enc, sample, &sim.cfg)?,
+                };
+                let mut env = env.with_reward(self.reward);
                 let out = f(&mut env);
                 (out, State::World(env.into_hidden()))
             }
@@ -175,7 +176,7 @@ impl OwnedEnv {
             return None;
         };
         let (enc, sample) = (&self.setup.encoder, &self.setup.sample);
-        let env = w.env(enc, sample, &self.sim().cfg).ok()?.with_hidden(h);
+        let env = w.resume(enc, sample, &self.sim().cfg, h);
         let out = env.ceilings();
         self.state = Some(State::World(env.into_hidden()));
         Some(out)

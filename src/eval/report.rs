@@ -97,6 +97,28 @@ pub struct PairedDiff {
     pub true_ci95: Option<f64>,
 }
 
+/// A row's figures, each at its precision once for the text table and the markdown: mean,
+/// ±95%, not-skip rate, uncovered, diversity, repeats, tracks; the training simulator's score;
+/// the true model's mean and ±95%.
+#[allow(clippy::type_complexity)]
+fn figures(x: &PolicyRow) -> ([String; 7], Option<String>, Option<(String, String)>) {
+    (
+        [
+            format!("{:.2}", x.mean),
+            format!("{:.2}", x.ci95),
+            format!("{:.4}", x.not_skip_rate),
+            format!("{:.4}", x.uncovered),
+            format!("{:.3}", x.diversity),
+            format!("{:.3}", x.repeats),
+            format!("{:.0}", x.distinct_tracks),
+        ],
+        x.train_sim_mean.map(|v| format!("{v:.2}")),
+        x.true_mean
+            .zip(x.true_ci95)
+            .map(|(m, c)| (format!("{m:.2}"), format!("{c:.2}"))),
+    )
+}
+
 /// The report as a text table (what `segue eval` prints).
 pub fn table(r: &EvalReport) -> String {
     use std::fmt::Write;
@@ -138,21 +160,14 @@ pub fn table(r: &EvalReport) -> String {
     }
     o.push('\n');
     for x in &r.rows {
-        let _ = write!(
-            o,
-            "  {:<w$} {:>6.2} {:>6.2} {:>9.4} {:>9.4} {:>9.3} {:>7.3} {:>8.0} {:>9}",
-            x.policy,
-            x.mean,
-            x.ci95,
-            x.not_skip_rate,
-            x.uncovered,
-            x.diversity,
-            x.repeats,
-            x.distinct_tracks,
-            x.train_sim_mean.map_or("-".into(), |v| format!("{v:.2}"))
-        );
-        if let (Some(m), Some(c)) = (x.true_mean, x.true_ci95) {
-            let _ = write!(o, " {m:>7.2} {c:>6.2}");
+        let (f, train, truth) = figures(x);
+        let _ = write!(o, "  {:<w$}", x.policy);
+        for (v, width) in f.iter().zip([6, 6, 9, 9, 9, 7, 8]) {
+            let _ = write!(o, " {v:>width$}");
+        }
+        let _ = write!(o, " {:>9}", train.as_deref().unwrap_or("-"));
+        if let Some((m, c)) = truth {
+            let _ = write!(o, " {m:>7} {c:>6}");
         }
         o.push('\n');
     }
@@ -216,21 +231,16 @@ pub fn markdown(e: &EvalReport, agent_seeds: &str) -> String {
     }
     o.push('\n');
     for x in &e.rows {
+        let (f, train, truth) = figures(x);
         let _ = write!(
             o,
-            "| {} | {:.2} | {:.2} | {:.4} | {:.4} | {:.3} | {:.3} | {:.0} | {} |",
+            "| {} | {} | {} |",
             x.policy,
-            x.mean,
-            x.ci95,
-            x.not_skip_rate,
-            x.uncovered,
-            x.diversity,
-            x.repeats,
-            x.distinct_tracks,
-            x.train_sim_mean.map_or("".into(), |v| format!("{v:.2}"))
+            f.join(" | "),
+            train.unwrap_or_default()
         );
-        if let (Some(m), Some(c)) = (x.true_mean, x.true_ci95) {
-            let _ = write!(o, " {m:.2} | {c:.2} |");
+        if let Some((m, c)) = truth {
+            let _ = write!(o, " {m} | {c} |");
         }
         o.push('\n');
     }

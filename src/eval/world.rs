@@ -63,7 +63,26 @@ impl World {
         sample: &'a Sample,
         cfg: &SimulatorConfig,
     ) -> Result<TrueEnv<'a>, EnvError> {
-        Ok(TrueEnv {
+        let h = Hidden {
+            users: Vec::new(),
+            states: Vec::new(),
+            eps: Episodes::empty(cfg.exclude_played, encoder.model.steps, cfg.horizon),
+            world_track: world_tracks(&self.saved, sample)?,
+        };
+        Ok(self.resume(encoder, sample, cfg, h))
+    }
+
+    /// [`World::env`] continuing the episodes of `h` ([`TrueEnv::into_hidden`]), the sample's
+    /// tracks already mapped to the world's: a caller that cannot hold the borrows between
+    /// steps keeps only `h`.
+    pub fn resume<'a>(
+        &'a self,
+        encoder: &'a Encoder,
+        sample: &'a Sample,
+        cfg: &SimulatorConfig,
+        h: Hidden,
+    ) -> TrueEnv<'a> {
+        TrueEnv {
             model: &self.saved.model,
             source: Source::World {
                 saved: &self.saved,
@@ -71,12 +90,12 @@ impl World {
                 start_steps: cfg.start_steps,
             },
             encoder: Some(encoder),
-            world_track: world_tracks(&self.saved, sample)?,
+            world_track: h.world_track,
             reward: cfg.reward.reward(),
-            users: Vec::new(),
-            states: Vec::new(),
-            eps: Episodes::empty(cfg.exclude_played, encoder.model.steps, cfg.horizon),
-        })
+            users: h.users,
+            states: h.states,
+            eps: h.eps,
+        }
     }
 
     /// Episode starts of `split`'s sessions under `seed` (as the simulator draws them), with
@@ -241,22 +260,18 @@ pub struct Hidden {
     users: Vec<User>,
     states: Vec<UserState>,
     eps: Episodes,
+    /// The world's id of each sample track.
+    world_track: Vec<u32>,
 }
 
 impl<'a> TrueEnv<'a> {
-    /// The same environment continuing the episodes of `h` (see [`SimEnv::with_episodes`](
-    /// crate::simulator::SimEnv::with_episodes)).
-    pub fn with_hidden(mut self, h: Hidden) -> TrueEnv<'a> {
-        (self.users, self.states, self.eps) = (h.users, h.states, h.eps);
-        self
-    }
-
     /// The episodes in progress and their hidden users.
     pub fn into_hidden(self) -> Hidden {
         Hidden {
             users: self.users,
             states: self.states,
             eps: self.eps,
+            world_track: self.world_track,
         }
     }
 

@@ -55,8 +55,7 @@ pub fn histories(trans: &[Transition]) -> Vec<&[(u32, u8)]> {
 /// The keys of transitions: their encoded histories `[n, latent]` and the song vectors of the
 /// tracks played `[n, song dim]`.
 pub fn encode_transitions(encoder: &Encoder, trans: &[Transition]) -> (Vec<f32>, Vec<f32>) {
-    let hist: Vec<Vec<(u32, u8)>> = trans.iter().map(|t| t.history.clone()).collect();
-    let states = encoder.encode(&hist);
+    let states = encoder.encode(&histories(trans));
     let mut actions = Vec::with_capacity(trans.len() * encoder.songs.dim);
     for t in trans {
         actions.extend_from_slice(encoder.songs.song(t.track));
