@@ -4,6 +4,7 @@
 //! that know the model (the ceilings and posterior-greedy play).
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::agent::policy::{AgentPolicy, policy_name};
@@ -193,6 +194,13 @@ struct SeedStarts {
     truth: Option<TrueStarts>,
 }
 
+/// One contender's job of an evaluation seed: a baseline or reference (by its index among
+/// them) or a learned policy at one k (by its index in the learned cells).
+enum Contender {
+    Fixed(usize),
+    Learned(usize),
+}
+
 /// Where the contenders are scored: the setup's simulators and, for a synthetic world, its true
 /// model.
 struct Arena<'a> {
@@ -348,18 +356,31 @@ fn references(
             ci95: e.ci95,
         })
     };
-    let (mut oracle_cells, mut posterior_cells) = (vec![Vec::new(); 2], Vec::new());
-    for s in seeds {
-        let Some(t) = &s.truth else { continue };
-        for (o, kind) in oracle_cells
-            .iter_mut()
-            .zip([Ceiling::Greedy, Ceiling::Planner])
-        {
-            o.push(truly(&mut Oracle::new(world, kind, t, cfg.horizon), s)?);
-        }
-        if let Some(prior) = &prior {
+    // Each (seed, reference) is independent: scored on every core, kept in the seeds' order.
+    let kinds = [Some(Ceiling::Greedy), Some(Ceiling::Planner)];
+    let jobs: Vec<(&SeedStarts, &TrueStarts, Option<Ceiling>)> = seeds
+        .iter()
+        .filter_map(|s| s.truth.as_ref().map(|t| (s, t)))
+        .flat_map(|(s, t)| {
+            let posterior = prior.is_some().then_some(None);
+            kinds.into_iter().chain(posterior).map(move |k| (s, t, k))
+        })
+        .collect();
+    let score = |&(s, t, kind): &(&SeedStarts, &TrueStarts, Option<Ceiling>)| match (kind, &prior) {
+        (Some(kind), _) => truly(&mut Oracle::new(world, kind, t, cfg.horizon), s),
+        (None, Some(prior)) => {
             let mut p = PosteriorGreedy::new(world, prior, &t.world_track, opts.posterior_window);
-            posterior_cells.push(truly(&mut p, s)?);
+            truly(&mut p, s)
+        }
+        (None, None) => unreachable!("posterior jobs only with a prior"),
+    };
+    let scored = crate::workers::map(&jobs, crate::workers::cores(), 1, score);
+    let (mut oracle_cells, mut posterior_cells) = (vec![Vec::new(); 2], Vec::new());
+    for (&(_, _, kind), t) in jobs.iter().zip(scored) {
+        match kind {
+            Some(Ceiling::Greedy) => oracle_cells[0].push(t?),
+            Some(Ceiling::Planner) => oracle_cells[1].push(t?),
+            None => posterior_cells.push(t?),
         }
     }
     let over_seeds = |o: &[TrueScore]| {
@@ -382,7 +403,7 @@ fn references(
 }
 
 /// The baselines of [`baselines`], built on the setup's training transitions.
-fn baseline_policies(setup: &Setup, seed: u64) -> Vec<Box<dyn Policy>> {
+fn baseline_policies(setup: &Setup, seed: u64) -> Vec<Box<dyn Policy + Send>> {
     let enc = &setup.encoder;
     let actions: Vec<f32> = setup
         .train_trans
@@ -445,6 +466,54 @@ fn simulator_oracles<'a>(
         }
     }
     out
+}
+
+/// Scores every contender on one seed's starts into its cell: `fixed` are the baselines and
+/// references with their cells, `learned` the (agent, k, cell) of [`learned_cells`]. The cells
+/// are independent of each other: they are scored on every core, each worker with its own
+/// one-thread kernel pool (as the pipeline trains agents), and stored in their fixed order, so
+/// the report does not depend on the number of cores. A baseline or reference keeps its own
+/// state from seed to seed.
+fn score_seed(
+    arena: &Arena,
+    s: &SeedStarts,
+    fixed: Vec<(&mut (dyn Policy + Send), usize)>,
+    learned: &[(usize, usize, usize)],
+    agents: &[(Agent, TrainConfig)],
+    cells: &mut [Cells],
+) -> Result<()> {
+    let targets: Vec<usize> = fixed
+        .iter()
+        .map(|f| f.1)
+        .chain(learned.iter().map(|l| l.2))
+        .collect();
+    let fixed: Vec<Mutex<&mut (dyn Policy + Send)>> =
+        fixed.into_iter().map(|f| Mutex::new(f.0)).collect();
+    let jobs: Vec<Contender> = (0..fixed.len())
+        .map(Contender::Fixed)
+        .chain((0..learned.len()).map(Contender::Learned))
+        .collect();
+    let score = |job: &Contender| match *job {
+        Contender::Fixed(i) => {
+            let mut p = fixed[i].lock().unwrap_or_else(|e| e.into_inner());
+            arena.score(&mut **p, s)
+        }
+        Contender::Learned(i) => {
+            let (ai, k, ci) = learned[i];
+            let mut p = AgentPolicy {
+                name: cells[ci].name.clone(),
+                agent: &agents[ai].0,
+                space: &arena.setup.space,
+                candidates: k,
+            };
+            arena.score(&mut p, s)
+        }
+    };
+    let scored = crate::workers::map(&jobs, crate::workers::cores(), 1, score);
+    for (ci, sc) in targets.into_iter().zip(scored) {
+        cells[ci].push(sc?);
+    }
+    Ok(())
 }
 
 /// Evaluates the agents of `runs` (all trained on the same sample and encoder) and the
@@ -515,29 +584,17 @@ pub fn run_eval(
     let mut seeds = Vec::new();
     for &seed in &opts.seeds {
         let s = seed_starts(&setup, world.as_ref(), opts.episodes, seed)?;
-        for (p, c) in base.iter_mut().zip(cells.iter_mut()) {
-            c.push(arena.score(p.as_mut(), &s)?);
-        }
-        // The learned policies' cells are independent and most of the evaluation's time: they
-        // are scored on every core, each worker with its own one-thread kernel pool (as the
-        // pipeline trains agents), and stored in their fixed order, so the report does not
-        // depend on the number of cores.
-        let score = |&(ai, k, ci): &(usize, usize, usize)| {
-            let mut p = AgentPolicy {
-                name: cells[ci].name.clone(),
-                agent: &agents[ai].0,
-                space: &setup.space,
-                candidates: k,
-            };
-            arena.score(&mut p, &s)
-        };
-        let scored = crate::workers::map(&learned, crate::workers::cores(), 1, score);
-        for (&(_, _, ci), sc) in learned.iter().zip(scored) {
-            cells[ci].push(sc?);
-        }
-        for (p, ci) in &mut sim_oracles {
-            cells[*ci].push(arena.score(p, &s)?);
-        }
+        let fixed = base
+            .iter_mut()
+            .enumerate()
+            .map(|(ci, p)| (p.as_mut() as &mut (dyn Policy + Send), ci))
+            .chain(
+                sim_oracles
+                    .iter_mut()
+                    .map(|(p, ci)| (p as &mut (dyn Policy + Send), *ci)),
+            )
+            .collect();
+        score_seed(&arena, &s, fixed, &learned, &agents, &mut cells)?;
         seeds.push(s);
     }
     let (oracles, posterior) = match &world {

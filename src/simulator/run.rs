@@ -149,7 +149,7 @@ pub fn baselines(
     train_states: Vec<f32>,
     train_actions: &[f32],
     seed: u64,
-) -> (SkipClassifier, Vec<Box<dyn Policy>>) {
+) -> (SkipClassifier, Vec<Box<dyn Policy + Send>>) {
     let train_y: Vec<bool> = train_trans.iter().map(|t| t.level == 3).collect();
     let clf = SkipClassifier::train(
         &train_states,
@@ -169,7 +169,7 @@ pub fn baselines(
         .copied()
         .collect();
     let greedy = GreedyPolicy::new(clf.clone(), popular, GREEDY_NEIGHBOURS, &encoder.songs);
-    let policies: Vec<Box<dyn Policy>> = vec![
+    let policies: Vec<Box<dyn Policy + Send>> = vec![
         Box::new(RandomPolicy {
             tracks: tracks as u32,
         }),
