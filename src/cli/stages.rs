@@ -1,6 +1,7 @@
 //! The model stages one at a time: `segue songs`, `segue encode`, `segue simulate`, `segue train`.
 
 use super::*;
+use segue::eval::Evaluation;
 
 #[derive(Args)]
 pub(crate) struct TrainArgs {
@@ -207,28 +208,18 @@ pub(crate) fn train(a: TrainArgs, progress: bool) -> Result<()> {
         "\nscore out of {} ({} episodes, mean ± 95% CI):",
         file.simulator.horizon, file.simulator.episodes
     );
-    println!(
-        "  {:<48} {:>6} {:>7} {:>10} {:>10} {:>8}",
-        "policy", "mean", "±95%", "not-skip", "uncovered", "tracks"
-    );
-    let rows = [
+    let rows: Vec<(String, &Evaluation)> = [
         Some(("held-out simulator", &r.heldout)),
         r.heldout_nearest
             .as_ref()
             .map(|e| ("held-out simulator", e)),
         Some(("training simulator", &r.train_sim)),
-    ];
-    for (sim, e) in rows.into_iter().flatten() {
-        println!(
-            "  {:<48} {:>6.2} {:>7.2} {:>10.4} {:>10.4} {:>8}",
-            format!("{} in {sim}", e.policy),
-            e.mean,
-            e.ci95,
-            e.not_skip_rate,
-            e.uncovered,
-            e.distinct_tracks
-        );
-    }
+    ]
+    .into_iter()
+    .flatten()
+    .map(|(sim, e)| (format!("{} in {sim}", e.policy), e))
+    .collect();
+    print!("{}", segue::eval::report::evaluations(&rows));
     println!("wrote {}", a.out.display());
     Ok(())
 }
@@ -289,16 +280,9 @@ pub(crate) fn simulate(a: SimulateArgs) -> Result<()> {
         cfg.episodes,
         cfg.mode
     );
-    println!(
-        "  {:<12} {:>6} {:>7} {:>10} {:>10} {:>8}",
-        "policy", "mean", "±95%", "not-skip", "uncovered", "tracks"
-    );
-    for e in &r.baselines {
-        println!(
-            "  {:<12} {:>6.2} {:>7.2} {:>10.4} {:>10.4} {:>8}",
-            e.policy, e.mean, e.ci95, e.not_skip_rate, e.uncovered, e.distinct_tracks
-        );
-    }
+    let rows: Vec<(String, &Evaluation)> =
+        r.baselines.iter().map(|e| (e.policy.clone(), e)).collect();
+    print!("{}", segue::eval::report::evaluations(&rows));
     Ok(())
 }
 

@@ -1,10 +1,12 @@
 //! The evaluation's report model: one row per contender, the references' ceilings and the
 //! paired differences; `segue eval` prints [`table`], and the run reports render the same rows.
+//! [`evaluations`] is the short table of single evaluations.
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::play::Evaluation;
 use super::world::TrueScore;
 
 /// One policy over every run and seed.
@@ -117,6 +119,29 @@ fn figures(x: &PolicyRow) -> ([String; 7], Option<String>, Option<(String, Strin
             .zip(x.true_ci95)
             .map(|(m, c)| (format!("{m:.2}"), format!("{c:.2}"))),
     )
+}
+
+/// The short score table of single evaluations (one simulator, one seed each): policy, mean,
+/// 95% half-width, not-skip rate, uncovered share and distinct tracks, one row per
+/// (name, evaluation). `segue train` and `segue simulate` print it.
+pub fn evaluations(rows: &[(String, &Evaluation)]) -> String {
+    use std::fmt::Write;
+    let w = rows
+        .iter()
+        .map(|r| r.0.chars().count())
+        .fold(12, usize::max);
+    let mut o = format!(
+        "  {:<w$} {:>6} {:>7} {:>10} {:>10} {:>8}\n",
+        "policy", "mean", "±95%", "not-skip", "uncovered", "tracks"
+    );
+    for (name, e) in rows {
+        let _ = writeln!(
+            o,
+            "  {:<w$} {:>6.2} {:>7.2} {:>10.4} {:>10.4} {:>8}",
+            name, e.mean, e.ci95, e.not_skip_rate, e.uncovered, e.distinct_tracks
+        );
+    }
+    o
 }
 
 /// The report as a text table (what `segue eval` prints).
