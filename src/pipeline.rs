@@ -172,7 +172,7 @@ pub fn demo_config(seed: u64, quick: bool) -> RunConfig {
     let n = if quick { 2 } else { 3 };
     s.pipeline.seeds = (seed..seed + n).collect();
     s.pipeline.eval_seeds = (seed..seed + n).collect();
-    s.pipeline.eval_episodes = if quick { 60 } else { 100 };
+    s.pipeline.eval_episodes = if quick { 60 } else { 80 };
     s
 }
 

@@ -99,6 +99,31 @@ fn train_resume_and_eval_on_a_synthetic_world() {
     assert_eq!(report["heldout"]["episodes"], 40);
     assert!(report["updates"].as_u64().unwrap() > 0);
 
+    // Stopped before its first round, the run's checkpoint holds the agent that `segue eval`
+    // rebuilds from the run's config as its untrained ablation: the same weights, to the bit.
+    let zero = d.join("zero");
+    train(
+        &s,
+        &enc,
+        &cfg,
+        &zero,
+        &["--algo", "td3", "--stop-after", "0"],
+    );
+    let (ckpt, _) = segue::nn::store::load(&zero.join("checkpoint.safetensors")).unwrap();
+    let run: segue::agent::train::TrainConfig =
+        serde_json::from_str(&std::fs::read_to_string(zero.join("config.json")).unwrap()).unwrap();
+    let setup = segue::agent::train::Setup::load(&s, &enc, &run.simulator, &run.agent).unwrap();
+    let fresh = segue::agent::train::new_agent(&setup, &run.agent).unwrap();
+    let exported = fresh.export(false);
+    assert!(exported.len() > 4);
+    for (name, dims, values) in exported {
+        let saved = ckpt
+            .iter()
+            .find(|t| t.0 == name)
+            .expect("in the checkpoint");
+        assert!(saved.1 == dims && saved.2 == values, "{name} differs");
+    }
+
     // Interrupted after 1 round (before the first checkpoint of eval_every), then after 3,
     // resumed: identical weights and metrics.
     let part = d.join("part");
@@ -234,8 +259,9 @@ fn train_resume_and_eval_on_a_synthetic_world() {
             "content",
             "greedy",
             "td3+wolpertinger",
-            "td3 (nearest)",
+            "td3+wolpertinger untrained",
             "ddpg-ft",
+            "ddpg-ft untrained",
             "simulator oracle",
             "training-simulator oracle"
         ],
@@ -304,7 +330,7 @@ fn train_resume_and_eval_on_a_synthetic_world() {
     // Each learned policy paired with each baseline: the mean difference is the difference of
     // the rows' means, in the simulator and under the true model.
     let paired = r["paired"].as_array().unwrap();
-    assert_eq!(paired.len(), 3 * 5, "{table}");
+    assert_eq!(paired.len(), 4 * 5, "{table}");
     for p in paired {
         let (l, b) = (
             row(p["policy"].as_str().unwrap()),
@@ -352,8 +378,8 @@ fn train_resume_and_eval_on_a_synthetic_world() {
         [
             "random",
             "td3+wolpertinger",
-            "td3 (nearest)",
-            "td3+wolpertinger k=8"
+            "td3+wolpertinger k=8",
+            "td3+wolpertinger untrained"
         ]
     );
 
@@ -386,13 +412,19 @@ fn train_resume_and_eval_on_a_synthetic_world() {
     let pop_cfg = variant(d, "popular", "candidates = 1\npopular_candidates = 8\n");
     let pop = d.join("popular");
     train(&s, &enc, &pop_cfg, &pop, &["--algo", "ddpg"]);
-    assert_eq!(policies(&pop), ["ddpg+wolpertinger"]);
+    assert_eq!(
+        policies(&pop),
+        ["ddpg+wolpertinger", "ddpg+wolpertinger untrained"]
+    );
 
     // Anchor candidates: the nearest track with the 8 tracks nearest the last one heard out.
     let anc_cfg = variant(d, "anchor", "candidates = 1\nanchor_candidates = 8\n");
     let anc = d.join("anchor");
     train(&s, &enc, &anc_cfg, &anc, &["--algo", "ddpg"]);
-    assert_eq!(policies(&anc), ["ddpg+wolpertinger"]);
+    assert_eq!(
+        policies(&anc),
+        ["ddpg+wolpertinger", "ddpg+wolpertinger untrained"]
+    );
 
     // Against the true model: the run records the world, validates under it and gets rows of
     // its own.
@@ -407,7 +439,7 @@ fn train_resume_and_eval_on_a_synthetic_world() {
     );
     assert_eq!(
         policies(&truth),
-        ["td3@truth+wolpertinger", "td3@truth (nearest)"]
+        ["td3@truth+wolpertinger", "td3@truth+wolpertinger untrained"]
     );
     // Its validation scores are not the simulator's (the same seed and config as `full`).
     let valid = |run: &Path| -> Vec<f64> {
@@ -450,7 +482,10 @@ fn train_resume_and_eval_on_a_synthetic_world() {
     let (weights, _) = segue::nn::store::load(&rec.join("weights.safetensors")).unwrap();
     let rows = |name: &str| weights.iter().find(|t| t.0 == name).unwrap().1[0];
     assert_eq!(rows("q2.l1.wd"), 3 * rows("q2.l1.wa"));
-    assert_eq!(policies(&rec), ["td3+wolpertinger", "td3 (nearest)"]);
+    assert_eq!(
+        policies(&rec),
+        ["td3+wolpertinger", "td3+wolpertinger untrained"]
+    );
     recommend_three(&rec, &history);
     // The skip model in the re-ranking: the run saves the training simulator's skip model
     // and evaluation and serving read it back; without a learned metric it is refused.
@@ -466,7 +501,36 @@ fn train_resume_and_eval_on_a_synthetic_world() {
     let skip = d.join("skip");
     train(&s, &enc, &skip_cfg, &skip, &["--algo", "td3"]);
     assert!(skip.join("skip_model.safetensors").is_file());
-    assert_eq!(policies(&skip), ["td3+wolpertinger+skip", "td3 (nearest)"]);
+    assert_eq!(
+        policies(&skip),
+        ["td3+wolpertinger+skip", "td3+wolpertinger+skip untrained"]
+    );
+    // With a learned metric, skip-greedy (the same skip model played alone) is a baseline:
+    // after greedy, and paired with every learned row.
+    let o = segue(&[
+        "eval",
+        "--runs",
+        skip.to_str().unwrap(),
+        "--seeds",
+        "1",
+        "--episodes",
+        "5",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let rows = e["rows"].as_array().unwrap();
+    assert_eq!(rows[5]["policy"], "skip-greedy", "{e}");
+    assert!(!rows[5]["learned"].as_bool().unwrap());
+    let paired = e["paired"].as_array().unwrap();
+    assert_eq!(
+        paired
+            .iter()
+            .filter(|p| p["baseline"] == "skip-greedy")
+            .count(),
+        2,
+        "{e}"
+    );
     recommend_three(&skip, &history);
     let o = train_output(
         &s,

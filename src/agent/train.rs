@@ -447,8 +447,9 @@ fn train_in(setup: &Setup, cfg: &AgentConfig, out: &Path, opts: &TrainOptions) -
 
 /// A fresh agent for `setup`: observation standardisation fitted on the training states, the
 /// encoder's layers when it fine-tunes them, and the simulator's skip model when it re-ranks
-/// with it.
-fn new_agent(setup: &Setup, cfg: &AgentConfig) -> Result<Agent> {
+/// with it. With a run's config and setup it is that run's agent before its first round (the
+/// weights flow from `cfg.seed` alone), which `segue eval` scores as the untrained ablation.
+pub fn new_agent(setup: &Setup, cfg: &AgentConfig) -> Result<Agent> {
     let skip_model = if cfg.skip_model_weight > 0.0 {
         Some(setup.train_sim.skip_model().ok_or_else(|| {
             AgentError::Config(

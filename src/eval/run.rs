@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::agent::policy::{AgentPolicy, policy_name};
-use crate::agent::train::{Setup, TrainConfig, load_agent};
+use crate::agent::train::{Setup, TrainConfig, load_agent, new_agent};
 use crate::agent::{Agent, AgentError};
 use crate::data::Split;
 use crate::simulator::greedy::{GreedyCandidates, SimulatorOracle};
@@ -40,7 +40,7 @@ pub struct EvalOptions {
     /// `td3`); None: all.
     pub policies: Option<Vec<String>>,
     /// Also score every learned policy re-ranking this many candidates (Wolpertinger's k), for
-    /// each k here, besides its trained k and the nearest track.
+    /// each k here, besides its trained k (1: the nearest track, no re-ranking).
     pub candidates: Vec<usize>,
     /// Also play the simulators' own one-step choices ([`SimulatorOracle`]) as reference rows:
     /// the held-out simulator's (how high one-step play can score there) and the training
@@ -290,31 +290,46 @@ fn inputs(
     })
 }
 
-/// The learned contenders: for each run, its trained k, the nearest track (when it re-ranks)
-/// and each k of `opts.candidates`, grouped into cells by name. Returns (agent, k, cell).
+/// A learned contender's job: the run (its index), Wolpertinger's k, the cell, and whether it
+/// is the run's untrained agent.
+#[derive(Clone, Copy)]
+struct LearnedJob {
+    run: usize,
+    k: usize,
+    cell: usize,
+    untrained: bool,
+}
+
+/// The suffix of the untrained ablation's rows.
+pub const UNTRAINED: &str = " untrained";
+
+/// The learned contenders: for each run, its trained k and each k of `opts.candidates`, and
+/// its untrained agent at its trained k (what training adds), grouped into cells by name.
 fn learned_cells(
     agents: &[(Agent, TrainConfig)],
     opts: &EvalOptions,
     wanted: &dyn Fn(&str) -> bool,
     cells: &mut Vec<Cells>,
-) -> Vec<(usize, usize, usize)> {
+) -> Vec<LearnedJob> {
     let mut learned = Vec::new();
-    for (ai, (agent, tcfg)) in agents.iter().enumerate() {
-        let mut ks = vec![agent.cfg.candidates];
-        if agent.cfg.candidates > 1 {
-            ks.push(1);
-        }
+    for (run, (agent, tcfg)) in agents.iter().enumerate() {
+        let trained = agent.cfg.candidates;
+        let mut ks = vec![(trained, false)];
         for &k in &opts.candidates {
-            if k > 0 && !ks.contains(&k) {
-                ks.push(k);
+            if k > 0 && !ks.contains(&(k, false)) {
+                ks.push((k, false));
             }
         }
-        for k in ks {
-            let name = policy_name(&agent.cfg, k, tcfg.world.is_some());
+        ks.push((trained, true));
+        for (k, untrained) in ks {
+            let mut name = policy_name(&agent.cfg, k, tcfg.world.is_some());
+            if untrained {
+                name += UNTRAINED;
+            }
             if !wanted(&name) {
                 continue;
             }
-            let ci = match cells.iter().position(|c| c.name == name) {
+            let cell = match cells.iter().position(|c| c.name == name) {
                 Some(i) => {
                     cells[i].runs += 1;
                     i
@@ -324,7 +339,12 @@ fn learned_cells(
                     cells.len() - 1
                 }
             };
-            learned.push((ai, k, ci));
+            learned.push(LearnedJob {
+                run,
+                k,
+                cell,
+                untrained,
+            });
         }
     }
     learned
@@ -416,6 +436,7 @@ fn baseline_policies(setup: &Setup, seed: u64) -> Vec<Box<dyn Policy + Send>> {
         &setup.train_trans,
         setup.train_states.clone(),
         &actions,
+        setup.train_sim.skip_model(),
         seed,
     )
     .1
@@ -469,7 +490,8 @@ fn simulator_oracles<'a>(
 }
 
 /// Scores every contender on one seed's starts into its cell: `fixed` are the baselines and
-/// references with their cells, `learned` the (agent, k, cell) of [`learned_cells`]. The cells
+/// references with their cells, `learned` the jobs of [`learned_cells`] over `agents`, each
+/// run's (trained, untrained) agent. The cells
 /// are independent of each other: they are scored on every core, each worker with its own
 /// one-thread kernel pool (as the pipeline trains agents), and stored in their fixed order, so
 /// the report does not depend on the number of cores. A baseline or reference keeps its own
@@ -478,14 +500,14 @@ fn score_seed(
     arena: &Arena,
     s: &SeedStarts,
     fixed: Vec<(&mut (dyn Policy + Send), usize)>,
-    learned: &[(usize, usize, usize)],
-    agents: &[(Agent, TrainConfig)],
+    learned: &[LearnedJob],
+    agents: &[(&Agent, &Agent)],
     cells: &mut [Cells],
 ) -> Result<()> {
     let targets: Vec<usize> = fixed
         .iter()
         .map(|f| f.1)
-        .chain(learned.iter().map(|l| l.2))
+        .chain(learned.iter().map(|l| l.cell))
         .collect();
     let fixed: Vec<Mutex<&mut (dyn Policy + Send)>> =
         fixed.into_iter().map(|f| Mutex::new(f.0)).collect();
@@ -499,12 +521,13 @@ fn score_seed(
             arena.score(&mut **p, s)
         }
         Contender::Learned(i) => {
-            let (ai, k, ci) = learned[i];
+            let j = learned[i];
+            let (trained, untrained) = agents[j.run];
             let mut p = AgentPolicy {
-                name: cells[ci].name.clone(),
-                agent: &agents[ai].0,
+                name: cells[j.cell].name.clone(),
+                agent: if j.untrained { untrained } else { trained },
                 space: &arena.setup.space,
-                candidates: k,
+                candidates: j.k,
             };
             arena.score(&mut p, s)
         }
@@ -566,6 +589,12 @@ pub fn run_eval(
         .map(|p| Cells::new(p.name(), Kind::Baseline))
         .collect();
     let learned = learned_cells(&agents, opts, &wanted, &mut cells);
+    // Each run's agent before its first round, rebuilt from its config and seed.
+    let untrained = agents
+        .iter()
+        .map(|(_, t)| new_agent(&setup, &t.agent))
+        .collect::<std::result::Result<Vec<_>, AgentError>>()?;
+    let pairs: Vec<(&Agent, &Agent)> = agents.iter().map(|a| &a.0).zip(&untrained).collect();
     // The simulators' own one-step choices, among the greedy baseline's candidates: the
     // held-out simulator's, and the training simulator's (played in the held-out one).
     let oracle_candidates = opts.sim_oracle.then(|| {
@@ -594,7 +623,7 @@ pub fn run_eval(
                     .map(|(p, ci)| (p as &mut (dyn Policy + Send), *ci)),
             )
             .collect();
-        score_seed(&arena, &s, fixed, &learned, &agents, &mut cells)?;
+        score_seed(&arena, &s, fixed, &learned, &pairs, &mut cells)?;
         seeds.push(s);
     }
     let (oracles, posterior) = match &world {

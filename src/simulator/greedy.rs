@@ -1,6 +1,7 @@
 //! One-step greedy play: among a few candidates (the most played tracks and the neighbours of
-//! the history's anchor), the one a model rates most likely to be heard out: the skip
-//! classifier (the greedy baseline) or a simulator's own expected reward (the simulator oracle).
+//! the history's anchor), the one a model rates most likely to be heard out: the greedy
+//! baseline's skip classifier, the simulator's learned skip model (skip-greedy, the model the
+//! agents re-rank with) or a simulator's own expected reward (the simulator oracle).
 
 use crate::encoder::data::SongInputs;
 use crate::eval::policy::{Observation, Policy};
@@ -8,7 +9,7 @@ use crate::rng::Rng;
 use crate::songs::index::{self, IndexKind, NearestTracks};
 
 use super::classifier::SkipClassifier;
-use super::memory::Simulator;
+use super::memory::{Simulator, SkipModel};
 use super::policy::anchor;
 
 /// The greedy policies' candidates: the most played training tracks and the tracks nearest to
@@ -63,6 +64,11 @@ impl GreedyCandidates {
         }
         (cands, states, actions)
     }
+
+    /// The song vectors the candidates are scored with.
+    pub fn songs(&self) -> &SongInputs {
+        &self.songs
+    }
 }
 
 /// The best-scored candidate of each list; `scores` run over the lists in order (ties go to the
@@ -110,6 +116,43 @@ impl Policy for GreedyPolicy {
     fn act(&mut self, obs: &[Observation], _: &mut Rng) -> Vec<u32> {
         let (cands, states, actions) = self.candidates.of(obs);
         best_of(&cands, &self.clf.predict(&states, &actions))
+    }
+}
+
+/// Skip-greedy: among the [`GreedyCandidates`], the track the simulator's learned skip model
+/// rates most likely to be heard out. It is the model the agents re-rank with (it reads the
+/// encoded state, the recent plays and the track), played one step at a time by itself: the
+/// supervised baseline that reinforcement learning has to beat.
+pub struct SkipGreedy {
+    pub model: SkipModel,
+    pub candidates: GreedyCandidates,
+}
+
+impl SkipGreedy {
+    /// The name of its rows.
+    pub const NAME: &str = "skip-greedy";
+
+    /// Each observation's candidates and the skip model's P(not skipped) of each, in order.
+    pub fn scores(&self, obs: &[Observation]) -> (Vec<Vec<u32>>, Vec<f64>) {
+        let (cands, states, actions) = self.candidates.of(obs);
+        let histories: Vec<&[(u32, u8)]> = obs
+            .iter()
+            .zip(&cands)
+            .flat_map(|(o, c)| std::iter::repeat_n(o.history, c.len()))
+            .collect();
+        let songs = self.candidates.songs();
+        let p = self.model.not_skip(songs, &states, &histories, &actions);
+        (cands, p)
+    }
+}
+
+impl Policy for SkipGreedy {
+    fn name(&self) -> String {
+        Self::NAME.into()
+    }
+    fn act(&mut self, obs: &[Observation], _: &mut Rng) -> Vec<u32> {
+        let (cands, p) = self.scores(obs);
+        best_of(&cands, &p)
     }
 }
 
@@ -197,5 +240,73 @@ mod tests {
         assert_eq!(oracle.act(&[obs(&[])], &mut rng), vec![2]);
         // Excluded tracks are never candidates.
         assert_eq!(oracle.act(&[obs(&[0, 2])], &mut rng), vec![1]);
+    }
+
+    #[test]
+    fn skip_greedy_plays_the_skip_models_argmax_over_the_candidates() {
+        // Twelve tracks in a 2-d song space and a small skip model that reads a 2-d state and
+        // the last 2 plays, trained on random data: its ratings are arbitrary but fixed.
+        let mut rng = Rng::new(7);
+        let songs = SongInputs {
+            dim: 2,
+            values: (0..24).map(|_| rng.f64() as f32).collect(),
+            transform: InputTransform::Identity,
+        };
+        let (recent, state_dim, n) = (2, 2, 300);
+        let width = state_dim + recent * (songs.dim + 2);
+        let states: Vec<f32> = (0..n * width).map(|_| rng.f64() as f32).collect();
+        let actions: Vec<f32> = (0..n * songs.dim).map(|_| rng.f64() as f32).collect();
+        let y: Vec<bool> = (0..n).map(|_| rng.f64() < 0.4).collect();
+        let clf = SkipClassifier::train(&states, width, &actions, songs.dim, &y, 8, 3, 1);
+        let model = SkipModel {
+            classifier: std::sync::Arc::new(clf),
+            recent,
+            state_dim,
+        };
+        let (popular, neighbours) = (vec![5, 1, 9], 3);
+        let mut policy = SkipGreedy {
+            model: model.clone(),
+            candidates: GreedyCandidates::new(popular.clone(), neighbours, &songs),
+        };
+        let histories: [&[(u32, u8)]; 3] = [&[(2, 3), (7, 0)], &[(4, 0)], &[(11, 3), (0, 3)]];
+        let states = [[0.1f32, 0.9], [0.5, 0.5], [0.8, 0.2]];
+        let excluded: [&[u32]; 3] = [&[2, 7], &[1, 4, 5], &[0, 9, 11]];
+        let obs: Vec<Observation> = (0..3)
+            .map(|i| Observation {
+                state: &states[i],
+                history: histories[i],
+                excluded: excluded[i],
+            })
+            .collect();
+        // The argmax by hand: the popular tracks and the 3 nearest to the anchor (the last
+        // heard out), less the excluded ones, each rated alone; ties to the lower track.
+        let want: Vec<u32> = obs
+            .iter()
+            .map(|o| {
+                let a = songs.song(anchor(o.history)).to_vec();
+                let dist = |t: u32| -> f32 {
+                    let s = songs.song(t);
+                    (s[0] - a[0]).powi(2) + (s[1] - a[1]).powi(2)
+                };
+                let mut by_dist: Vec<u32> = (0..12).collect();
+                by_dist.sort_by(|&x, &y| dist(x).total_cmp(&dist(y)));
+                let mut cands: Vec<u32> = popular
+                    .iter()
+                    .chain(&by_dist[..neighbours])
+                    .copied()
+                    .filter(|t| !o.excluded.contains(t))
+                    .collect();
+                cands.sort_unstable();
+                cands.dedup();
+                let p = |t: u32| model.not_skip(&songs, o.state, &[o.history], songs.song(t))[0];
+                *cands
+                    .iter()
+                    .rev()
+                    .max_by(|&&x, &&y| p(x).total_cmp(&p(y)))
+                    .expect("candidates")
+            })
+            .collect();
+        assert_eq!(policy.act(&obs, &mut rng), want);
+        assert_eq!(policy.name(), "skip-greedy");
     }
 }

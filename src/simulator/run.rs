@@ -13,8 +13,8 @@ use super::config::SimulatorConfig;
 use super::env::SimEnv;
 use super::error::SimError;
 use super::fidelity::{Fidelity, fidelity};
-use super::greedy::GreedyPolicy;
-use super::memory::{Simulator, Transition, encode_transitions, transitions};
+use super::greedy::{GreedyCandidates, GreedyPolicy, SkipGreedy};
+use super::memory::{Simulator, SkipModel, Transition, encode_transitions, transitions};
 use super::policy::{ContentPolicy, LoggedPolicy, PopularityPolicy, RandomPolicy};
 use crate::eval::episodes::start_sessions;
 use crate::eval::world::World;
@@ -94,6 +94,7 @@ pub fn run_simulate(
         &train_trans,
         train_states,
         &train_actions,
+        train_sim.skip_model(),
         cfg.seed,
     );
     let clf_p = clf.predict(&states, &actions);
@@ -140,14 +141,17 @@ pub fn run_simulate(
 pub const GREEDY_POPULAR: usize = 200;
 pub const GREEDY_NEIGHBOURS: usize = 50;
 
-/// The baselines, in report order: random, popularity, logged, content and the one-step greedy
-/// policy, whose skip classifier (trained on the training transitions) is returned too.
+/// The baselines, in report order: random, popularity, logged, content, the one-step greedy
+/// policy, whose skip classifier (trained on the training transitions) is returned too, and
+/// skip-greedy when the training simulator has a learned `skip_model` (the one agents re-rank
+/// with), over the same candidates as greedy.
 pub fn baselines(
     tracks: usize,
     encoder: &Encoder,
     train_trans: &[Transition],
     train_states: Vec<f32>,
     train_actions: &[f32],
+    skip_model: Option<SkipModel>,
     seed: u64,
 ) -> (SkipClassifier, Vec<Box<dyn Policy + Send>>) {
     let train_y: Vec<bool> = train_trans.iter().map(|t| t.level == 3).collect();
@@ -168,8 +172,13 @@ pub fn baselines(
         .take(GREEDY_POPULAR)
         .copied()
         .collect();
-    let greedy = GreedyPolicy::new(clf.clone(), popular, GREEDY_NEIGHBOURS, &encoder.songs);
-    let policies: Vec<Box<dyn Policy + Send>> = vec![
+    let greedy = GreedyPolicy::new(
+        clf.clone(),
+        popular.clone(),
+        GREEDY_NEIGHBOURS,
+        &encoder.songs,
+    );
+    let mut policies: Vec<Box<dyn Policy + Send>> = vec![
         Box::new(RandomPolicy {
             tracks: tracks as u32,
         }),
@@ -182,5 +191,11 @@ pub fn baselines(
         Box::new(ContentPolicy::new(&encoder.songs)),
         Box::new(greedy),
     ];
+    if let Some(model) = skip_model {
+        policies.push(Box::new(SkipGreedy {
+            model,
+            candidates: GreedyCandidates::new(popular, GREEDY_NEIGHBOURS, &encoder.songs),
+        }));
+    }
     (clf, policies)
 }
