@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 
-use segue::synth::model::User;
+use segue::synth::model::{NO_DISCOVERY, User};
 use segue::synth::reference::{self, HORIZON, POOL};
 use segue::synth::world::{World, WorldConfig};
 use segue::synth::{SynthConfig, run_synth, saved};
@@ -154,6 +154,46 @@ fn the_saved_model_scores_logged_sessions_like_the_generator() {
     // Mean probability of the logged level under the saved model: far above the 0.25 of a model
     // unrelated to the logs.
     assert!(agree / n > 0.35, "{}", agree / n);
+    assert!(
+        sample
+            .sessions
+            .iter()
+            .all(|x| w.user(&x.id).unwrap().discovery == NO_DISCOVERY)
+    );
+    // With discovery, each saved user keeps the cluster drawn for them, which the engagement
+    // reads: the logged levels stay as likely under the saved model.
+    let disc = dir.path().join("disc");
+    cfg.world.user.discovery = 3.0;
+    cfg.world.user.discovery_cost = 0.5;
+    run_synth(&cfg, &disc, false, false).unwrap();
+    let wd = saved::load(&disc).unwrap();
+    let s2 = dir.path().join("s2");
+    let sample_cfg = segue::data::SampleConfig {
+        logs: vec![disc.clone()],
+        records: 1_000_000,
+        ..Default::default()
+    };
+    segue::data::run_sample(&sample_cfg, &s2, false, false).unwrap();
+    let sample2 = segue::data::load_sample_dir(&s2).unwrap().sample;
+    let (mut agree, mut n, mut introduced) = (0.0, 0.0, 0);
+    for sess in &sample2.sessions {
+        let user: &User = wd.user(&sess.id).unwrap();
+        assert!((user.discovery as usize) < wd.model.clusters);
+        let mut state = wd.model.start(user);
+        for r in sample2.rows_of(sess) {
+            let t = wd.track(&sample2.tracks[r.track as usize]).unwrap();
+            let z = wd.model.engagement(user, &state, t);
+            agree += wd.model.levels(z)[r.flags.response_level() as usize];
+            n += 1.0;
+            wd.model.advance(&mut state, t);
+        }
+        introduced += (wd.model.discovered(user, &state.played, 0) > 0.0) as usize;
+    }
+    assert!(agree / n > 0.35, "{}", agree / n);
+    assert!(
+        introduced > 0,
+        "no logged session met its discovery cluster"
+    );
     // A damaged model file is refused.
     let bin = out.join("world.bin");
     let mut bytes = std::fs::read(&bin).unwrap();

@@ -596,7 +596,9 @@ impl Belief {
         let shared = m.shared(&self.heard, track);
         let mut term = vec![0.0; if window.is_some() { prior.len() } else { 0 }];
         for &k in &self.live {
-            let z = m.personal(&prior[k], &self.moods[k], track) + shared;
+            let z = m.personal(&prior[k], &self.moods[k], track)
+                + shared
+                + m.discovered(&prior[k], &self.heard.played, track);
             let l = m.levels(z)[level as usize].max(f64::MIN_POSITIVE).ln();
             match window {
                 None => self.log_w[k] += l,
@@ -642,7 +644,11 @@ impl Belief {
             let shared = m.shared(&self.heard, track);
             let p: f64 = (self.live.iter().zip(&w))
                 .map(|(&k, w)| {
-                    w * m.not_skip(m.personal(&prior[k], &self.moods[k], track) + shared)
+                    let u = &prior[k];
+                    let z = m.personal(u, &self.moods[k], track)
+                        + shared
+                        + m.discovered(u, &self.heard.played, track);
+                    w * m.not_skip(z)
                 })
                 .sum();
             if best.is_none_or(|(_, b)| p > b) {
@@ -684,7 +690,7 @@ impl Policy for PosteriorGreedy<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::model::{TrackLatent, UserModelConfig};
+    use crate::synth::model::{NO_DISCOVERY, TrackLatent, UserModelConfig};
 
     #[test]
     fn the_true_environment_draws_from_the_model_and_moves_the_users() {
@@ -704,6 +710,7 @@ mod tests {
             taste: [0.0; 4],
             propensity,
             mood0: [0.0; 4],
+            discovery: NO_DISCOVERY,
         };
         let users = vec![user(60.0), user(-60.0), user(0.5)];
         let states: Vec<UserState> = users.iter().map(|u| m.start(u)).collect();
@@ -824,6 +831,7 @@ mod tests {
             taste: [at, 0.0, 0.0, 0.0],
             propensity,
             mood0: [at, 0.0, 0.0, 0.0],
+            discovery: NO_DISCOVERY,
         }
     }
 

@@ -92,6 +92,11 @@ pub struct UserModelConfig {
     pub taste_sd: f64,
     /// Rates the logged data should show (the thresholds are calibrated to them).
     pub targets: RateTargets,
+    /// Discovery: engagement gained on the tracks of the user's discovery cluster once the
+    /// session has played one of them (0: no discovery cluster).
+    pub discovery: f64,
+    /// Discovery: engagement lost on the discovery cluster's tracks until then.
+    pub discovery_cost: f64,
 }
 
 impl Default for UserModelConfig {
@@ -111,6 +116,8 @@ impl Default for UserModelConfig {
             mood_start_sd: 0.8,
             taste_sd: 0.5,
             targets: RateTargets::default(),
+            discovery: 0.0,
+            discovery_cost: 0.0,
         }
     }
 }
@@ -180,7 +187,12 @@ pub struct User {
     pub taste: Mood,
     pub propensity: f64,
     pub mood0: Mood,
+    /// The cluster the user comes to love once introduced to it ([`NO_DISCOVERY`]: none).
+    pub discovery: u16,
 }
+
+/// [`User::discovery`] of a world without discovery.
+pub const NO_DISCOVERY: u16 = u16::MAX;
 
 /// The user's state before the next track.
 #[derive(Clone, Debug, PartialEq)]
@@ -226,7 +238,26 @@ impl UserModel {
     /// The engagement `z` of `user` in `state` for `track`: [`personal`](Self::personal) plus
     /// [`shared`](Self::shared).
     pub fn engagement(&self, user: &User, state: &UserState, track: u32) -> f64 {
-        self.personal(user, &state.mood, track) + self.shared(state, track)
+        self.personal(user, &state.mood, track)
+            + self.shared(state, track)
+            + self.discovered(user, &state.played, track)
+    }
+
+    /// The discovery term: once `played` holds a track of the user's discovery cluster, every
+    /// track gains `discovery`; until then the cluster's own tracks lose `discovery_cost`.
+    pub fn discovered(&self, user: &User, played: &[u32], track: u32) -> f64 {
+        let d = user.discovery;
+        if d == NO_DISCOVERY {
+            return 0.0;
+        }
+        let c = &self.config;
+        if played.iter().any(|&p| self.tracks[p as usize].cluster == d) {
+            c.discovery
+        } else if self.tracks[track as usize].cluster == d {
+            -c.discovery_cost
+        } else {
+            0.0
+        }
     }
 
     /// The part of the engagement that depends on who the user is: the skip propensity and the
@@ -511,6 +542,7 @@ mod tests {
             taste: [1.0, 0.0, 0.0, 0.0],
             propensity: 0.2,
             mood0: [0.0; 4],
+            discovery: NO_DISCOVERY,
         };
         let mut s = m.start(&user);
         // z = 0.2 + 0 − 1·0/4 − 1·1/4 − 0 − 0 + 0.7 = 0.65 at position 1.
@@ -527,6 +559,35 @@ mod tests {
     }
 
     #[test]
+    fn discovery_costs_on_its_cluster_until_heard_then_pays_on_every_track() {
+        let mut m = model(vec![track(1.0, 0), track(-1.0, 1), track(0.0, 1)], 2);
+        m.config.discovery = 1.5;
+        m.config.discovery_cost = 0.5;
+        let mut user = User {
+            taste: [1.0, 0.0, 0.0, 0.0],
+            propensity: 0.2,
+            mood0: [0.0; 4],
+            discovery: 1,
+        };
+        let mut s = m.start(&user);
+        // Before: only cluster 1's tracks lose the cost; the engagement adds the term.
+        assert_eq!(m.discovered(&user, &s.played, 0), 0.0);
+        assert_eq!(m.discovered(&user, &s.played, 1), -0.5);
+        let without = m.personal(&user, &s.mood, 1) + m.shared(&s, 1);
+        assert!((m.engagement(&user, &s, 1) - (without - 0.5)).abs() < 1e-12);
+        // Track 0 (cluster 0) changes nothing; track 2 (cluster 1) introduces the cluster.
+        m.advance(&mut s, 0);
+        assert_eq!(m.discovered(&user, &s.played, 1), -0.5);
+        m.advance(&mut s, 2);
+        for t in 0..3 {
+            assert_eq!(m.discovered(&user, &s.played, t), 1.5);
+        }
+        // A user without a discovery cluster is never touched.
+        user.discovery = NO_DISCOVERY;
+        assert_eq!(m.discovered(&user, &s.played, 1), 0.0);
+    }
+
+    #[test]
     fn satiation_by_hand() {
         let mut m = model(vec![track(1.0, 0), track(-1.0, 1), track(0.0, 2)], 3);
         m.config.satiation = 2.0;
@@ -537,6 +598,7 @@ mod tests {
             taste: [0.0; 4],
             propensity: 0.0,
             mood0: [0.0; 4],
+            discovery: NO_DISCOVERY,
         };
         let mut s = m.start(&user);
         m.advance(&mut s, 0);
@@ -557,6 +619,7 @@ mod tests {
             taste: [0.0; 4],
             propensity: 0.0,
             mood0: [0.0; 4],
+            discovery: NO_DISCOVERY,
         };
         let mut s = m.start(&user);
         m.advance(&mut s, 0);
@@ -604,6 +667,7 @@ mod tests {
             taste: [0.8, 1.0, 0.0, 0.5],
             propensity: 0.0,
             mood0: [-1.0, 0.0, 0.0, 0.0],
+            discovery: NO_DISCOVERY,
         };
         let s = m.start(&user);
         let pool: Vec<u32> = (0..6).collect();

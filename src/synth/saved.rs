@@ -4,15 +4,16 @@
 //!
 //! `world.bin` layout, little-endian: `SEGUEWLD`, u32 version, u32 clusters, 3 × f64 thresholds,
 //! u32 tracks then per track u128 id key, u16 cluster, 4 × f32 mood, f32 popularity; u32 users
-//! then per user u128 session-id key, 4 × f64 taste, f64 propensity, 4 × f64 starting mood; and a
-//! u64 checksum of everything before it.
+//! then per user u128 session-id key, 4 × f64 taste, f64 propensity, 4 × f64 starting mood, u16
+//! discovery cluster (version 2; version 1 has no discovery); and a u64 checksum of everything
+//! before it.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{MOOD_DIMS, TrackLatent, User, UserModel};
+use super::model::{MOOD_DIMS, NO_DISCOVERY, TrackLatent, User, UserModel};
 use super::world::World;
 use super::{Result, SynthConfig, SynthError, SynthReport, files};
 use crate::data::cache::checksum;
@@ -20,7 +21,7 @@ use crate::data::error::DataError;
 use crate::data::ids::id_key;
 
 const MAGIC: &[u8; 8] = b"SEGUEWLD";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// `world.json`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -100,6 +101,7 @@ pub fn save(
         for x in u.taste.iter().chain([&u.propensity]).chain(&u.mood0) {
             b.extend_from_slice(&x.to_le_bytes());
         }
+        b.extend_from_slice(&u.discovery.to_le_bytes());
     }
     let sum = checksum(&b);
     b.extend_from_slice(&sum.to_le_bytes());
@@ -160,7 +162,8 @@ pub fn load(dir: &Path) -> Result<SavedWorld> {
     }
     let mut r = Reader { b: body, pos: 8 };
     let parsed = (|| {
-        if r.u32()? != VERSION {
+        let version = r.u32()?;
+        if !(1..=VERSION).contains(&version) {
             return None;
         }
         let clusters = r.u32()? as usize;
@@ -189,12 +192,17 @@ pub fn load(dir: &Path) -> Result<SavedWorld> {
             let taste = [r.f64()?, r.f64()?, r.f64()?, r.f64()?];
             let propensity = r.f64()?;
             let mood0 = [r.f64()?, r.f64()?, r.f64()?, r.f64()?];
+            let discovery = match version {
+                1 => NO_DISCOVERY,
+                _ => r.u16()?,
+            };
             users.insert(
                 key,
                 User {
                     taste,
                     propensity,
                     mood0,
+                    discovery,
                 },
             );
         }

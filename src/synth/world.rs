@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 pub use super::features::Track;
 use super::features::{self, FeatureSpace, MOOD_FEATURES};
 use super::model::{
-    MOOD_DIMS, Mood, TrackLatent, User, UserModel, UserModelConfig, UserState, calibrate,
+    MOOD_DIMS, Mood, NO_DISCOVERY, TrackLatent, User, UserModel, UserModelConfig, UserState,
+    calibrate,
 };
 use crate::data::ids::id_key;
 use crate::rng::Rng;
@@ -254,11 +255,17 @@ impl World {
         let taste: Mood = std::array::from_fn(|d| self.centres[fav][d] + c.taste_sd * rng.normal());
         let propensity = c.propensity_sd * rng.normal();
         let mood0: Mood = std::array::from_fn(|d| taste[d] + c.mood_start_sd * rng.normal());
-        User {
+        let mut user = User {
             taste,
             propensity,
             mood0,
+            discovery: NO_DISCOVERY,
+        };
+        // Drawn only in worlds with discovery, so that the others keep their users.
+        if c.discovery != 0.0 || c.discovery_cost != 0.0 {
+            user.discovery = rng.pick(&self.taste_weights(&user)) as u16;
         }
+        user
     }
 
     /// Cluster weights for a user's taste: popularity × closeness of the centre to the taste.
