@@ -27,6 +27,9 @@ pub(crate) struct SynthArgs {
     /// Files generated at once (0: one per core).
     #[arg(long)]
     pub(crate) threads: Option<usize>,
+    /// A ready-made world: sets its keys of [synth.world.user] over the config's.
+    #[arg(long, value_enum)]
+    pub(crate) preset: Option<segue::synth::world::Preset>,
 }
 
 /// Where a command writes and how it reads its run config.
@@ -195,6 +198,9 @@ pub(crate) fn synth(args: SynthArgs, progress: bool) -> Result<()> {
     let mut cfg = read_config(args.output.config.as_ref())?.synth;
     set_given!(cfg, args; sessions, tracks, files, seed, reference_users, threads);
     cfg.gzip |= args.gzip;
+    if let Some(p) = args.preset {
+        p.apply(&mut cfg.world.user);
+    }
     let run = segue::synth::run_synth(&cfg, &args.output.out, args.output.force, progress)?;
     let r = &run.report;
     if args.output.json {

@@ -704,6 +704,7 @@ mod tests {
             thresholds: [-1.0, 0.0, 1.0],
             tracks: vec![track(0.0), track(1.0), track(2.0)],
             clusters: 1,
+            position_shift: Vec::new(),
         };
         // A user who hears everything out, one who skips everything, one in between.
         let user = |propensity: f64| User {
@@ -822,6 +823,7 @@ mod tests {
             thresholds: [-1.0, 0.0, 1.0],
             tracks: xs.iter().map(|&x| track(x)).collect(),
             clusters: 1,
+            position_shift: Vec::new(),
         }
     }
 

@@ -97,6 +97,10 @@ pub struct UserModelConfig {
     pub discovery: f64,
     /// Discovery: engagement lost on the discovery cluster's tracks until then.
     pub discovery_cost: f64,
+    /// Target skip_2 rate at positions 1, 2, …: when given, an engagement shift per position
+    /// is calibrated so that the logged sessions follow this profile's shape (its mean moved
+    /// to `targets.skip_2`). Empty: no shift.
+    pub skip_2_by_position: Vec<f64>,
 }
 
 impl Default for UserModelConfig {
@@ -118,12 +122,20 @@ impl Default for UserModelConfig {
             targets: RateTargets::default(),
             discovery: 0.0,
             discovery_cost: 0.0,
+            skip_2_by_position: Vec::new(),
         }
     }
 }
 
 impl UserModelConfig {
     pub fn validate(&self) -> Result<(), String> {
+        if self
+            .skip_2_by_position
+            .iter()
+            .any(|r| !(*r > 0.0 && *r < 1.0))
+        {
+            return Err("skip_2_by_position rates must be in (0, 1)".into());
+        }
         let t = &self.targets;
         let checks = [
             (
@@ -214,6 +226,9 @@ pub struct UserModel {
     pub thresholds: [f64; 3],
     pub tracks: Vec<TrackLatent>,
     pub clusters: usize,
+    /// Engagement shift at positions 1, 2, … calibrated to `config.skip_2_by_position` (empty:
+    /// none; positions past its end have none).
+    pub position_shift: Vec<f64>,
 }
 
 pub fn sigmoid(x: f64) -> f64 {
@@ -275,11 +290,9 @@ impl UserModel {
     pub fn shared(&self, state: &UserState, track: u32) -> f64 {
         let c = &self.config;
         let t = &self.tracks[track as usize];
-        let bonus = c
-            .position_offset
-            .get(state.position as usize - 1)
-            .copied()
-            .unwrap_or(0.0);
+        let at = state.position as usize - 1;
+        let bonus = c.position_offset.get(at).copied().unwrap_or(0.0)
+            + self.position_shift.get(at).copied().unwrap_or(0.0);
         let repeat = if state.played.contains(&track) {
             c.repeat
         } else {
@@ -483,6 +496,64 @@ pub fn calibrate(zs: &[f64], targets: &RateTargets) -> [f64; 3] {
     })
 }
 
+/// Thresholds and a shift per position, from the pilot's `plays` (engagement before any
+/// shift, 0-based position): the shifts make the skip_2 rate at each position of `profile`
+/// follow its shape, moved so that its mean over the plays is `targets.skip_2`; the
+/// thresholds hit `targets` over the shifted engagements. Alternated until both hold.
+pub fn calibrate_positions(
+    plays: &[(f64, usize)],
+    targets: &RateTargets,
+    profile: &[f64],
+) -> ([f64; 3], Vec<f64>) {
+    let n = profile.len();
+    let mut at: Vec<Vec<f64>> = vec![Vec::new(); n];
+    for &(z, p) in plays {
+        if p < n {
+            at[p].push(z);
+        }
+    }
+    let counted: usize = at.iter().map(Vec::len).sum();
+    let mean = (profile.iter().zip(&at))
+        .map(|(t, zs)| t * zs.len() as f64)
+        .sum::<f64>()
+        / counted.max(1) as f64;
+    let goal: Vec<f64> = profile
+        .iter()
+        .map(|t| (t + targets.skip_2 - mean).clamp(0.01, 0.99))
+        .collect();
+    let mut shift = vec![0.0; n];
+    let shifted = |shift: &[f64]| -> Vec<f64> {
+        (plays.iter())
+            .map(|&(z, p)| z + shift.get(p).copied().unwrap_or(0.0))
+            .collect()
+    };
+    for _ in 0..20 {
+        let thresholds = calibrate(&shifted(&shift), targets);
+        for (p, zs) in at.iter().enumerate() {
+            if zs.is_empty() {
+                continue;
+            }
+            // P(skip_2) = σ(c₁ − z − δ) falls as δ grows.
+            let (mut lo, mut hi) = (-20.0f64, 20.0f64);
+            for _ in 0..60 {
+                let mid = 0.5 * (lo + hi);
+                let rate = zs
+                    .iter()
+                    .map(|z| sigmoid(thresholds[1] - z - mid))
+                    .sum::<f64>()
+                    / zs.len() as f64;
+                if rate > goal[p] {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            shift[p] = 0.5 * (lo + hi);
+        }
+    }
+    (calibrate(&shifted(&shift), targets), shift)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,6 +577,7 @@ mod tests {
             thresholds: [-1.0, 0.0, 1.0],
             tracks,
             clusters,
+            position_shift: Vec::new(),
         }
     }
 
@@ -585,6 +657,38 @@ mod tests {
         // A user without a discovery cluster is never touched.
         user.discovery = NO_DISCOVERY;
         assert_eq!(m.discovered(&user, &s.played, 1), 0.0);
+    }
+
+    #[test]
+    fn position_calibration_follows_the_profiles_shape_at_the_target_rates() {
+        // Engagements that rise with the position (as discovery makes them), 3 positions.
+        let mut rng = crate::rng::Rng::new(3);
+        let plays: Vec<(f64, usize)> = (0..30_000)
+            .map(|i| (rng.normal() + (i % 3) as f64, i % 3))
+            .collect();
+        let targets = RateTargets::default();
+        let profile = [0.40, 0.52, 0.56];
+        let (th, shift) = calibrate_positions(&plays, &targets, &profile);
+        let rate = |p: usize, level: usize| {
+            let at: Vec<f64> = plays.iter().filter(|x| x.1 == p).map(|x| x.0).collect();
+            at.iter()
+                .map(|z| sigmoid(th[level] - z - shift[p]))
+                .sum::<f64>()
+                / at.len() as f64
+        };
+        // The profile's mean (0.4933) is moved to skip_2's 0.5089: +0.0156 at every position.
+        for (p, t) in profile.iter().enumerate() {
+            assert!(
+                (rate(p, 1) - (t + 0.015_6)).abs() < 2e-3,
+                "{p}: {}",
+                rate(p, 1)
+            );
+        }
+        // Over all plays the three rates are the targets.
+        let all = |level: usize| (0..3).map(|p| rate(p, level)).sum::<f64>() / 3.0;
+        assert!((all(0) - targets.skip_1).abs() < 2e-3);
+        assert!((all(1) - targets.skip_2).abs() < 1e-3);
+        assert!((all(2) - (1.0 - targets.not_skipped)).abs() < 2e-3);
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct WorldManifest {
     pub segue_version: String,
     pub config: SynthConfig,
     pub thresholds: [f64; 3],
+    /// The engagement shift per position (`UserModel::position_shift`; empty: none).
+    #[serde(default)]
+    pub position_shift: Vec<f64>,
     pub report: SynthReport,
 }
 
@@ -69,6 +72,7 @@ pub fn save(
         segue_version: env!("CARGO_PKG_VERSION").into(),
         config: cfg.clone(),
         thresholds: world.model.thresholds,
+        position_shift: world.model.position_shift.clone(),
         report: report.clone(),
     };
     let json_path = dir.join(files::MODEL_JSON);
@@ -219,6 +223,7 @@ pub fn load(dir: &Path) -> Result<SavedWorld> {
             thresholds,
             tracks,
             clusters,
+            position_shift: manifest.position_shift.clone(),
         },
         manifest,
         track_index,

@@ -8,7 +8,7 @@ pub use super::features::Track;
 use super::features::{self, FeatureSpace, MOOD_FEATURES};
 use super::model::{
     MOOD_DIMS, Mood, NO_DISCOVERY, TrackLatent, User, UserModel, UserModelConfig, UserState,
-    calibrate,
+    calibrate, calibrate_positions,
 };
 use crate::data::ids::id_key;
 use crate::rng::Rng;
@@ -59,6 +59,14 @@ pub const CONTEXTS: [(&str, f64); 6] = [
     ("charts", 2_441.0),
 ];
 
+/// skip_2 rate at positions 1-20 of the real sample, `segue stats
+/// ../shared/data/mssd/sessions/log_mini_head.csv.gz` (4,757 sessions); positions 1 and 2 agree
+/// with the published 37.4% and 46.7% (MSSD_NOTES.md).
+pub const SKIP_2_BY_POSITION: [f64; 20] = [
+    0.38, 0.47, 0.51, 0.53, 0.54, 0.55, 0.55, 0.54, 0.53, 0.52, 0.52, 0.53, 0.53, 0.54, 0.54, 0.53,
+    0.53, 0.52, 0.54, 0.54,
+];
+
 /// Shares of session lengths 10..=20 in the full training set (MSSD_NOTES.md).
 pub const LENGTH_SHARES: [f64; 11] = [8.8, 7.7, 6.7, 5.9, 5.2, 4.5, 4.0, 3.5, 3.1, 2.8, 47.7];
 
@@ -90,6 +98,28 @@ impl Default for WorldConfig {
             pilot_sessions: 4_000,
             user: UserModelConfig::default(),
             logging: LoggingConfig::default(),
+        }
+    }
+}
+
+/// Ready-made worlds for `segue synth --preset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// A world where planning matters: discovery (3, cost 0.5), calibrated to the real
+    /// sample's skip_2 by position (docs/data.md, docs/results.md).
+    Sequential,
+}
+
+impl Preset {
+    /// Sets the preset's keys of `user`, leaving the others as they are.
+    pub fn apply(self, user: &mut UserModelConfig) {
+        match self {
+            Preset::Sequential => {
+                user.discovery = 3.0;
+                user.discovery_cost = 0.5;
+                user.skip_2_by_position = SKIP_2_BY_POSITION.to_vec();
+            }
         }
     }
 }
@@ -225,6 +255,7 @@ impl World {
                 thresholds: [0.0; 3],
                 tracks: model_tracks,
                 clusters: k,
+                position_shift: Vec::new(),
             },
             config,
             seed,
@@ -235,17 +266,32 @@ impl World {
             members,
             member_cdf,
         };
-        // Calibrate the thresholds on a pilot of logged sessions: the engagements do not depend
-        // on the thresholds (the logging policy ignores responses), so one pass suffices.
-        let mut pilot = Rng::stream(seed, &[stream::PILOT]);
-        let mut zs = Vec::new();
-        for _ in 0..world.config.pilot_sessions {
-            let s = world.draw_session(&mut pilot);
-            zs.extend(s.plays.iter().map(|p| p.z));
-        }
-        world.model.thresholds = calibrate(&zs, &world.config.user.targets);
+        world.calibrate(seed);
         Ok(world)
     }
+
+    /// Calibrates the thresholds (and the shifts by position, when asked) on a pilot of logged
+    /// sessions: the engagements do not depend on the thresholds (the logging policy ignores
+    /// responses), so one pilot suffices.
+    fn calibrate(&mut self, seed: u64) {
+        let mut pilot = Rng::stream(seed, &[stream::PILOT]);
+        let mut plays = Vec::new();
+        for _ in 0..self.config.pilot_sessions {
+            let s = self.draw_session(&mut pilot);
+            plays.extend(s.plays.iter().enumerate().map(|(i, p)| (p.z, i)));
+        }
+        let user = &self.config.user;
+        if user.skip_2_by_position.is_empty() {
+            let zs: Vec<f64> = plays.iter().map(|p| p.0).collect();
+            self.model.thresholds = calibrate(&zs, &user.targets);
+        } else {
+            let (thresholds, shift) =
+                calibrate_positions(&plays, &user.targets, &user.skip_2_by_position);
+            self.model.thresholds = thresholds;
+            self.model.position_shift = shift;
+        }
+    }
+
 
     /// A new user: a favourite cluster (by popularity), a taste near its centre, a skip
     /// propensity and a starting mood.
