@@ -102,4 +102,11 @@ fn skip_prediction_on_the_real_test_split() {
         let m = other["maa"]["mean"].as_f64().unwrap();
         assert!((0.0..1.0).contains(&m), "{other}");
     }
+    // The session logistic model, fitted on the training split's sessions, beats repeating
+    // the last response on the same test sessions: its paired interval lies above zero.
+    let logistic = row("session logistic");
+    assert!(
+        logistic["maa_vs_reference"]["lo"].as_f64().unwrap() > 0.0,
+        "{logistic}"
+    );
 }

@@ -413,7 +413,9 @@ pub(crate) struct SkipsArgs {
 }
 
 pub(crate) fn skips(a: SkipsArgs) -> Result<()> {
-    use segue::simulator::skips::{self, AlwaysSkip, Coin, PositionRate, RepeatLast};
+    use segue::simulator::skips::{
+        self, AlwaysSkip, Coin, PositionRate, RepeatLast, SessionLogistic,
+    };
     let sample = data::load_sample_dir(&a.sample)?.sample;
     let train = skips::tasks(&sample, data::Split::Train);
     let test = skips::tasks(&sample, data::Split::Test);
@@ -427,6 +429,7 @@ pub(crate) fn skips(a: SkipsArgs) -> Result<()> {
         Box::new(AlwaysSkip),
         Box::new(RepeatLast),
         Box::new(PositionRate::fit(&train)),
+        Box::new(SessionLogistic::fit(&train, sample.tracks.len())),
     ];
     if let Some(enc) = &a.encoder {
         let sim_cfg = read_config(a.config.as_ref())?.simulator;

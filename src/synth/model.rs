@@ -499,7 +499,8 @@ pub fn calibrate(zs: &[f64], targets: &RateTargets) -> [f64; 3] {
 /// Thresholds and a shift per position, from the pilot's `plays` (engagement before any
 /// shift, 0-based position): the shifts make the skip_2 rate at each position of `profile`
 /// follow its shape, moved so that its mean over the plays is `targets.skip_2`; the
-/// thresholds hit `targets` over the shifted engagements. Alternated until both hold.
+/// thresholds hit `targets` over the shifted engagements. The two are alternated for 20 rounds
+/// (a unit test checks that both then hold). Target rates are clamped to [0.01, 0.99].
 pub fn calibrate_positions(
     plays: &[(f64, usize)],
     targets: &RateTargets,

@@ -230,3 +230,58 @@ pub fn load(dir: &Path) -> Result<SavedWorld> {
         users,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_model_loads_without_discovery() {
+        let mut cfg = SynthConfig {
+            tracks: 40,
+            ..Default::default()
+        };
+        cfg.world.pilot_sessions = 50;
+        let world = World::build(cfg.world.clone(), cfg.tracks, 3).unwrap();
+        let users: Vec<(u128, User)> = (0..3u64)
+            .map(|i| (i as u128 + 1, world.draw_user(&mut crate::rng::Rng::new(i))))
+            .collect();
+        let report = SynthReport {
+            log_files: Vec::new(),
+            track_files: Vec::new(),
+            sessions: 0,
+            records: 0,
+            bytes_text: 0,
+            bytes_on_disk: 0,
+            rates: [0.0; 4],
+            thresholds: world.model.thresholds,
+            reference: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        save(&world, &cfg, &report, &users, dir.path()).unwrap();
+        let v2 = load(dir.path()).unwrap();
+        // The same file as version 1 wrote it: no discovery cluster after each user.
+        let bin = dir.path().join(files::MODEL_BIN);
+        let b = std::fs::read(&bin).unwrap();
+        let users_at = 8 + 4 + 4 + 24 + 4 + world.tracks.len() * 38 + 4;
+        let mut old = b[..users_at].to_vec();
+        old[8..12].copy_from_slice(&1u32.to_le_bytes());
+        for u in b[users_at..b.len() - 8].chunks_exact(90) {
+            old.extend_from_slice(&u[..88]);
+        }
+        let sum = checksum(&old);
+        old.extend_from_slice(&sum.to_le_bytes());
+        std::fs::write(&bin, old).unwrap();
+        let v1 = load(dir.path()).unwrap();
+        for (key, u) in &users {
+            let (a, b) = (&v2.users[key], &v1.users[key]);
+            assert_eq!(a, u);
+            assert_eq!(b.discovery, NO_DISCOVERY);
+            assert_eq!(
+                (a.taste, a.propensity, a.mood0),
+                (b.taste, b.propensity, b.mood0)
+            );
+        }
+        assert_eq!(v1.model.thresholds, v2.model.thresholds);
+    }
+}

@@ -59,9 +59,8 @@ pub const CONTEXTS: [(&str, f64); 6] = [
     ("charts", 2_441.0),
 ];
 
-/// skip_2 rate at positions 1-20 of the real sample, `segue stats
-/// ../shared/data/mssd/sessions/log_mini_head.csv.gz` (4,757 sessions); positions 1 and 2 agree
-/// with the published 37.4% and 46.7% (MSSD_NOTES.md).
+/// skip_2 rate at positions 1-20 of the real sample (`segue stats` on it; docs/data.md has the
+/// source and how it compares with the published profile).
 pub const SKIP_2_BY_POSITION: [f64; 20] = [
     0.38, 0.47, 0.51, 0.53, 0.54, 0.55, 0.55, 0.54, 0.53, 0.52, 0.52, 0.53, 0.53, 0.54, 0.54, 0.53,
     0.53, 0.52, 0.54, 0.54,
@@ -291,7 +290,6 @@ impl World {
             self.model.position_shift = shift;
         }
     }
-
 
     /// A new user: a favourite cluster (by popularity), a taste near its centre, a skip
     /// propensity and a starting mood.
