@@ -347,6 +347,20 @@ fn train_resume_and_eval_on_a_synthetic_world() {
         table.contains("paired with each baseline, under the true model"),
         "{table}"
     );
+    // What training adds: each trained row against its untrained row, paired cell by cell; the
+    // mean difference is the difference of the rows' means.
+    let training = r["training"].as_array().unwrap();
+    assert_eq!(training.len(), 2, "{table}");
+    for t in training {
+        let name = t["policy"].as_str().unwrap();
+        assert_eq!(t["baseline"], format!("{name} untrained"));
+        for m in ["mean", "true_mean"] {
+            let want = row(name)[m].as_f64().unwrap()
+                - row(t["baseline"].as_str().unwrap())[m].as_f64().unwrap();
+            assert!((t[m].as_f64().unwrap() - want).abs() < 1e-9, "{t}");
+        }
+    }
+    assert!(table.contains("what training adds"), "{table}");
 
     // --policies keeps the named baselines and the learned policies by prefix.
     let o = segue(&[

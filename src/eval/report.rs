@@ -63,6 +63,10 @@ pub struct EvalReport {
     /// Every learned policy against every baseline, paired on the same episodes.
     #[serde(default)]
     pub paired: Vec<PairedDiff>,
+    /// What training adds: each trained learned row minus the same runs untrained, paired on
+    /// the same episodes (`baseline` names the untrained row).
+    #[serde(default)]
+    pub training: Vec<PairedDiff>,
     pub seconds: f64,
 }
 
@@ -220,6 +224,23 @@ pub fn table(r: &EvalReport) -> String {
             o.push_str(&paired_table(r, w, true));
         }
     }
+    if !r.training.is_empty() {
+        let _ = writeln!(
+            o,
+            "what training adds: trained − untrained on the same starts and response draws"
+        );
+        for d in &r.training {
+            let _ = write!(
+                o,
+                "  {:<w$} {:+.2} ± {:.2} held out",
+                d.policy, d.mean, d.ci95
+            );
+            if let (Some(m), Some(c)) = (d.true_mean, d.true_ci95) {
+                let _ = write!(o, ", {m:+.2} ± {c:.2} under the true model");
+            }
+            o.push('\n');
+        }
+    }
     o
 }
 
@@ -303,6 +324,25 @@ pub fn markdown(e: &EvalReport, agent_seeds: &str) -> String {
                 })
                 .collect();
             let _ = writeln!(o, "| {l} | {} |", cells.join(" | "));
+        }
+    }
+    if !e.training.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nWhat training adds: each trained policy's score minus the same runs' untrained \
+             agents', paired on the same episodes (mean ± 95%).\n\n| policy | held-out simulator \
+             | true model |\n|---|---:|---:|"
+        );
+        for d in &e.training {
+            let truth = match (d.true_mean, d.true_ci95) {
+                (Some(m), Some(c)) => format!("{m:+.2} ± {c:.2}"),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                o,
+                "| {} | {:+.2} ± {:.2} | {truth} |",
+                d.policy, d.mean, d.ci95
+            );
         }
     }
     o

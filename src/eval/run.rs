@@ -140,45 +140,65 @@ impl Cells {
 /// The paired differences of every learned cell group against every baseline's. A baseline has
 /// one cell per seed; learned cells of the same seed are paired with it.
 fn paired(cells: &[Cells]) -> Vec<PairedDiff> {
-    let diffs = |l: &[f64], b: &[f64], runs: usize| -> Vec<f64> {
-        l.iter()
-            .enumerate()
-            .map(|(i, x)| x - b[i / runs.max(1)])
-            .collect()
-    };
     let mut out = Vec::new();
     for l in cells.iter().filter(|c| c.kind == Kind::Learned) {
         for b in cells.iter().filter(|c| c.kind == Kind::Baseline) {
-            let d = diffs(&l.means(), &b.means(), l.runs);
-            let (mean, ci95) = if d.len() > 1 {
-                crossed_ci(&d, l.runs, f64::NAN)
-            } else {
-                let e: Vec<f64> = l.evals[0]
-                    .scores
-                    .iter()
-                    .zip(&b.evals[0].scores)
-                    .map(|(x, y)| x - y)
-                    .collect();
-                mean_ci(&e)
-            };
-            let (true_mean, true_ci95) = if l.truth.is_empty() || b.truth.is_empty() {
-                (None, None)
-            } else {
-                let d = diffs(&l.true_means(), &b.true_means(), l.runs);
-                let (m, c) = crossed_ci(&d, l.runs, f64::NAN);
-                (Some(m), Some(c))
-            };
-            out.push(PairedDiff {
-                policy: l.name.clone(),
-                baseline: b.name.clone(),
-                mean,
-                ci95,
-                true_mean,
-                true_ci95,
-            });
+            out.push(paired_diff(l, b));
         }
     }
     out
+}
+
+/// Each trained learned cell against the same runs' untrained cell ([`UNTRAINED`]), paired
+/// cell by cell (the same run and seed).
+fn training_gains(cells: &[Cells]) -> Vec<PairedDiff> {
+    cells
+        .iter()
+        .filter(|c| c.kind == Kind::Learned && !c.name.ends_with(UNTRAINED))
+        .filter_map(|l| {
+            let u = cells
+                .iter()
+                .find(|c| c.name == format!("{}{UNTRAINED}", l.name) && c.runs == l.runs)?;
+            Some(paired_diff(l, u))
+        })
+        .collect()
+}
+
+/// `l` minus `b` over their cells of the same seed (`b` has one cell per seed, or one per
+/// run and seed as `l`), with [`crossed_ci`]; with one cell each, over its episodes.
+fn paired_diff(l: &Cells, b: &Cells) -> PairedDiff {
+    let diffs = |x: &[f64], y: &[f64]| -> Vec<f64> {
+        let per = x.len() / y.len().max(1);
+        (x.iter().enumerate())
+            .map(|(i, v)| v - y[i / per.max(1)])
+            .collect()
+    };
+    let d = diffs(&l.means(), &b.means());
+    let (mean, ci95) = if d.len() > 1 {
+        crossed_ci(&d, l.runs, f64::NAN)
+    } else {
+        let e: Vec<f64> = l.evals[0]
+            .scores
+            .iter()
+            .zip(&b.evals[0].scores)
+            .map(|(x, y)| x - y)
+            .collect();
+        mean_ci(&e)
+    };
+    let (true_mean, true_ci95) = if l.truth.is_empty() || b.truth.is_empty() {
+        (None, None)
+    } else {
+        let (m, c) = crossed_ci(&diffs(&l.true_means(), &b.true_means()), l.runs, f64::NAN);
+        (Some(m), Some(c))
+    };
+    PairedDiff {
+        policy: l.name.clone(),
+        baseline: b.name.clone(),
+        mean,
+        ci95,
+        true_mean,
+        true_ci95,
+    }
 }
 
 /// One cell's scores: the held-out simulator's evaluation, the training simulator's mean, and
@@ -643,6 +663,7 @@ pub fn run_eval(
         posterior,
         posterior_window: opts.posterior_window,
         paired: paired(&cells),
+        training: training_gains(&cells),
         seconds: t0.elapsed().as_secs_f64(),
     })
 }
