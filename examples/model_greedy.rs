@@ -14,39 +14,12 @@
 mod common;
 
 use segue::data::Split;
-use segue::encoder::data::SongInputs;
 use segue::eval::episodes::start_sessions;
+use segue::eval::play;
 use segue::eval::world::{Ceiling, Oracle};
-use segue::eval::{Observation, Policy, play};
-use segue::rng::Rng;
-use segue::simulator::greedy::{GreedyCandidates, SimulatorOracle, best_of};
-use segue::simulator::memory::SkipModel;
+use segue::simulator::greedy::{GreedyCandidates, SimulatorOracle, SkipGreedy};
 use segue::simulator::policy::PopularityPolicy;
 use segue::simulator::run::{GREEDY_NEIGHBOURS, GREEDY_POPULAR};
-
-/// One-step greedy play of the simulator's learned skip model among `candidates`.
-struct MetricGreedy<'a> {
-    name: &'static str,
-    model: &'a SkipModel,
-    songs: &'a SongInputs,
-    candidates: &'a GreedyCandidates,
-}
-
-impl Policy for MetricGreedy<'_> {
-    fn name(&self) -> String {
-        self.name.into()
-    }
-    fn act(&mut self, obs: &[Observation], _: &mut Rng) -> Vec<u32> {
-        let (cands, states, actions) = self.candidates.of(obs);
-        let hist: Vec<&[(u32, u8)]> = obs
-            .iter()
-            .zip(&cands)
-            .flat_map(|(o, c)| std::iter::repeat_n(o.history, c.len()))
-            .collect();
-        let p = self.model.not_skip(self.songs, &states, &hist, &actions);
-        best_of(&cands, &p)
-    }
-}
 
 fn main() {
     let a = common::args(
@@ -68,9 +41,28 @@ fn main() {
 
     let ranked = PopularityPolicy::new(&trans, sample.tracks.len()).ranked;
     let popular: Vec<u32> = ranked.iter().copied().take(GREEDY_POPULAR).collect();
-    let greedy_cands = GreedyCandidates::new(popular, GREEDY_NEIGHBOURS, &enc.songs);
+    let greedy_cands = GreedyCandidates::new(popular.clone(), GREEDY_NEIGHBOURS, &enc.songs);
     let every_cands = GreedyCandidates::new(ranked.clone(), 1, &enc.songs);
 
+    // Skip-greedy (the baseline of `segue eval`) over each candidate set.
+    let mut skip_greedy = [
+        (
+            "skip model greedy, greedy candidates",
+            &popular,
+            GREEDY_NEIGHBOURS,
+        ),
+        ("skip model greedy, every track", &ranked, 1),
+    ]
+    .map(|(name, tracks, neighbours)| {
+        let candidates = GreedyCandidates::new(tracks.clone(), neighbours, &enc.songs);
+        (
+            name,
+            SkipGreedy {
+                model: model.clone(),
+                candidates,
+            },
+        )
+    });
     let mut rows: Vec<(String, Vec<f64>)> = Vec::new();
     let mut push = |name: String, mean: f64| match rows.iter_mut().find(|r| r.0 == name) {
         Some(r) => r.1.push(mean),
@@ -82,19 +74,9 @@ fn main() {
             .starts(&sample, Split::Test, cfg.start_steps, episodes, seed)
             .unwrap();
         let mut env = world.env(&enc, &sample, &cfg).unwrap();
-        let mut policies = [
-            ("skip model greedy, greedy candidates", &greedy_cands),
-            ("skip model greedy, every track", &every_cands),
-        ]
-        .map(|(name, candidates)| MetricGreedy {
-            name,
-            model: &model,
-            songs: &enc.songs,
-            candidates,
-        });
-        for p in &mut policies {
+        for (name, p) in &mut skip_greedy {
             let s = play(&mut env, p, &starts, seed, &enc.songs).unwrap();
-            push(p.name(), s.mean);
+            push(name.to_string(), s.mean);
         }
         for kind in [Ceiling::Greedy, Ceiling::Planner] {
             let mut o = Oracle::new(&world, kind, &hidden, cfg.horizon);
