@@ -370,6 +370,13 @@ fn learned_cells(
     learned
 }
 
+/// A reference's job: a ceiling, or posterior-greedy play over a prior (its users).
+#[derive(Clone, Copy)]
+enum Reference<P> {
+    Ceiling(Ceiling),
+    Posterior(P),
+}
+
 /// The references that know the world's model, over the evaluation seeds: the ceilings (one
 /// score per seed, a t interval over the seeds) and, when asked, posterior-greedy play.
 fn references(
@@ -397,30 +404,30 @@ fn references(
         })
     };
     // Each (seed, reference) is independent: scored on every core, kept in the seeds' order.
-    let kinds = [Some(Ceiling::Greedy), Some(Ceiling::Planner)];
-    let jobs: Vec<(&SeedStarts, &TrueStarts, Option<Ceiling>)> = seeds
+    let mut kinds = vec![
+        Reference::Ceiling(Ceiling::Greedy),
+        Reference::Ceiling(Ceiling::Planner),
+    ];
+    kinds.extend(prior.as_deref().map(Reference::Posterior));
+    let jobs: Vec<(&SeedStarts, &TrueStarts, Reference<_>)> = seeds
         .iter()
         .filter_map(|s| s.truth.as_ref().map(|t| (s, t)))
-        .flat_map(|(s, t)| {
-            let posterior = prior.is_some().then_some(None);
-            kinds.into_iter().chain(posterior).map(move |k| (s, t, k))
-        })
+        .flat_map(|(s, t)| kinds.iter().map(move |&k| (s, t, k)))
         .collect();
-    let score = |&(s, t, kind): &(&SeedStarts, &TrueStarts, Option<Ceiling>)| match (kind, &prior) {
-        (Some(kind), _) => truly(&mut Oracle::new(world, kind, t, cfg.horizon), s),
-        (None, Some(prior)) => {
+    let score = |&(s, t, kind): &(&SeedStarts, &TrueStarts, Reference<_>)| match kind {
+        Reference::Ceiling(c) => truly(&mut Oracle::new(world, c, t, cfg.horizon), s),
+        Reference::Posterior(prior) => {
             let mut p = PosteriorGreedy::new(world, prior, &t.world_track, opts.posterior_window);
             truly(&mut p, s)
         }
-        (None, None) => unreachable!("posterior jobs only with a prior"),
     };
     let scored = crate::workers::map(&jobs, crate::workers::cores(), 1, score);
     let (mut oracle_cells, mut posterior_cells) = (vec![Vec::new(); 2], Vec::new());
     for (&(_, _, kind), t) in jobs.iter().zip(scored) {
         match kind {
-            Some(Ceiling::Greedy) => oracle_cells[0].push(t?),
-            Some(Ceiling::Planner) => oracle_cells[1].push(t?),
-            None => posterior_cells.push(t?),
+            Reference::Ceiling(Ceiling::Greedy) => oracle_cells[0].push(t?),
+            Reference::Ceiling(Ceiling::Planner) => oracle_cells[1].push(t?),
+            Reference::Posterior(_) => posterior_cells.push(t?),
         }
     }
     let over_seeds = |o: &[TrueScore]| {
