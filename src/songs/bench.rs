@@ -38,7 +38,7 @@ pub fn synthetic(table: &TrackTable, queries: usize, seed: u64) -> (Vec<f32>, Ve
     let (columns, rows) = table;
     let tracks = rows.len();
     let refs: Vec<&[super::features::RawValue]> = rows.iter().map(|r| r.as_slice()).collect();
-    let scaling = fit(&columns, &refs);
+    let scaling = fit(columns, &refs);
     let dim = scaling.dim();
     let mut base = Vec::with_capacity(tracks * dim);
     for r in rows {
