@@ -13,6 +13,8 @@
 //! played).
 mod common;
 
+use std::sync::Arc;
+
 use segue::data::Split;
 use segue::eval::episodes::start_sessions;
 use segue::eval::play;
@@ -41,20 +43,20 @@ fn main() {
 
     let ranked = PopularityPolicy::new(&trans, sample.tracks.len()).ranked;
     let popular: Vec<u32> = ranked.iter().copied().take(GREEDY_POPULAR).collect();
-    let greedy_cands = GreedyCandidates::new(popular.clone(), GREEDY_NEIGHBOURS, &enc.songs);
-    let every_cands = GreedyCandidates::new(ranked.clone(), 1, &enc.songs);
+    let greedy_cands = Arc::new(GreedyCandidates::new(
+        popular,
+        GREEDY_NEIGHBOURS,
+        &enc.songs,
+    ));
+    let every_cands = Arc::new(GreedyCandidates::new(ranked, 1, &enc.songs));
 
     // Skip-greedy (the baseline of `segue eval`) over each candidate set.
     let mut skip_greedy = [
-        (
-            "skip model greedy, greedy candidates",
-            &popular,
-            GREEDY_NEIGHBOURS,
-        ),
-        ("skip model greedy, every track", &ranked, 1),
+        ("skip model greedy, greedy candidates", &greedy_cands),
+        ("skip model greedy, every track", &every_cands),
     ]
-    .map(|(name, tracks, neighbours)| {
-        let candidates = GreedyCandidates::new(tracks.clone(), neighbours, &enc.songs);
+    .map(|(name, candidates)| {
+        let candidates = candidates.clone();
         (
             name,
             SkipGreedy {

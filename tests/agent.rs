@@ -521,18 +521,7 @@ fn train_resume_and_eval_on_a_synthetic_world() {
     );
     // With a learned metric, skip-greedy (the same skip model played alone) is a baseline:
     // after greedy, and paired with every learned row.
-    let o = segue(&[
-        "eval",
-        "--runs",
-        skip.to_str().unwrap(),
-        "--seeds",
-        "1",
-        "--episodes",
-        "5",
-        "--json",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let e: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let e = short_eval(&skip, &[]);
     let rows = e["rows"].as_array().unwrap();
     assert_eq!(rows[5]["policy"], "skip-greedy", "{e}");
     assert!(!rows[5]["learned"].as_bool().unwrap());
@@ -637,9 +626,9 @@ fn variant(dir: &Path, name: &str, lines: &str) -> std::path::PathBuf {
     path
 }
 
-/// The policy rows of a short `segue eval` of one run, without baselines.
-fn policies(run: &Path) -> Vec<String> {
-    let o = segue(&[
+/// The JSON report of a short `segue eval` of one run (one seed, 5 episodes), then `extra`.
+fn short_eval(run: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut a = vec![
         "eval",
         "--runs",
         run.to_str().unwrap(),
@@ -647,12 +636,17 @@ fn policies(run: &Path) -> Vec<String> {
         "1",
         "--episodes",
         "5",
-        "--no-baselines",
         "--json",
-    ]);
+    ];
+    a.extend_from_slice(extra);
+    let o = segue(&a);
     assert!(o.status.success(), "{}", stderr(&o));
-    let e: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    e["rows"]
+    serde_json::from_str(&stdout(&o)).unwrap()
+}
+
+/// The policy rows of a short `segue eval` of one run, without baselines.
+fn policies(run: &Path) -> Vec<String> {
+    short_eval(run, &["--no-baselines"])["rows"]
         .as_array()
         .unwrap()
         .iter()

@@ -3,6 +3,8 @@
 //! baseline's skip classifier, the simulator's learned skip model (skip-greedy, the model the
 //! agents re-rank with) or a simulator's own expected reward (the simulator oracle).
 
+use std::sync::Arc;
+
 use crate::encoder::data::SongInputs;
 use crate::eval::policy::{Observation, Policy};
 use crate::rng::Rng;
@@ -89,24 +91,10 @@ pub fn best_of(cands: &[Vec<u32>], scores: &[f64]) -> Vec<u32> {
 }
 
 /// One-step greedy: among the [`GreedyCandidates`], the one the skip classifier rates most
-/// likely to be heard.
+/// likely to be heard. The candidates may be shared with skip-greedy.
 pub struct GreedyPolicy {
     pub clf: SkipClassifier,
-    pub candidates: GreedyCandidates,
-}
-
-impl GreedyPolicy {
-    pub fn new(
-        clf: SkipClassifier,
-        popular: Vec<u32>,
-        neighbours: usize,
-        songs: &SongInputs,
-    ) -> Self {
-        GreedyPolicy {
-            clf,
-            candidates: GreedyCandidates::new(popular, neighbours, songs),
-        }
-    }
+    pub candidates: Arc<GreedyCandidates>,
 }
 
 impl Policy for GreedyPolicy {
@@ -125,7 +113,7 @@ impl Policy for GreedyPolicy {
 /// supervised baseline that reinforcement learning has to beat.
 pub struct SkipGreedy {
     pub model: SkipModel,
-    pub candidates: GreedyCandidates,
+    pub candidates: Arc<GreedyCandidates>,
 }
 
 impl SkipGreedy {
@@ -266,7 +254,7 @@ mod tests {
         let (popular, neighbours) = (vec![5, 1, 9], 3);
         let mut policy = SkipGreedy {
             model: model.clone(),
-            candidates: GreedyCandidates::new(popular.clone(), neighbours, &songs),
+            candidates: Arc::new(GreedyCandidates::new(popular.clone(), neighbours, &songs)),
         };
         let histories: [&[(u32, u8)]; 3] = [&[(2, 3), (7, 0)], &[(4, 0)], &[(11, 3), (0, 3)]];
         let states = [[0.1f32, 0.9], [0.5, 0.5], [0.8, 0.2]];

@@ -2,6 +2,7 @@
 //! held-out split, builds the held-out split's simulator, and scores the baselines in it.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -172,12 +173,16 @@ pub fn baselines(
         .take(GREEDY_POPULAR)
         .copied()
         .collect();
-    let greedy = GreedyPolicy::new(
-        clf.clone(),
-        popular.clone(),
+    // Greedy and skip-greedy choose among the same candidates.
+    let candidates = Arc::new(GreedyCandidates::new(
+        popular,
         GREEDY_NEIGHBOURS,
         &encoder.songs,
-    );
+    ));
+    let greedy = GreedyPolicy {
+        clf: clf.clone(),
+        candidates: candidates.clone(),
+    };
     let mut policies: Vec<Box<dyn Policy + Send>> = vec![
         Box::new(RandomPolicy {
             tracks: tracks as u32,
@@ -192,10 +197,7 @@ pub fn baselines(
         Box::new(greedy),
     ];
     if let Some(model) = skip_model {
-        policies.push(Box::new(SkipGreedy {
-            model,
-            candidates: GreedyCandidates::new(popular, GREEDY_NEIGHBOURS, &encoder.songs),
-        }));
+        policies.push(Box::new(SkipGreedy { model, candidates }));
     }
     (clf, policies)
 }
