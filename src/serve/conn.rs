@@ -70,6 +70,10 @@ pub async fn serve_on(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
+        // A client may shut its write side once the request is sent (netcat, some proxies);
+        // without this hyper drops such a connection unanswered whenever it notices the EOF
+        // before the response is written, a race. The idle timeout still bounds the connection.
+        .half_close(true)
         .keep_alive(true);
     tokio::pin!(shutdown);
     loop {
