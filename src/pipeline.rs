@@ -78,6 +78,15 @@ impl Default for PipelineConfig {
     }
 }
 
+/// The `[evaluation]` table: where else the trained agents are scored.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvaluationConfig {
+    /// Logs the agents never saw (files, folders, sample folders), e.g. the next period's: the
+    /// run also scores every policy on their complete sessions (`segue eval --logs`).
+    pub logs: Vec<PathBuf>,
+}
+
 /// A run config: every stage's settings, one table each. Every command reads this one type
 /// (`--config`), each taking its tables; unknown tables and keys are refused
 /// ([`crate::config::load`] names them).
@@ -92,6 +101,7 @@ pub struct RunConfig {
     pub simulator: SimulatorConfig,
     pub agent: AgentConfig,
     pub pipeline: PipelineConfig,
+    pub evaluation: EvaluationConfig,
 }
 
 /// One trained agent.
@@ -113,6 +123,9 @@ pub struct PipelineReport {
     pub fidelity: Fidelity,
     pub agents: Vec<AgentRun>,
     pub eval: EvalReport,
+    /// The same policies scored on `[evaluation] logs`, the logs they never saw.
+    #[serde(default)]
+    pub eval_logs: Option<EvalReport>,
     /// Wall seconds of each stage.
     pub seconds: BTreeMap<String, f64>,
     /// The synthetic world scored under its true model, if any.
@@ -244,24 +257,34 @@ pub fn run_pipeline(
 
     let t = Instant::now();
     let runs: Vec<PathBuf> = agents.iter().map(|a| a.dir.clone()).collect();
-    let eval = run_eval(
-        &runs,
-        None,
-        None,
-        None,
-        &EvalOptions {
-            seeds: stages.pipeline.eval_seeds.clone(),
-            episodes: stages.pipeline.eval_episodes,
-            baselines: true,
-            world: world.map(Path::to_path_buf),
-            policies: None,
-            candidates: Vec::new(),
-            sim_oracle: false,
-            posterior: false,
-            posterior_window: None,
-        },
-    )?;
+    let opts = EvalOptions {
+        seeds: stages.pipeline.eval_seeds.clone(),
+        episodes: stages.pipeline.eval_episodes,
+        baselines: true,
+        world: world.map(Path::to_path_buf),
+        policies: None,
+        candidates: Vec::new(),
+        sim_oracle: false,
+        posterior: false,
+        posterior_window: None,
+        logs: Vec::new(),
+    };
+    let eval = run_eval(&runs, None, None, None, &opts)?;
     lap("evaluation", t, &mut seconds);
+    let eval_logs = if stages.evaluation.logs.is_empty() {
+        None
+    } else {
+        let t = Instant::now();
+        let on_logs = EvalOptions {
+            // The true model knows the world's sessions, not those of other logs.
+            world: None,
+            logs: stages.evaluation.logs.clone(),
+            ..opts
+        };
+        let e = run_eval(&runs, None, None, None, &on_logs)?;
+        lap("evaluation on [evaluation] logs", t, &mut seconds);
+        Some(e)
+    };
 
     let report = PipelineReport {
         sample,
@@ -269,6 +292,7 @@ pub fn run_pipeline(
         fidelity: fid,
         agents,
         eval,
+        eval_logs,
         seconds,
         world: world.map(Path::to_path_buf),
     };
@@ -352,6 +376,9 @@ fn read_curve(run: &Path) -> Result<Vec<RoundRecord>> {
 fn write_report(out: &Path, r: &PipelineReport) -> Result<()> {
     write_json(&out.join("pipeline.json"), r)?;
     write_json(&out.join("eval.json"), &r.eval)?;
+    if let Some(e) = &r.eval_logs {
+        write_json(&out.join("eval_logs.json"), e)?;
+    }
     let mut figures = Vec::new();
     match plots(out, r) {
         Ok(f) => figures = f,
@@ -462,6 +489,11 @@ fn markdown(r: &PipelineReport, figures: &[String]) -> String {
     );
     for f in figures {
         let _ = writeln!(o, "![{f}]({f})\n");
+    }
+    if let Some(e) = &r.eval_logs {
+        let _ = writeln!(o, "## Scores on logs the agents never saw\n");
+        o.push_str(&crate::eval::report::markdown(e, &format!("{seeds:?}")));
+        o.push('\n');
     }
 
     let _ = writeln!(o, "## Sampling\n");

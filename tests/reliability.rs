@@ -507,7 +507,10 @@ fn raw_http_requests_never_get_a_5xx() {
     // A client that shuts its write side after the request is still answered, every time.
     for i in 0..200 {
         let got = exchange(good.as_bytes());
-        assert!(got.ends_with("hello"), "good request {i} after the fuzzing got {got:?}");
+        assert!(
+            got.ends_with("hello"),
+            "good request {i} after the fuzzing got {got:?}"
+        );
     }
     let _ = stop.send(());
 }

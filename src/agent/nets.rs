@@ -310,6 +310,14 @@ impl Agent {
         }
     }
 
+    /// Gives a fine-tuned encoder's copy of the songs a row for tracks past its own (those of
+    /// logs the run never saw), as the loaded encoder's songs get ([`SongInputs::cover`]).
+    pub fn cover_tracks(&mut self, tracks: usize, row: &[f32]) {
+        if let Some(t) = &mut self.tuner {
+            t.songs.cover(tracks, row);
+        }
+    }
+
     /// Makes the agent fine-tune its own copy of an encoder: `params` are the encoder run's
     /// weights for `model` (renamed `encoder.…` here).
     pub fn fine_tune(&mut self, model: &HistoryAutoencoder, params: &Params, songs: &SongInputs) {
@@ -1028,6 +1036,7 @@ mod tests {
             dim: 2,
             values: (0..10).map(|i| (i as f32 * 0.37).sin().abs()).collect(),
             transform: InputTransform::Identity,
+            catalogue: None,
         };
         let mut eparams = Params::new(&dev);
         let model = HistoryAutoencoder::new(&ecfg, 2, &mut eparams);

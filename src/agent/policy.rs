@@ -27,6 +27,9 @@ pub struct ActionSpace {
     scale: Vec<f32>,
     /// Every track in [−1, 1] coordinates, `[tracks, dim]`.
     pub tracks: Vec<f32>,
+    /// The tracks the index holds and a policy may recommend: the first this many
+    /// ([`SongInputs::catalogue`]).
+    catalogue: usize,
     index: Box<dyn NearestTracks>,
     /// Tracks by plays in the training split, most played first (`popular_candidates`).
     pub popular: Vec<u32>,
@@ -62,7 +65,8 @@ impl ActionSpace {
         let d = songs.dim;
         let mut lo = vec![f32::INFINITY; d];
         let mut hi = vec![f32::NEG_INFINITY; d];
-        for row in songs.values.chunks_exact(d) {
+        // The catalogue only: tracks heard in histories only are never recommended.
+        for row in songs.catalogue_values().chunks_exact(d) {
             for j in 0..d {
                 lo[j] = lo[j].min(row[j]);
                 hi[j] = hi[j].max(row[j]);
@@ -73,6 +77,7 @@ impl ActionSpace {
             .zip(&hi)
             .map(|(l, h)| if h > l { 2.0 / (h - l) } else { 1.0 })
             .collect();
+        // Every track, in histories too; the index holds the catalogue only.
         let tracks: Vec<f32> = songs
             .values
             .chunks_exact(d)
@@ -82,9 +87,11 @@ impl ActionSpace {
                     .collect::<Vec<_>>()
             })
             .collect();
+        let catalogue = songs.catalogue_len();
         ActionSpace {
             dim: d,
-            index: index(tracks.clone(), d),
+            index: index(tracks[..catalogue * d].to_vec(), d),
+            catalogue,
             lo,
             scale,
             tracks,
@@ -103,8 +110,9 @@ impl ActionSpace {
         self
     }
 
+    /// The tracks a policy may recommend.
     pub fn len(&self) -> usize {
-        self.tracks.len() / self.dim
+        self.catalogue
     }
 
     pub fn is_empty(&self) -> bool {
@@ -362,6 +370,7 @@ mod tests {
             dim: 1,
             values: vec![0.0, 1.0, 2.0, 4.0],
             transform: InputTransform::Identity,
+            catalogue: None,
         }
     }
 

@@ -23,7 +23,7 @@ use super::error::{AgentError, bad_file};
 use super::nets::Agent;
 use super::policy::{ActionSpace, AgentPolicy, Heard, policy_name};
 use super::replay::Replay;
-use crate::data::{Sample, Split};
+use crate::data::{LogsCoverage, Sample, Split, with_logs_held_out};
 use crate::encoder::Encoder;
 use crate::eval::episodes::start_sessions;
 use crate::eval::world::World;
@@ -175,6 +175,8 @@ pub struct Setup {
     /// The synthetic world that training episodes and validation play against instead of the
     /// simulators ([`Setup::with_world`]).
     pub world: Option<World>,
+    /// With logs the run never saw as the held-out split ([`Setup::load_on`]): what they bring.
+    pub logs: Option<LogsCoverage>,
 }
 
 impl Setup {
@@ -184,7 +186,35 @@ impl Setup {
         sim: &SimulatorConfig,
         agent: &AgentConfig,
     ) -> Result<Setup> {
-        let (encoder, sample) = load_inputs(sample_dir, encoder_dir, sim)?;
+        Setup::load_on(sample_dir, encoder_dir, sim, agent, &[])
+    }
+
+    /// As [`Setup::load`], with the held-out split made of every complete session of `logs`
+    /// that the sample does not hold ([`with_logs_held_out`]; none: the sample's own split).
+    /// Tracks the sample never had get the song space's fallback vector.
+    pub fn load_on(
+        sample_dir: &Path,
+        encoder_dir: &Path,
+        sim: &SimulatorConfig,
+        agent: &AgentConfig,
+        logs: &[PathBuf],
+    ) -> Result<Setup> {
+        let (mut encoder, mut sample) = load_inputs(sample_dir, encoder_dir, sim)?;
+        let logs = if logs.is_empty() {
+            None
+        } else {
+            let (with_logs, coverage) =
+                with_logs_held_out(&sample, logs, false).map_err(SimError::Data)?;
+            sample = with_logs;
+            let row = encoder.fallback.clone();
+            encoder.songs.cover(sample.tracks.len(), &row);
+            Some(coverage)
+        };
+        // The held-out split's errors name the logs it comes from.
+        let test_source = match &logs {
+            Some(c) => PathBuf::from(c.label()),
+            None => sample_dir.to_path_buf(),
+        };
         let steps = encoder.model.steps;
         let train_trans = transitions(&sample, Split::Train, steps);
         let (train_states, train_actions) = encode_transitions(&encoder, &train_trans);
@@ -199,7 +229,11 @@ impl Setup {
         ] {
             if s.is_empty() {
                 return Err(SimError::NoTransitions {
-                    sample: sample_dir.to_path_buf(),
+                    sample: if split == "test" {
+                        test_source.clone()
+                    } else {
+                        sample_dir.to_path_buf()
+                    },
                     split,
                 }
                 .into());
@@ -218,6 +252,7 @@ impl Setup {
             test_sim,
             space,
             world: None,
+            logs,
         })
     }
 
@@ -246,8 +281,12 @@ impl Setup {
         let steps = self.train_sim.cfg.start_steps;
         let s = start_sessions(&self.sample, split, steps, n, seed);
         if s.is_empty() {
+            let sample = match (&self.logs, split) {
+                (Some(c), Split::Test) => PathBuf::from(c.label()),
+                _ => self.sample_dir.clone(),
+            };
             return Err(SimError::NoStarts {
-                sample: self.sample_dir.clone(),
+                sample,
                 split: split.name(),
                 steps,
             }

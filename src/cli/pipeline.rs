@@ -45,6 +45,11 @@ pub(crate) struct EvalArgs {
     /// A TOML run config whose [simulator] table replaces the runs' simulator settings.
     #[arg(short, long)]
     pub(crate) config: Option<PathBuf>,
+    /// Score on logs the runs never saw: MSSD log files, folders of them, or sample folders.
+    /// Their complete sessions (less those of the runs' sample) replace the sample's held-out
+    /// split; tracks the sample never had get the song space's fallback vector, and are counted.
+    #[arg(short, long, num_args = 1..)]
+    pub(crate) logs: Vec<PathBuf>,
     /// Evaluation seeds, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5")]
     pub(crate) seeds: Vec<u64>,
@@ -132,6 +137,10 @@ pub(crate) fn print_pipeline(r: &segue::pipeline::PipelineReport, out: &std::pat
         f.accuracy, f.base_accuracy, f.auc, f.log_loss, f.base_log_loss
     );
     print!("{}", segue::eval::report::table(&r.eval));
+    if let Some(e) = &r.eval_logs {
+        println!("\non the logs the agents never saw ([evaluation] logs):");
+        print!("{}", segue::eval::report::table(e));
+    }
     let stages: Vec<String> = r
         .seconds
         .iter()
@@ -158,6 +167,7 @@ pub(crate) fn eval_cmd(a: EvalArgs) -> Result<()> {
         sim_oracle: a.sim_oracle,
         posterior: a.posterior,
         posterior_window: a.posterior_window.map(|w| w as usize),
+        logs: a.logs.clone(),
     };
     let r = run_eval(
         &a.runs,

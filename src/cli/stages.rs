@@ -398,6 +398,11 @@ pub(crate) struct SkipsArgs {
     /// A TOML run config whose [simulator] table builds that simulator.
     #[arg(short, long)]
     pub(crate) config: Option<PathBuf>,
+    /// Also score the same models on logs the sample never held: MSSD log files, folders of
+    /// them, or sample folders (their complete sessions less the sample's; tracks the sample
+    /// never had are counted, and have the song space's fallback vector).
+    #[arg(short, long, num_args = 1..)]
+    pub(crate) logs: Vec<PathBuf>,
     /// Seed of the random model and of the bootstrap.
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
@@ -414,7 +419,8 @@ pub(crate) struct SkipsArgs {
 
 pub(crate) fn skips(a: SkipsArgs) -> Result<()> {
     use segue::simulator::skips::{
-        self, AlwaysSkip, Coin, PositionRate, RepeatLast, SessionLogistic,
+        self, AlwaysSkip, Coin, PositionRate, Precomputed, RepeatLast, SessionLogistic,
+        SkipPredictor,
     };
     let sample = data::load_sample_dir(&a.sample)?.sample;
     let train = skips::tasks(&sample, data::Split::Train);
@@ -424,34 +430,59 @@ pub(crate) fn skips(a: SkipsArgs) -> Result<()> {
         "{}: no test session with a play to predict",
         a.sample.display()
     );
-    let mut models: Vec<Box<dyn skips::SkipPredictor>> = vec![
-        Box::new(Coin(segue::rng::Rng::new(a.seed))),
-        Box::new(AlwaysSkip),
-        Box::new(RepeatLast),
-        Box::new(PositionRate::fit(&train)),
-        Box::new(SessionLogistic::fit(&train, sample.tracks.len())),
-    ];
-    if let Some(enc) = &a.encoder {
-        let sim_cfg = read_config(a.config.as_ref())?.simulator;
-        let setup = segue::agent::train::Setup::load(
+    // With an encoder the setup reads the logs too; without, they are read here.
+    let setup = match &a.encoder {
+        Some(enc) => Some(segue::agent::train::Setup::load_on(
             &a.sample,
             enc,
-            &sim_cfg,
+            &read_config(a.config.as_ref())?.simulator,
             &segue::agent::AgentConfig::default(),
-        )?;
-        let predictions = skips::simulator_predictions(&setup.train_sim, &setup.encoder, &test);
-        models.push(Box::new(skips::Precomputed {
-            name: "kNN user simulator".into(),
-            predictions: predictions.into_iter(),
-        }));
+            &a.logs,
+        )?),
+        None => None,
+    };
+    let with_logs = match (&setup, a.logs.is_empty()) {
+        (_, true) => None,
+        (Some(s), false) => Some((s.sample.clone(), s.logs.clone().unwrap_or_default())),
+        (None, false) => Some(data::with_logs_held_out(&sample, &a.logs, false)?),
+    };
+    let on_logs = with_logs
+        .as_ref()
+        .map(|(s, c)| (skips::tasks(s, data::Split::Test), c));
+    if let Some((t, c)) = &on_logs {
+        anyhow::ensure!(
+            !t.is_empty(),
+            "{}: no session with a play to predict",
+            c.label()
+        );
     }
-    let r = skips::report(
-        &mut models,
-        &test,
-        "repeat last skip_2",
-        a.resamples,
-        a.seed,
-    );
+    let position = PositionRate::fit(&train);
+    let logistic = SessionLogistic::fit(&train, sample.tracks.len());
+    // The same fitted models for each set of tasks, with the simulator's predictions of them.
+    let models = |tasks: &[skips::Task]| -> Vec<Box<dyn SkipPredictor>> {
+        let mut m: Vec<Box<dyn SkipPredictor>> = vec![
+            Box::new(Coin(segue::rng::Rng::new(a.seed))),
+            Box::new(AlwaysSkip),
+            Box::new(RepeatLast),
+            Box::new(position.clone()),
+            Box::new(logistic.clone()),
+        ];
+        if let Some(s) = &setup {
+            let predictions = skips::simulator_predictions(&s.train_sim, &s.encoder, tasks);
+            m.push(Box::new(Precomputed {
+                name: "kNN user simulator".into(),
+                predictions: predictions.into_iter(),
+            }));
+        }
+        m
+    };
+    let reference = "repeat last skip_2";
+    let mut r = skips::report(&mut models(&test), &test, reference, a.resamples, a.seed);
+    if let Some((t, c)) = on_logs {
+        let mut l = skips::report(&mut models(&t), &t, reference, a.resamples, a.seed);
+        l.coverage = Some(c.clone());
+        r.on_logs = Some(Box::new(l));
+    }
     if let Some(p) = &a.out {
         segue::output::write_atomic(p, serde_json::to_string_pretty(&r)?.as_bytes())
             .with_context(|| format!("writing {}", p.display()))?;

@@ -47,6 +47,9 @@ pub enum DataError {
     BadCache { path: PathBuf, problem: String },
     #[error("{path}: {problem}")]
     BadOutput { path: PathBuf, problem: String },
+    /// Input that reads well but cannot serve its purpose (logs without a complete session).
+    #[error("{path}: {problem}")]
+    Unusable { path: PathBuf, problem: String },
     #[error("no input files: {0}")]
     NoInput(String),
     #[error("invalid sampling configuration: {0}")]

@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod csv;
 pub mod error;
+pub mod held_out;
 pub mod ids;
 pub mod ingest;
 pub mod partial;
@@ -15,6 +16,7 @@ pub mod stats;
 pub mod tracks;
 
 pub use error::DataError;
+pub use held_out::{LogsCoverage, with_logs_held_out};
 pub use run::{SampleConfig, SampleDir, SampleReport, load_sample_dir, run_sample, run_stats};
 pub use sample::{Sample, Session, Split, SplitConfig, SplitRule};
 pub use schema::{Flags, Row};

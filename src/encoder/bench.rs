@@ -41,6 +41,7 @@ pub fn run(cfg: &EncoderConfig, dim: usize, updates: usize) -> Result<BenchRow, 
             .map(|_| rng.f64() as f32)
             .collect(),
         transform: InputTransform::Identity,
+        catalogue: None,
     };
     let mut h = Histories {
         steps: cfg.history,

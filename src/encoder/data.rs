@@ -30,6 +30,9 @@ pub struct SongInputs {
     pub dim: usize,
     pub values: Vec<f32>,
     pub transform: InputTransform,
+    /// The tracks a policy may recommend: the first this many (None: all). The rest are heard
+    /// in histories only: tracks of logs a run never saw, at the fallback vector ([`Self::cover`]).
+    pub catalogue: Option<usize>,
 }
 
 impl SongInputs {
@@ -46,11 +49,62 @@ impl SongInputs {
             dim: space.dim,
             values,
             transform,
+            catalogue: None,
         }
     }
 
     pub fn song(&self, track: u32) -> &[f32] {
         &self.values[track as usize * self.dim..(track as usize + 1) * self.dim]
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len() / self.dim.max(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The inputs of a track that `space` has no vector for: the space's fallback vector (that
+    /// of its first track without one), or, when every track has its own, their mean (the
+    /// fallback rule of official features).
+    pub fn fallback(&self, space: &SongSpace) -> Vec<f32> {
+        if let Some(t) = space.known.iter().position(|k| !k) {
+            return self.song(t as u32).to_vec();
+        }
+        let mut mean = vec![0.0f64; self.dim];
+        for row in self.values.chunks_exact(self.dim) {
+            for (m, x) in mean.iter_mut().zip(row) {
+                *m += *x as f64;
+            }
+        }
+        let n = self.len().max(1) as f64;
+        mean.iter().map(|m| (m / n) as f32).collect()
+    }
+
+    /// How many tracks a policy may recommend: the first this many ([`Self::catalogue`]).
+    pub fn catalogue_len(&self) -> usize {
+        self.catalogue.unwrap_or_else(|| self.len())
+    }
+
+    /// The values of the tracks a policy may recommend, `[catalogue, dim]`.
+    pub fn catalogue_values(&self) -> &[f32] {
+        &self.values[..self.catalogue_len() * self.dim]
+    }
+
+    /// Appends `row` for every track past the current ones up to `tracks` (tracks the song
+    /// space has never seen, as in logs a run never saw): heard in histories, never
+    /// recommended (the catalogue stays the tracks before).
+    pub fn cover(&mut self, tracks: usize, row: &[f32]) {
+        assert_eq!(
+            row.len(),
+            self.dim,
+            "a fallback row has the songs' dimension"
+        );
+        self.catalogue = Some(self.catalogue_len());
+        for _ in self.len()..tracks {
+            self.values.extend_from_slice(row);
+        }
     }
 }
 
@@ -274,6 +328,7 @@ mod tests {
             dim: 1,
             values: (0..8).map(|i| i as f32 / 10.0).collect(),
             transform: InputTransform::Identity,
+            catalogue: None,
         };
         let dev = Device::flex();
         let b = h.batch(&[0, 1], &songs, &dev);

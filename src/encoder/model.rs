@@ -272,6 +272,7 @@ mod tests {
             dim: 7,
             values: (0..20 * 7).map(|_| rng.f64() as f32).collect(),
             transform: InputTransform::Identity,
+            catalogue: None,
         };
         let mut h = Histories {
             steps: cfg.history,

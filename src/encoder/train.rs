@@ -680,6 +680,8 @@ pub struct Encoder {
     pub model: HistoryAutoencoder,
     pub params: Params,
     pub songs: SongInputs,
+    /// The inputs of a track the song space has no vector for ([`SongInputs::fallback`]).
+    pub fallback: Vec<f32>,
 }
 
 impl Encoder {
@@ -692,6 +694,7 @@ impl Encoder {
         // A relative song-space path is inside the run folder.
         let (_, space) = space::load(&run.join(&config.songs))?;
         let songs = SongInputs::new(&space);
+        let fallback = songs.fallback(&space);
         let device = config
             .encoder
             .backend
@@ -708,6 +711,7 @@ impl Encoder {
             model,
             params,
             songs,
+            fallback,
         })
     }
 

@@ -190,6 +190,7 @@ mod tests {
             dim: 1,
             values: vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0],
             transform: InputTransform::Identity,
+            catalogue: None,
         };
         let e = play(&mut env, &mut p, &[0, 1, 2], 1, &songs).unwrap();
         // Heard out: 2 + 1 + 0 steps. Mean 1, sample sd 1: 1.96 · 1/√3 = 1.13161.

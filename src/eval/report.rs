@@ -67,6 +67,10 @@ pub struct EvalReport {
     /// the same episodes (`baseline` names the untrained row).
     #[serde(default)]
     pub training: Vec<PairedDiff>,
+    /// Scored on logs the runs never saw (`--logs`): what they bring. None: the sample's own
+    /// held-out split.
+    #[serde(default)]
+    pub logs: Option<crate::data::LogsCoverage>,
     pub seconds: f64,
 }
 
@@ -171,6 +175,9 @@ pub fn table(r: &EvalReport) -> String {
         r.test_not_skip_rate,
         r.horizon as f64 * r.test_not_skip_rate
     );
+    if let Some(c) = &r.logs {
+        let _ = writeln!(o, "{}", c.summary());
+    }
     let _ = write!(
         o,
         "  {:<w$} {:>6} {:>6} {:>9} {:>9} {:>9} {:>7} {:>8} {:>9}",
@@ -263,6 +270,9 @@ pub fn markdown(e: &EvalReport, agent_seeds: &str) -> String {
         e.test_not_skip_rate,
         e.horizon as f64 * e.test_not_skip_rate
     );
+    if let Some(c) = &e.logs {
+        let _ = writeln!(o, "{}.\n", c.summary());
+    }
     let truth = e.rows.iter().any(|x| x.true_mean.is_some());
     let _ = write!(
         o,

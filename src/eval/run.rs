@@ -51,6 +51,9 @@ pub struct EvalOptions {
     pub posterior: bool,
     /// With `posterior`: weigh the users by the last this many responses only (None: all).
     pub posterior_window: Option<usize>,
+    /// Logs the runs never saw (files, folders, sample folders): their complete sessions, less
+    /// those of the runs' sample, are the held-out split instead of the sample's own.
+    pub logs: Vec<PathBuf>,
 }
 
 /// At most this many training users weigh in posterior-greedy play.
@@ -458,7 +461,7 @@ fn baseline_policies(setup: &Setup, seed: u64) -> Vec<Box<dyn Policy + Send>> {
         .flat_map(|t| enc.songs.song(t.track).iter().copied())
         .collect();
     baselines(
-        setup.sample.tracks.len(),
+        enc.songs.catalogue_len(),
         enc,
         &setup.train_trans,
         setup.train_states.clone(),
@@ -582,7 +585,7 @@ pub fn run_eval(
         ));
     }
     let Inputs {
-        agents,
+        mut agents,
         sample: sample_dir,
         encoder: encoder_dir,
         sim: sim_cfg,
@@ -591,8 +594,11 @@ pub fn run_eval(
         .first()
         .map(|c| c.1.agent.clone())
         .unwrap_or_default();
-    let setup = Setup::load(&sample_dir, &encoder_dir, &sim_cfg, &agent_cfg)?;
+    let setup = Setup::load_on(&sample_dir, &encoder_dir, &sim_cfg, &agent_cfg, &opts.logs)?;
     let enc = &setup.encoder;
+    for (a, _) in &mut agents {
+        a.cover_tracks(setup.sample.tracks.len(), &enc.fallback);
+    }
     let world = match &opts.world {
         Some(w) => Some(World::load(w).map_err(|source| SimError::Env {
             at: Some(w.clone()),
@@ -625,7 +631,7 @@ pub fn run_eval(
     // The simulators' own one-step choices, among the greedy baseline's candidates: the
     // held-out simulator's, and the training simulator's (played in the held-out one).
     let oracle_candidates = opts.sim_oracle.then(|| {
-        let ranked = PopularityPolicy::new(&setup.train_trans, setup.sample.tracks.len()).ranked;
+        let ranked = PopularityPolicy::new(&setup.train_trans, enc.songs.catalogue_len()).ranked;
         let popular: Vec<u32> = ranked.into_iter().take(GREEDY_POPULAR).collect();
         GreedyCandidates::new(popular, GREEDY_NEIGHBOURS, &enc.songs)
     });
@@ -671,6 +677,7 @@ pub fn run_eval(
         posterior_window: opts.posterior_window,
         paired: paired(&cells),
         training: training_gains(&cells),
+        logs: setup.logs.clone(),
         seconds: t0.elapsed().as_secs_f64(),
     })
 }

@@ -771,6 +771,7 @@ mod tests {
             dim: 1,
             values: vec![0.0; m.tracks.len()],
             transform: crate::encoder::data::InputTransform::Identity,
+            catalogue: None,
         };
         let sessions: Vec<usize> = (0..starts.users.len()).collect();
         crate::eval::play(&mut env, policy, &sessions, 7, &songs).unwrap()

@@ -31,7 +31,11 @@ impl GreedyCandidates {
             popular,
             neighbours,
             songs: songs.clone(),
-            index: index::build(&IndexKind::Exact, songs.values.clone(), songs.dim),
+            index: index::build(
+                &IndexKind::Exact,
+                songs.catalogue_values().to_vec(),
+                songs.dim,
+            ),
         }
     }
 
@@ -194,6 +198,7 @@ mod tests {
             dim: 1,
             values: vec![0.0, 1.0, 2.0, 3.0],
             transform: InputTransform::Identity,
+            catalogue: None,
         };
         let cfg = SimulatorConfig {
             k: 1,
@@ -239,6 +244,7 @@ mod tests {
             dim: 2,
             values: (0..24).map(|_| rng.f64() as f32).collect(),
             transform: InputTransform::Identity,
+            catalogue: None,
         };
         let (recent, state_dim, n) = (2, 2, 300);
         let width = state_dim + recent * (songs.dim + 2);

@@ -694,6 +694,7 @@ mod tests {
             dim: 1,
             values: vec![0.0, 1.0, 3.0],
             transform: InputTransform::Identity,
+            catalogue: None,
         };
         // Rows [state ‖ one recent play's (difference², level / 3, 1)] and the track.
         let mut rng = crate::rng::Rng::new(7);
@@ -739,6 +740,7 @@ mod tests {
             dim: 1,
             values: vec![0.0, 1.0, 3.0],
             transform: InputTransform::Identity,
+            catalogue: None,
         };
         let near: &[(u32, u8)] = &[(2, 3), (0, 1)];
         let far: &[(u32, u8)] = &[(2, 3)];

@@ -136,7 +136,11 @@ pub struct ContentPolicy {
 impl ContentPolicy {
     pub fn new(songs: &SongInputs) -> ContentPolicy {
         ContentPolicy {
-            index: index::build(&IndexKind::Exact, songs.values.clone(), songs.dim),
+            index: index::build(
+                &IndexKind::Exact,
+                songs.catalogue_values().to_vec(),
+                songs.dim,
+            ),
             songs: songs.clone(),
         }
     }

@@ -113,6 +113,7 @@ impl SkipPredictor for RepeatLast {
 
 /// The training split's majority skip_2 at each session position (positions past 20 share one
 /// rate).
+#[derive(Clone)]
 pub struct PositionRate {
     skip_more_often: [bool; 20],
 }
@@ -149,6 +150,7 @@ impl SkipPredictor for PositionRate {
 /// A logistic model of each second-half play's skip_2 from what the given half says and what
 /// the training split says of the track, fitted on the training split's tasks (their second
 /// halves are known there). It reads the given half only, never the predicted plays' truth.
+#[derive(Clone)]
 pub struct SessionLogistic {
     weights: Vec<f64>,
     /// Each track's training skip_2 count and plays (indexed by the sample's track id).
@@ -465,6 +467,13 @@ pub struct SkipReport {
     pub predictions: usize,
     pub reference: String,
     pub rows: Vec<SkipRow>,
+    /// Scored on logs the sample never held (`--logs`): what they bring. None: the sample's
+    /// test split.
+    #[serde(default)]
+    pub coverage: Option<crate::data::LogsCoverage>,
+    /// The same models, fitted on the same training split, scored on `--logs`.
+    #[serde(default)]
+    pub on_logs: Option<Box<SkipReport>>,
 }
 
 /// Scores every model on `tasks`; differences are taken against the model named `reference`.
@@ -503,6 +512,8 @@ pub fn report(
         predictions: tasks.iter().map(|t| t.truth.len()).sum(),
         reference: reference.into(),
         rows,
+        coverage: None,
+        on_logs: None,
     }
 }
 
@@ -539,6 +550,13 @@ pub fn table(r: &SkipReport) -> String {
             iv(&x.first_accuracy),
             diff
         );
+    }
+    if let Some(l) = &r.on_logs {
+        let _ = writeln!(o, "\non --logs, never in the sample:");
+        if let Some(c) = &l.coverage {
+            let _ = writeln!(o, "{}", c.summary());
+        }
+        o.push_str(&table(l));
     }
     o
 }
