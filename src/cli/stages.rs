@@ -470,7 +470,7 @@ pub(crate) fn skips(a: SkipsArgs) -> Result<()> {
         if let Some(s) = &setup {
             let predictions = skips::simulator_predictions(&s.train_sim, &s.encoder, tasks);
             m.push(Box::new(Precomputed {
-                name: "kNN user simulator".into(),
+                name: skips::SIMULATOR.into(),
                 predictions: predictions.into_iter(),
             }));
         }

@@ -467,6 +467,10 @@ pub struct SkipReport {
     pub predictions: usize,
     pub reference: String,
     pub rows: Vec<SkipRow>,
+    /// The simulator's response model ([`SIMULATOR`]) against the best other model by MAA:
+    /// its name and the simulator's MAA minus its, paired over the same sessions.
+    #[serde(default)]
+    pub simulator_vs_best: Option<(String, Interval)>,
     /// Scored on logs the sample never held (`--logs`): what they bring. None: the sample's
     /// test split.
     #[serde(default)]
@@ -475,6 +479,9 @@ pub struct SkipReport {
     #[serde(default)]
     pub on_logs: Option<Box<SkipReport>>,
 }
+
+/// The name of the simulator's own response model among the models.
+pub const SIMULATOR: &str = "kNN user simulator";
 
 /// Scores every model on `tasks`; differences are taken against the model named `reference`.
 pub fn report(
@@ -507,11 +514,23 @@ pub fn report(
             }
         })
         .collect();
+    // The simulator against the best of the others: the gap every RL score inherits.
+    let mean = |s: &ModelScores| s.aa.iter().sum::<f64>() / s.aa.len().max(1) as f64;
+    let best = (scores.iter().filter(|s| s.model != SIMULATOR))
+        .max_by(|a, b| mean(a).total_cmp(&mean(b)));
+    let simulator_vs_best = match (scores.iter().find(|s| s.model == SIMULATOR), best) {
+        (Some(sim), Some(b)) => {
+            let d: Vec<f64> = sim.aa.iter().zip(&b.aa).map(|(x, y)| x - y).collect();
+            Some((b.model.clone(), bootstrap(&d, resamples, seed)))
+        }
+        _ => None,
+    };
     SkipReport {
         sessions: scores.first().map_or(0, |s| s.aa.len()),
         predictions: tasks.iter().map(|t| t.truth.len()).sum(),
         reference: reference.into(),
         rows,
+        simulator_vs_best,
         coverage: None,
         on_logs: None,
     }
@@ -549,6 +568,13 @@ pub fn table(r: &SkipReport) -> String {
             iv(&x.maa),
             iv(&x.first_accuracy),
             diff
+        );
+    }
+    if let Some((best, d)) = &r.simulator_vs_best {
+        let _ = writeln!(
+            o,
+            "  {SIMULATOR} − {best} (the best other model), paired: {:+.4} [{:+.4}, {:+.4}]",
+            d.mean, d.lo, d.hi
         );
     }
     if let Some(l) = &r.on_logs {
@@ -657,6 +683,38 @@ mod tests {
             PositionRate::fit(&train).predict(&task),
             [false, false, true]
         );
+    }
+
+    #[test]
+    fn the_simulator_is_paired_with_the_best_other_model() {
+        // Two sessions of three plays to predict, all heard out: AA 1 for every right answer.
+        let task = |_| Task {
+            given: vec![false],
+            given_plays: vec![(1, 3)],
+            upcoming: vec![1, 2, 3],
+            truth: vec![false, false, false],
+        };
+        let tasks: Vec<Task> = (0..2).map(task).collect();
+        let given = |name: &str, p: Vec<Vec<bool>>| -> Box<dyn SkipPredictor> {
+            Box::new(Precomputed {
+                name: name.into(),
+                predictions: p.into_iter(),
+            })
+        };
+        // Session AAs: "half" 1 and 0; the simulator 1 and 1/9 (its second session right
+        // only at the last play: A(3) / T = (1/3) / 3); always skip 0 and 0.
+        let mut models = vec![
+            Box::new(AlwaysSkip) as Box<dyn SkipPredictor>,
+            given("half", vec![vec![false; 3], vec![true; 3]]),
+            given(SIMULATOR, vec![vec![false; 3], vec![true, true, false]]),
+        ];
+        let r = report(&mut models, &tasks, "always skip", 200, 1);
+        let (best, d) = r.simulator_vs_best.unwrap();
+        assert_eq!(best, "half");
+        assert!(close(d.mean, (0.0 + 1.0 / 9.0) / 2.0), "{}", d.mean);
+        // Without the simulator there is nothing to pair.
+        let r = report(&mut models[..2], &tasks, "always skip", 200, 1);
+        assert!(r.simulator_vs_best.is_none());
     }
 
     #[test]
