@@ -59,7 +59,7 @@ pub fn bench_agent(
             .map(|x| x.tanh())
             .collect();
         let s2 = draw(&mut rng, state_dim);
-        replay.push(&s, &a, 0.0, &s2);
+        replay.push(&s, &a, 0.0, cfg.gamma as f32, &s2);
     }
     for _ in 0..20 {
         let b = replay.sample(batch, &mut rng);

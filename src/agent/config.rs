@@ -60,6 +60,12 @@ pub struct AgentConfig {
     pub gamma: f64,
     /// Polyak rate of the target networks: θ' ← τθ + (1 − τ)θ'.
     pub tau: f64,
+    /// Rewards summed per learned transition: the critic's target is r_t + γ r_{t+1} + … +
+    /// γ^{n−1} r_{t+n−1} + γ^n Q'(s_{t+n}, ·), so a reward reaches the value of the state n
+    /// steps before it in one backup instead of n. An episode's last n − 1 transitions sum
+    /// what is left of it and bootstrap from its end. The logged transitions stay 1-step.
+    /// 1: one-step TD.
+    pub n_step: usize,
     pub actor_lr: f64,
     pub critic_lr: f64,
     /// The state: the encoder's latent, frozen or fine-tuned with the critic.
@@ -157,6 +163,7 @@ impl Default for AgentConfig {
             hidden: 256,
             gamma: 0.9,
             tau: 0.01,
+            n_step: 1,
             actor_lr: 1e-4,
             critic_lr: 1e-3,
             encoder_mode: EncoderMode::Frozen,
@@ -202,6 +209,7 @@ impl AgentConfig {
             ("candidates", self.candidates),
             ("policy_delay", self.policy_delay),
             ("eval_episodes", self.eval_episodes),
+            ("n_step", self.n_step),
         ];
         for (name, v) in positive {
             if v == 0 {

@@ -208,6 +208,8 @@ pub struct Minibatch {
     pub s: Vec<f32>,
     pub a: Vec<f32>,
     pub r: Vec<f32>,
+    /// Each transition's bootstrap discount γ^k (k rewards summed in `r`).
+    pub d: Vec<f32>,
     pub s2: Vec<f32>,
 }
 
@@ -551,7 +553,7 @@ impl Agent {
         for q in &self.q_nets[1..] {
             q2 = q2.min_pair(q.forward(p, s2.clone(), a2.clone()));
         }
-        tensor(b.r.clone(), n, 1, &dev) + q2 * self.cfg.gamma
+        tensor(b.r.clone(), n, 1, &dev) + q2 * tensor(b.d.clone(), n, 1, &dev)
     }
 
     /// One update: the critic(s) towards the targets; the actor along ∇ₐQ₁ and the targets by
@@ -815,6 +817,7 @@ mod tests {
             s: vec![0.0],
             a: vec![0.0],
             r: vec![1.0],
+            d: vec![0.5; 1],
             s2: vec![1.0],
         };
         let a = tiny(Algo::Ddpg);
@@ -838,6 +841,7 @@ mod tests {
             s: vec![0.0; 64],
             a: vec![0.0; 64],
             r: vec![1.0; 64],
+            d: vec![0.5; 64],
             s2: vec![1.0; 64],
         };
         let y = to_vec(&a.targets(&b, &mut Rng::new(3), None));
@@ -884,6 +888,7 @@ mod tests {
             let s = v(&mut rng, n * 3);
             let b = Minibatch {
                 r: s.chunks(3).map(|x| x[0]).collect(),
+                d: vec![AgentConfig::default().gamma as f32; n],
                 s,
                 a: v(&mut rng, n * 2).iter().map(|x| x.tanh()).collect(),
                 s2: v(&mut rng, n * 3),
@@ -919,6 +924,7 @@ mod tests {
             s: (0..16).map(|i| i as f32 * 0.1).collect(),
             a: vec![0.1; 12],
             r: vec![1.0; 4],
+            d: vec![AgentConfig::default().gamma as f32; 4],
             s2: (0..16).map(|i| i as f32 * -0.1).collect(),
         };
         for _ in 0..3 {
@@ -1078,6 +1084,7 @@ mod tests {
             s: obs[..half].to_vec(),
             a: vec![0.1; 8],
             r: vec![1.0, 0.0, 1.0, 0.0],
+            d: vec![AgentConfig::default().gamma as f32; 4],
             s2: obs[half..].to_vec(),
         };
         let enc = |a: &Agent, name: &str| {

@@ -22,7 +22,7 @@ use super::config::{AgentConfig, EncoderMode, NoiseKind};
 use super::error::{AgentError, bad_file};
 use super::nets::Agent;
 use super::policy::{ActionSpace, AgentPolicy, Heard, policy_name};
-use super::replay::Replay;
+use super::replay::{NStep, Replay};
 use crate::data::{LogsCoverage, Sample, Split, with_logs_held_out};
 use crate::encoder::Encoder;
 use crate::eval::episodes::start_sessions;
@@ -597,6 +597,7 @@ fn prefill(setup: &Setup, agent: &Agent, replay: &mut Replay) {
             &s[i * sd..(i + 1) * sd],
             setup.space.track(t.track),
             rewards[t.level as usize] as f32,
+            agent.cfg.gamma as f32,
             &s2[i * sd..(i + 1) * sd],
         );
     }
@@ -634,6 +635,7 @@ fn run_round(
     };
     let warm = logged + cfg.warmup as u64;
     let mut scores = vec![0.0; n];
+    let mut returns = NStep::new(cfg.n_step, cfg.gamma, n);
     let mut done = n == 0 || env.horizon() == 0;
     while !done {
         let actions = {
@@ -658,11 +660,14 @@ fn run_round(
                 step.reward
             };
             scores[i] += step.reward;
-            replay.push(
+            returns.step(
+                replay,
+                i,
                 &obs[i * sd..(i + 1) * sd],
                 setup.space.track(actions[i]),
-                r as f32,
+                r,
                 &next[i * sd..(i + 1) * sd],
+                step.truncated,
             );
         }
         obs = next;
@@ -926,7 +931,12 @@ fn load_checkpoint(
         .map_err(bad)?;
     agent.updates = state.updates;
     replay
-        .import(&tensors, state.replay_pos, state.replay_pushed)
+        .import(
+            &tensors,
+            state.replay_pos,
+            state.replay_pushed,
+            agent.cfg.gamma as f32,
+        )
         .map_err(bad)?;
     let mut best = None;
     if state.best_round.is_some() {
