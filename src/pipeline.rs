@@ -16,7 +16,8 @@ use crate::agent::AgentError;
 use crate::agent::train::{RoundRecord, Setup, TrainOptions, TrainReport, run_train_with};
 use crate::agent::{AgentConfig, Algo};
 use crate::data::error::DataError;
-use crate::data::{SampleConfig, Split, run::SampleReport};
+use crate::data::run::{InputKind, SampleReport, discover};
+use crate::data::{SampleConfig, Split};
 use crate::encoder::EncoderConfig;
 use crate::encoder::train::{EncodeError, EncodeOptions, EncodeReport, Outcome, run_encode};
 use crate::eval::error::EvalError;
@@ -216,6 +217,17 @@ pub fn run_pipeline(
         seconds.insert(name.to_string(), s);
     };
 
+    // Logs to score on are looked for before the work, not after it.
+    if !stages.evaluation.logs.is_empty() {
+        let files = discover(&stages.evaluation.logs, InputKind::Logs)?;
+        if files.is_empty() {
+            return Err(DataError::NoInput(format!(
+                "[evaluation] logs: no .csv or .csv.gz log files under {:?}",
+                stages.evaluation.logs
+            ))
+            .into());
+        }
+    }
     let t = Instant::now();
     let sample_dir = out.join("sample");
     let sample = crate::data::run_sample(&stages.sample, &sample_dir, true, progress)?;
@@ -271,9 +283,20 @@ pub fn run_pipeline(
     };
     let eval = run_eval(&runs, None, None, None, &opts)?;
     lap("evaluation", t, &mut seconds);
-    let eval_logs = if stages.evaluation.logs.is_empty() {
-        None
-    } else {
+
+    let mut report = PipelineReport {
+        sample,
+        encoder,
+        fidelity: fid,
+        agents,
+        eval,
+        eval_logs: None,
+        seconds,
+        world: world.map(Path::to_path_buf),
+    };
+    write_report(out, &report)?;
+    if !stages.evaluation.logs.is_empty() {
+        // The report on the sample is written first: a failure here leaves it whole.
         let t = Instant::now();
         let on_logs = EvalOptions {
             // The true model knows the world's sessions, not those of other logs.
@@ -281,22 +304,10 @@ pub fn run_pipeline(
             logs: stages.evaluation.logs.clone(),
             ..opts
         };
-        let e = run_eval(&runs, None, None, None, &on_logs)?;
-        lap("evaluation on [evaluation] logs", t, &mut seconds);
-        Some(e)
-    };
-
-    let report = PipelineReport {
-        sample,
-        encoder,
-        fidelity: fid,
-        agents,
-        eval,
-        eval_logs,
-        seconds,
-        world: world.map(Path::to_path_buf),
-    };
-    write_report(out, &report)?;
+        report.eval_logs = Some(run_eval(&runs, None, None, None, &on_logs)?);
+        lap("evaluation on [evaluation] logs", t, &mut report.seconds);
+        write_report(out, &report)?;
+    }
     Ok(report)
 }
 

@@ -67,10 +67,18 @@ fn refused(args: &[&str]) -> String {
     e
 }
 
-#[test]
-fn runs_are_scored_on_later_days_they_never_saw() {
+/// Four days of one world (with enough tracks that later days play some the first two never
+/// did), and a pipeline trained on days 1-2 whose `[evaluation] logs` names day 3.
+struct Days {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+    days: Vec<PathBuf>,
+    out: PathBuf,
+}
+
+fn days_and_run() -> Days {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+    let d = dir.path().to_path_buf();
     // Four days of one world, with enough tracks that later days play some the first two never
     // did.
     let w = d.join("w");
@@ -115,6 +123,17 @@ fn runs_are_scored_on_later_days_they_never_saw() {
         "{}",
         stdout(&o)
     );
+    Days {
+        _dir: dir,
+        dir: d,
+        days,
+        out,
+    }
+}
+
+/// The pipeline's report on day 3: its coverage, and the section in `report.md`.
+fn pipeline_report(f: &Days) -> Value {
+    let out = &f.out;
     let p: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("pipeline.json")).unwrap()).unwrap();
     let on_day3 = &p["eval_logs"];
@@ -131,7 +150,15 @@ fn runs_are_scored_on_later_days_they_never_saw() {
     assert!(p["eval"]["logs"].is_null());
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("## Scores on logs the agents never saw"));
+    p
+}
 
+#[test]
+fn runs_are_scored_on_later_days_they_never_saw() {
+    let f = days_and_run();
+    let (d, days, out) = (&f.dir, &f.days, &f.out);
+    let p = pipeline_report(&f);
+    let on_day3 = &p["eval_logs"];
     // The same world on other days: every baseline's score on day 3, and on day 4 through
     // `segue eval --logs`, agrees with its score on the sample's held-out split within the
     // two intervals.
@@ -187,13 +214,18 @@ fn runs_are_scored_on_later_days_they_never_saw() {
     assert_eq!(both["logs"]["sessions"], 1000);
     assert_eq!(both["logs"]["already_in_sample"], 2000);
 
-    // The skip models, fitted on the sample's training split, on day 4.
+    skips_on_day_4(&out.join("sample"), &days[3]);
+    refusals(d, run, &out.join("sample"), &days[3]);
+}
+
+/// The skip models, fitted on the sample's training split, on day 4.
+fn skips_on_day_4(sample: &Path, day4: &Path) {
     let o = segue(&[
         "skips",
         "--sample",
         sample.to_str().unwrap(),
         "--logs",
-        days[3].to_str().unwrap(),
+        day4.to_str().unwrap(),
         "--resamples",
         "100",
         "--json",
@@ -207,11 +239,13 @@ fn runs_are_scored_on_later_days_they_never_saw() {
         s["rows"].as_array().unwrap().len()
     );
     assert!(s["coverage"].is_null());
+}
 
-    // Refused with one line naming the file: logs without a complete session, logs that are
-    // all in the sample, and a run scored on a sample it was not trained on.
+/// Refused with one line naming the file: logs without a complete session, logs that are
+/// all in the sample, and a run scored on a sample it was not trained on.
+fn refusals(d: &Path, run: &str, sample: &Path, day4: &Path) {
     let broken = d.join("broken.csv");
-    let text = std::fs::read_to_string(&days[3]).unwrap();
+    let text = std::fs::read_to_string(day4).unwrap();
     let mut lines = text.lines();
     let header = lines.next().unwrap();
     // The first row of a session alone: its length says there is more.
@@ -241,7 +275,7 @@ fn runs_are_scored_on_later_days_they_never_saw() {
     let o = segue(&[
         "sample",
         "--logs",
-        days[3].to_str().unwrap(),
+        day4.to_str().unwrap(),
         "--records",
         "1000000",
         "--seed",
@@ -252,4 +286,21 @@ fn runs_are_scored_on_later_days_they_never_saw() {
     assert!(o.status.success(), "{}", stderr(&o));
     let e = refused(&["eval", "--runs", run, "--sample", other.to_str().unwrap()]);
     assert!(e.contains("td3-1") && e.contains("was trained on"), "{e}");
+    // As logs, that sample and the day it was drawn from hold the same sessions: each is kept
+    // once.
+    let (o4, other) = (day4.to_str().unwrap(), other.to_str().unwrap());
+    let both = eval(&[
+        "--runs",
+        run,
+        "--no-baselines",
+        "--logs",
+        o4,
+        other,
+        "--seeds",
+        "1",
+        "--episodes",
+        "5",
+    ]);
+    assert_eq!(both["logs"]["sessions"], 1000);
+    assert_eq!(both["logs"]["already_in_sample"], 1000);
 }

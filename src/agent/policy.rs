@@ -116,7 +116,7 @@ impl ActionSpace {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.tracks.is_empty()
+        self.catalogue == 0
     }
 
     /// Track `t` in the actor's coordinates.

@@ -130,7 +130,12 @@ impl Replay {
             true => get("replay.d", 1)?,
             false => (n, vec![gamma; n]),
         };
-        if na != n || nr != n || n2 != n || nd != n || n > self.capacity || pos >= self.capacity.max(1)
+        if na != n
+            || nr != n
+            || n2 != n
+            || nd != n
+            || n > self.capacity
+            || pos >= self.capacity.max(1)
         {
             return Err("replay tensors disagree in length or exceed the capacity".into());
         }
@@ -220,7 +225,11 @@ mod tests {
         back.import(&r.export(), r.pos, r.pushed, 0.9).unwrap();
         assert_eq!(back, r);
         // A checkpoint from before n-step returns: every transition discounted by γ.
-        let old: Vec<Named> = r.export().into_iter().filter(|t| t.0 != "replay.d").collect();
+        let old: Vec<Named> = r
+            .export()
+            .into_iter()
+            .filter(|t| t.0 != "replay.d")
+            .collect();
         let mut back = Replay::new(3, 1, 1);
         back.import(&old, r.pos, r.pushed, 0.9).unwrap();
         assert_eq!(back.sample(5, &mut Rng::new(1)).d, vec![0.9; 5]);
@@ -228,7 +237,9 @@ mod tests {
 
     /// Every transition of a buffer, in slot order: (state, reward, discount, next state).
     fn held(r: &Replay) -> Vec<(f32, f32, f32, f32)> {
-        (0..r.len).map(|i| (r.s[i], r.r[i], r.d[i], r.s2[i])).collect()
+        (0..r.len)
+            .map(|i| (r.s[i], r.r[i], r.d[i], r.s2[i]))
+            .collect()
     }
 
     #[test]
@@ -246,12 +257,22 @@ mod tests {
         // One step: each reward alone, bootstrapping from the next state with γ.
         assert_eq!(
             play(1),
-            [(0., 1., 0.5, 1.), (1., 10., 0.5, 2.), (2., 100., 0.5, 3.), (3., 1000., 0.5, 4.)]
+            [
+                (0., 1., 0.5, 1.),
+                (1., 10., 0.5, 2.),
+                (2., 100., 0.5, 3.),
+                (3., 1000., 0.5, 4.)
+            ]
         );
         // Two steps: r_t + γ r_{t+1}, then γ² on the state two steps on; the last step alone.
         assert_eq!(
             play(2),
-            [(0., 6., 0.25, 2.), (1., 60., 0.25, 3.), (2., 600., 0.25, 4.), (3., 1000., 0.5, 4.)]
+            [
+                (0., 6., 0.25, 2.),
+                (1., 60., 0.25, 3.),
+                (2., 600., 0.25, 4.),
+                (3., 1000., 0.5, 4.)
+            ]
         );
         // More steps than the episode: everything waits for the end, then goes in from there.
         assert_eq!(

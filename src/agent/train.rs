@@ -222,19 +222,19 @@ impl Setup {
             Simulator::from_encoded(&train_trans, &train_states, &train_actions, &encoder, sim);
         let valid_sim = Simulator::build_like(&sample, Split::Validation, &encoder, &train_sim);
         let test_sim = Simulator::build_like(&sample, Split::Test, &encoder, &train_sim);
-        for (split, s) in [
-            ("training", &train_sim),
-            ("validation", &valid_sim),
-            ("test", &test_sim),
+        for (split, name, s) in [
+            (Split::Train, "training", &train_sim),
+            (Split::Validation, "validation", &valid_sim),
+            (Split::Test, "test", &test_sim),
         ] {
             if s.is_empty() {
                 return Err(SimError::NoTransitions {
-                    sample: if split == "test" {
+                    sample: if split == Split::Test {
                         test_source.clone()
                     } else {
                         sample_dir.to_path_buf()
                     },
-                    split,
+                    split: name,
                 }
                 .into());
             }

@@ -48,7 +48,8 @@ pub(crate) struct EvalArgs {
     /// Score on logs the runs never saw: MSSD log files, folders of them, or sample folders.
     /// Their complete sessions (less those of the runs' sample) replace the sample's held-out
     /// split; tracks the sample never had get the song space's fallback vector, and are counted.
-    #[arg(short, long, num_args = 1..)]
+    /// Not with --world: the true model and its ceilings know the world's sample only.
+    #[arg(short, long, num_args = 1.., conflicts_with = "world")]
     pub(crate) logs: Vec<PathBuf>,
     /// Evaluation seeds, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5")]

@@ -21,7 +21,8 @@ pub struct LogsCoverage {
     pub files: Vec<PathBuf>,
     /// Complete sessions kept as the held-out split.
     pub sessions: u64,
-    /// Complete sessions left out because the sample holds a session of the same id.
+    /// Complete sessions left out because the sample, or an earlier file of the logs, holds a
+    /// session of the same id.
     pub already_in_sample: u64,
     /// Sessions left out as incomplete, by reason (as `segue sample` counts them).
     pub incomplete_sessions: BTreeMap<String, u64>,
@@ -110,7 +111,7 @@ pub fn with_logs_held_out(
     let other = Sample::from_scans(&mut scans)?;
     let mut out = base.clone();
     out.sessions.retain(|s| s.split != Split::Test);
-    let known: HashSet<&str> = base.sessions.iter().map(|s| s.id.as_str()).collect();
+    let mut known: HashSet<&str> = base.sessions.iter().map(|s| s.id.as_str()).collect();
     let track_index: HashMap<&str, u32> = (base.tracks.iter())
         .enumerate()
         .map(|(i, t)| (t.as_str(), i as u32))
@@ -123,7 +124,8 @@ pub fn with_logs_held_out(
         intern(&mut out.reasons_end, &other.reasons_end)?,
     ];
     for s in &other.sessions {
-        if known.contains(s.id.as_str()) {
+        // A session is kept once, whichever file holds it first.
+        if !known.insert(s.id.as_str()) {
             coverage.already_in_sample += 1;
             continue;
         }

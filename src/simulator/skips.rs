@@ -516,8 +516,8 @@ pub fn report(
         .collect();
     // The simulator against the best of the others: the gap every RL score inherits.
     let mean = |s: &ModelScores| s.aa.iter().sum::<f64>() / s.aa.len().max(1) as f64;
-    let best = (scores.iter().filter(|s| s.model != SIMULATOR))
-        .max_by(|a, b| mean(a).total_cmp(&mean(b)));
+    let best =
+        (scores.iter().filter(|s| s.model != SIMULATOR)).max_by(|a, b| mean(a).total_cmp(&mean(b)));
     let simulator_vs_best = match (scores.iter().find(|s| s.model == SIMULATOR), best) {
         (Some(sim), Some(b)) => {
             let d: Vec<f64> = sim.aa.iter().zip(&b.aa).map(|(x, y)| x - y).collect();
