@@ -154,9 +154,12 @@ impl Replay {
 pub struct NStep {
     n: usize,
     gamma: f64,
-    /// Per episode: its steps not yet in the buffer, oldest first (state, action, reward).
-    waiting: Vec<VecDeque<(Vec<f32>, Vec<f32>, f64)>>,
+    /// Per episode: its steps not yet in the buffer, oldest first.
+    waiting: Vec<VecDeque<Waiting>>,
 }
+
+/// A step waiting for the rewards after it: state, action, reward.
+type Waiting = (Vec<f32>, Vec<f32>, f64);
 
 impl NStep {
     pub fn new(n: usize, gamma: f64, episodes: usize) -> NStep {
