@@ -16,7 +16,7 @@ use crate::agent::AgentError;
 use crate::agent::train::{RoundRecord, Setup, TrainOptions, TrainReport, run_train_with};
 use crate::agent::{AgentConfig, Algo};
 use crate::data::error::DataError;
-use crate::data::run::{InputKind, SampleReport, discover};
+use crate::data::run::{SampleReport, discover_logs};
 use crate::data::{SampleConfig, Split};
 use crate::encoder::EncoderConfig;
 use crate::encoder::train::{EncodeError, EncodeOptions, EncodeReport, Outcome, run_encode};
@@ -219,14 +219,7 @@ pub fn run_pipeline(
 
     // Logs to score on are looked for before the work, not after it.
     if !stages.evaluation.logs.is_empty() {
-        let files = discover(&stages.evaluation.logs, InputKind::Logs)?;
-        if files.is_empty() {
-            return Err(DataError::NoInput(format!(
-                "[evaluation] logs: no .csv or .csv.gz log files under {:?}",
-                stages.evaluation.logs
-            ))
-            .into());
-        }
+        discover_logs(&stages.evaluation.logs)?;
     }
     let t = Instant::now();
     let sample_dir = out.join("sample");

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{DataError, Result};
 use super::ingest::ScanOptions;
-use super::run::{InputKind, discover, scan_all};
+use super::run::{discover_logs, scan_all};
 use super::sample::{Sample, Session, Split};
 
 /// What other logs bring to an evaluation: reported beside its scores.
@@ -72,12 +72,7 @@ pub fn with_logs_held_out(
     logs: &[PathBuf],
     skip_bad_rows: bool,
 ) -> Result<(Sample, LogsCoverage)> {
-    let files = discover(logs, InputKind::Logs)?;
-    if files.is_empty() {
-        return Err(DataError::NoInput(format!(
-            "no .csv or .csv.gz log files under {logs:?}"
-        )));
-    }
+    let files = discover_logs(logs)?;
     // Every complete session: a share no file reaches.
     let mut scans = scan_all(
         &files,

@@ -164,6 +164,17 @@ pub fn discover(paths: &[PathBuf], kind: InputKind) -> Result<Vec<PathBuf>> {
     Ok(unique)
 }
 
+/// The log files under `paths` ([`discover`]); an error when there are none.
+pub fn discover_logs(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let logs = discover(paths, InputKind::Logs)?;
+    if logs.is_empty() {
+        return Err(DataError::NoInput(format!(
+            "no .csv or .csv.gz log files under {paths:?}"
+        )));
+    }
+    Ok(logs)
+}
+
 /// A progress bar over bytes on stderr (drawn only on a terminal).
 pub fn byte_bar(total: u64, what: &str, show: bool) -> Option<ProgressBar> {
     if !show {
@@ -401,13 +412,7 @@ pub fn run_sample(
     show_progress: bool,
 ) -> Result<SampleReport> {
     cfg.validate()?;
-    let logs = discover(&cfg.logs, InputKind::Logs)?;
-    if logs.is_empty() {
-        return Err(DataError::NoInput(format!(
-            "no .csv or .csv.gz log files under {:?}",
-            cfg.logs
-        )));
-    }
+    let logs = discover_logs(&cfg.logs)?;
     let tf_files = discover_track_features(cfg)?;
     let staged = StagedDir::new(out, force).map_err(|e| DataError::io(out, e))?;
 
@@ -793,12 +798,7 @@ pub fn run_stats(
     threads: usize,
     show_progress: bool,
 ) -> Result<LogStats> {
-    let logs = discover(paths, InputKind::Logs)?;
-    if logs.is_empty() {
-        return Err(DataError::NoInput(format!(
-            "no .csv or .csv.gz log files under {paths:?}"
-        )));
-    }
+    let logs = discover_logs(paths)?;
     let total = logs
         .iter()
         .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
