@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod plot;
 pub mod rng;
 pub mod serve;
+pub mod simd;
 pub mod simulator;
 pub mod songs;
 pub mod stats;

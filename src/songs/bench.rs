@@ -102,12 +102,12 @@ pub fn run(
             .collect(),
         Err(_) => exact.search_batch(&queries, 10),
     };
-    // Exact, batched (sgemm) over all queries, and one at a time over the first few.
+    // Exact, batched over all queries, and one at a time over the first few.
     let t = Instant::now();
     let batch = exact.search_batch(&queries, 10);
     let secs = t.elapsed().as_secs_f64();
     out.push(AnnResult {
-        backend: "exact (batched sgemm)".into(),
+        backend: "exact (batched)".into(),
         n,
         dim,
         ef_search: None,

@@ -7,6 +7,7 @@ mod bytes;
 pub mod dedup;
 pub mod distance;
 pub mod embed;
+pub mod exact;
 pub mod features;
 pub mod hnsw;
 pub mod index;

@@ -1,0 +1,36 @@
+//! Which vector instructions the processor has, detected once: the hand-written kernels (exact
+//! nearest-track search, the networks' inference passes) are compiled for each level and pick
+//! theirs at run time, so one binary runs everywhere and uses AVX-512 where it exists.
+
+use std::sync::OnceLock;
+
+/// An instruction set a kernel is compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// AVX-512F with FMA.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    /// AVX2 with FMA.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// Whatever the compiler's baseline target allows, without fused multiply-adds.
+    Portable,
+}
+
+/// The best level this processor runs.
+pub fn level() -> Level {
+    static LEVEL: OnceLock<Level> = OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512f") && has!("fma") {
+                return Level::Avx512;
+            }
+            if has!("avx2") && has!("fma") {
+                return Level::Avx2;
+            }
+        }
+        Level::Portable
+    })
+}
