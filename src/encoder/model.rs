@@ -14,6 +14,8 @@ use burn::tensor::activation::{log_softmax, relu, sigmoid, softmax};
 
 use super::config::{Decoder, EncoderConfig, Structure};
 use super::data::{Batch, LEVELS};
+use super::infer::Inference;
+use crate::nn::infer::{Dense, LstmInfer};
 use crate::nn::{Linear, Lstm, Params, tanh, to_vec};
 use crate::rng::Rng;
 
@@ -145,6 +147,21 @@ impl HistoryAutoencoder {
                 parts.extend((0..b.steps).map(|t| b.onehot.clone().narrow(0, t * b.size, b.size)));
                 tanh(self.to_latent.forward(p, Tensor::cat(parts, 1)))
             }
+        }
+    }
+
+    /// The encoder half with the weights of `p`, for inference.
+    pub fn inference(&self, p: &[Tensor<2>]) -> Inference {
+        Inference {
+            structure: self.structure,
+            steps: self.steps,
+            latent: self.latent,
+            song: self
+                .song
+                .as_ref()
+                .map(|s| (Dense::of(p, &s.enc1), Dense::of(p, &s.enc2))),
+            lstm: LstmInfer::of(p, &self.enc),
+            to_latent: Dense::of(p, &self.to_latent),
         }
     }
 

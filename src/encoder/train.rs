@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{EncoderConfig, Structure};
 use super::data::{Histories, InputTransform, LEVELS, SongInputs, song_batch, split_tracks};
+use super::infer::Inference;
 use super::model::{Errors, HistoryAutoencoder, SONG_PREFIX};
 use crate::data::Split;
 use crate::nn::store;
@@ -682,6 +683,8 @@ pub struct Encoder {
     pub songs: SongInputs,
     /// The inputs of a track the song space has no vector for ([`SongInputs::fallback`]).
     pub fallback: Vec<f32>,
+    /// The encoder half of `model` with `params`, for [`encode`](Self::encode).
+    infer: Inference,
 }
 
 impl Encoder {
@@ -707,6 +710,7 @@ impl Encoder {
             EncodeError::Run(format!("{}: {e}", run.join(files::WEIGHTS).display()))
         })?;
         Ok(Encoder {
+            infer: model.inference(&params.values),
             config,
             model,
             params,
@@ -718,20 +722,7 @@ impl Encoder {
     /// The latent states of histories (each a list of (track, level), oldest first),
     /// `[histories, latent]` row-major.
     pub fn encode<H: AsRef<[(u32, u8)]>>(&self, histories: &[H]) -> Vec<f32> {
-        let mut h = Histories {
-            steps: self.model.steps,
-            ..Default::default()
-        };
-        for x in histories {
-            h.push(x.as_ref());
-        }
-        let idx: Vec<usize> = (0..h.len()).collect();
-        let mut out = Vec::with_capacity(h.len() * self.model.latent);
-        for chunk in idx.chunks(EVAL_BATCH) {
-            let b = h.batch(chunk, &self.songs, &self.params.device);
-            out.extend(to_vec(&self.model.encode(&self.params.values, &b)));
-        }
-        out
+        self.infer.encode(histories, &self.songs)
     }
 }
 
