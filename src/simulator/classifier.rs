@@ -2,11 +2,14 @@
 //! P(not skipped | state, track) from the training split's logged transitions (not from the
 //! simulator).
 
-use burn::tensor::activation::{log_sigmoid, relu, sigmoid};
+use std::sync::OnceLock;
+
+use burn::tensor::activation::{log_sigmoid, relu};
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::nn::infer::{self, Dense};
 use crate::nn::store::Named;
-use crate::nn::{Adam, Linear, Params, to_vec};
+use crate::nn::{Adam, Linear, Params};
 use crate::rng::Rng;
 
 /// `[state ‖ song] → hidden (relu) → 1` logistic model.
@@ -18,6 +21,9 @@ pub struct SkipClassifier {
     pub state_dim: usize,
     pub action_dim: usize,
     hidden: usize,
+    /// The two layers on plain vectors ([`crate::nn::infer`]), made at the first answer, once
+    /// training is over: every simulator step and every re-ranked candidate asks.
+    layers: OnceLock<(Dense, Dense)>,
 }
 
 impl SkipClassifier {
@@ -126,6 +132,7 @@ impl SkipClassifier {
             state_dim,
             action_dim,
             hidden,
+            layers: OnceLock::new(),
         }
     }
 
@@ -137,39 +144,49 @@ impl SkipClassifier {
     /// The hidden layer's activations of each (state, action) row pair, `[n, hidden]`.
     pub fn hidden(&self, states: &[f32], actions: &[f32]) -> Vec<f32> {
         self.over_rows(states, actions, |x| {
-            to_vec(&relu(self.l1.forward(&self.params.values, x)))
+            let mut h = self.layers().0.forward(x);
+            infer::relu(&mut h);
+            h
         })
     }
 
     /// P(not skipped) of each (state, action) row pair.
     pub fn predict(&self, states: &[f32], actions: &[f32]) -> Vec<f64> {
         self.over_rows(states, actions, |x| {
-            let p = sigmoid(self.logits(&self.params.values, x));
-            to_vec(&p).into_iter().map(|x| x as f64).collect()
+            let (l1, l2) = self.layers();
+            let mut h = l1.forward(x);
+            infer::relu(&mut h);
+            let mut p = l2.forward(&h);
+            infer::sigmoid(&mut p);
+            p.into_iter().map(|x| x as f64).collect()
         })
     }
 
-    /// `f` of the input rows of the (state, action) pairs, 4,096 rows at a time, in order.
+    fn layers(&self) -> &(Dense, Dense) {
+        self.layers.get_or_init(|| {
+            let p = &self.params.values;
+            (Dense::of(p, &self.l1), Dense::of(p, &self.l2))
+        })
+    }
+
+    /// `f` of the input rows (state ‖ action) of the pairs, 4,096 rows at a time, in order.
     fn over_rows<T>(
         &self,
         states: &[f32],
         actions: &[f32],
-        f: impl Fn(Tensor<2>) -> Vec<T>,
+        f: impl Fn(&[f32]) -> Vec<T>,
     ) -> Vec<T> {
-        let n = states.len() / self.state_dim;
-        let mut out = Vec::new();
+        let (sd, ad) = (self.state_dim, self.action_dim);
+        let n = states.len() / sd;
+        let mut out = Vec::with_capacity(n);
+        let mut x = Vec::with_capacity(4096.min(n) * (sd + ad));
         for start in (0..n).step_by(4096) {
-            let end = (start + 4096).min(n);
-            let x = self.inputs(
-                (start..end).map(|i| {
-                    (
-                        &states[i * self.state_dim..(i + 1) * self.state_dim],
-                        &actions[i * self.action_dim..(i + 1) * self.action_dim],
-                    )
-                }),
-                &self.params.device,
-            );
-            out.extend(f(x));
+            x.clear();
+            for i in start..(start + 4096).min(n) {
+                x.extend_from_slice(&states[i * sd..(i + 1) * sd]);
+                x.extend_from_slice(&actions[i * ad..(i + 1) * ad]);
+            }
+            out.extend(f(&x));
         }
         out
     }
