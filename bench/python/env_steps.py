@@ -8,8 +8,10 @@ Usage: python bench/python/env_steps.py SAMPLE_DIR ENCODER_DIR KEYS_PREFIX EXPOR
   the training transitions' keys; PREFIX.query.f32, held-out ones), default simulator settings.
   EXPORT_NPZ: `segue export --split train` of the same sample and encoder (the keys' levels).
 
-The peer answers exactly the lookup: the k = 30 nearest keys (brute force, as segue's default
-exact index) within the radius 1.0, their levels averaged into the response distribution, a
+segue's environments run on the training split, whose simulator holds exactly the keys the peer
+searches (the default split, "test", has a simulator of the held-out sessions only: a fraction
+of the keys). The peer answers exactly the lookup: the k = 30 nearest keys (brute force, as
+segue's default exact index) within the radius 1.0, their levels averaged into the response distribution, a
 level drawn. It does not encode histories or keep episodes, which segue's step also does, so
 the comparison favours the peer. Prints one JSON line per row.
 """
@@ -37,7 +39,7 @@ def rate(step, per_call, seconds):
 
 
 def segue_single(sample, encoder, seconds):
-    env = segue.SessionEnv(sample, encoder, action="track")
+    env = segue.SessionEnv(sample, encoder, split="train", action="track")
     rng = np.random.default_rng(0)
     env.reset(seed=0)
 
@@ -50,7 +52,7 @@ def segue_single(sample, encoder, seconds):
 
 
 def segue_vector(sample, encoder, n, seconds):
-    env = segue.SessionVectorEnv(sample, encoder, num_envs=n, action="track")
+    env = segue.SessionVectorEnv(sample, encoder, num_envs=n, split="train", action="track")
     rng = np.random.default_rng(0)
     env.reset(seed=0)
     return rate(lambda: env.step(rng.integers(env.core.tracks, size=n)), n, seconds)
