@@ -53,9 +53,9 @@ impl Inference {
         let h = match self.structure {
             Structure::A => {
                 let mut x = Vec::with_capacity(l * n * (d + LEVELS));
-                for (s, o) in song.chunks_exact(d.max(1)).zip(onehot.chunks_exact(LEVELS)) {
-                    x.extend_from_slice(s);
-                    x.extend_from_slice(o);
+                for row in 0..l * n {
+                    x.extend_from_slice(&song[row * d..(row + 1) * d]);
+                    x.extend_from_slice(&onehot[row * LEVELS..(row + 1) * LEVELS]);
                 }
                 self.lstm.last_state(&x, &lengths)
             }

@@ -37,7 +37,7 @@ impl Dense {
     /// The layer `x W (+ b)` from `w` (`[d_in, d_out]`, row-major) and `b` (`[d_out]`).
     pub fn new(w: &[f32], b: Option<Vec<f32>>, d_in: usize, d_out: usize) -> Dense {
         assert_eq!(w.len(), d_in * d_out, "weights [d_in, d_out]");
-        let width = d_out.div_ceil(COLS) * COLS;
+        let width = d_out.max(1).div_ceil(COLS) * COLS;
         let mut padded = vec![0.0f32; d_in * width];
         for (row, src) in padded
             .chunks_exact_mut(width)
@@ -152,12 +152,12 @@ unsafe fn affine_avx2(d: &Dense, x: &[f32], out: &mut [f32]) {
     d.rows::<true>(x, out)
 }
 
-/// e^x within 2 ulp on the range where the result is a normal float (Cephes' `expf`: x is
-/// n ln 2 plus r, a degree-6 polynomial in r, 2^n from the exponent bits). Plain multiplies and
-/// adds, so every processor gets the same value.
+/// e^x within 2 ulp for x in [−87.33, 88.37], where 2^n stays a normal float (Cephes' `expf`:
+/// x is n ln 2 plus r, a degree-6 polynomial in r, 2^n from the exponent bits); outside, the
+/// value at the nearer end. Plain multiplies and adds, so every processor gets the same value.
 #[inline(always)]
 fn exp(x: f32) -> f32 {
-    let x = x.clamp(-87.3, 88.7);
+    let x = x.clamp(-87.33, 88.37);
     let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
     let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
     let mut p = 1.987_569_1e-4f32;
@@ -235,9 +235,9 @@ unsafe fn tanh_avx2(xs: &mut [f32]) {
     apply(xs, tanh_of)
 }
 
-/// max(x, 0) in place.
+/// max(x, 0) in place; NaN stays NaN, as in the training pass.
 pub fn relu(xs: &mut [f32]) {
-    apply(xs, |x| x.max(0.0))
+    apply(xs, |x| if x < 0.0 { 0.0 } else { x })
 }
 
 /// A trained LSTM layer for inference (gates in [`Lstm`]'s order: input, forget, cell, output).
@@ -329,6 +329,20 @@ mod tests {
         let mut t = xs.clone();
         tanh(&mut t);
         close(&t, &xs.iter().map(|x| x.tanh()).collect::<Vec<_>>(), 1e-6);
+        for x in [-87.33f32, 88.37] {
+            let (got, want) = (exp(x), x.exp());
+            assert!(
+                (got - want).abs() <= 3.0 * f32::EPSILON * want,
+                "exp({x}) {got} against {want}"
+            );
+        }
+        for x in [-1e30f32, -88.5, 88.5, 1e30] {
+            assert!(
+                exp(x).is_finite() && exp(x) > 0.0,
+                "exp({x}) = {} saturates",
+                exp(x)
+            );
+        }
         let mut edge = vec![-1e30, -100.0, 100.0, 1e30];
         sigmoid(&mut edge);
         assert!(edge[0] < 1e-37 && edge[1] < 1e-37, "{edge:?}");
@@ -364,6 +378,16 @@ mod tests {
                 Tensor::<2>::from_data(burn::tensor::TensorData::new(m, [batch, 1]), &dev)
             })
             .collect();
+        // Each row's result is its own: alone or in a batch, to the bit; an empty batch is empty.
+        let dense = Dense::of(&p.values, &lin);
+        let all = dense.forward(&x[..batch * 9]);
+        for r in 0..batch {
+            assert_eq!(
+                dense.forward(&x[r * 9..(r + 1) * 9]),
+                all[r * 70..(r + 1) * 70]
+            );
+        }
+        assert!(dense.forward(&[]).is_empty());
         let (_, h) = lstm.forward(&p.values, xt, batch, Some(&mask));
         close(
             &LstmInfer::of(&p.values, &lstm).last_state(&x, &lengths),

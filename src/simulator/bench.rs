@@ -91,9 +91,9 @@ pub fn run(
         held_out.len()
     );
     let mut rows = Vec::new();
-    // Whole passes over the queries for at least a second, on one thread: one pass takes a
-    // tenth of a second, too short for a steady figure, and the exact backend would otherwise
-    // split a batch across every core. `batch` queries per call: all of them, or one (a single
+    // Whole passes over the queries for at least a second, on one thread: a single pass is too
+    // short for a steady figure, and the exact backend would otherwise split a batch across
+    // every core. `batch` queries per call: all of them, or one (a single
     // session stepped at a time, as from Python).
     let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().ok();
     let n = held_out.len();
@@ -103,6 +103,9 @@ pub fn run(
         qr.len() / n.max(1),
     );
     let time = |sim: &Simulator, batch: usize| {
+        if n == 0 {
+            return 0.0;
+        }
         let passes = || {
             let (t, mut passes) = (Instant::now(), 0usize);
             while passes == 0 || t.elapsed().as_secs_f64() < 1.0 {

@@ -2,8 +2,6 @@
 //! P(not skipped | state, track) from the training split's logged transitions (not from the
 //! simulator).
 
-use std::sync::OnceLock;
-
 use burn::tensor::activation::{log_sigmoid, relu};
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -21,9 +19,9 @@ pub struct SkipClassifier {
     pub state_dim: usize,
     pub action_dim: usize,
     hidden: usize,
-    /// The two layers on plain vectors ([`crate::nn::infer`]), made at the first answer, once
-    /// training is over: every simulator step and every re-ranked candidate asks.
-    layers: OnceLock<(Dense, Dense)>,
+    /// The two layers on plain vectors ([`crate::nn::infer`]) that answer: every simulator step
+    /// and every re-ranked candidate asks. Remade whenever the parameters change.
+    layers: (Dense, Dense),
 }
 
 impl SkipClassifier {
@@ -73,6 +71,7 @@ impl SkipClassifier {
                 adam.update(&mut clf.params, &leaves, &loss);
             }
         }
+        clf.layers = Self::layers_of(&clf.params, &clf.l1, &clf.l2);
         clf
     }
 
@@ -117,6 +116,7 @@ impl SkipClassifier {
             .ok_or("no clf.l1.w")?;
         let mut clf = SkipClassifier::init(state_dim, action_dim, hidden, &mut Rng::new(0));
         clf.params.import(tensors)?;
+        clf.layers = Self::layers_of(&clf.params, &clf.l1, &clf.l2);
         Ok(clf)
     }
 
@@ -126,13 +126,13 @@ impl SkipClassifier {
         let l1 = Linear::new(&mut params, "clf.l1", state_dim + action_dim, hidden, rng);
         let l2 = Linear::new(&mut params, "clf.l2", hidden, 1, rng);
         SkipClassifier {
+            layers: Self::layers_of(&params, &l1, &l2),
             params,
             l1,
             l2,
             state_dim,
             action_dim,
             hidden,
-            layers: OnceLock::new(),
         }
     }
 
@@ -162,11 +162,12 @@ impl SkipClassifier {
         })
     }
 
+    fn layers_of(params: &Params, l1: &Linear, l2: &Linear) -> (Dense, Dense) {
+        (Dense::of(&params.values, l1), Dense::of(&params.values, l2))
+    }
+
     fn layers(&self) -> &(Dense, Dense) {
-        self.layers.get_or_init(|| {
-            let p = &self.params.values;
-            (Dense::of(p, &self.l1), Dense::of(p, &self.l2))
-        })
+        &self.layers
     }
 
     /// `f` of the input rows (state ‖ action) of the pairs, 4,096 rows at a time, in order.

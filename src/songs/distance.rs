@@ -1,6 +1,7 @@
-//! Squared Euclidean distance between song vectors, the inner loop of every nearest-track
-//! search. An AVX2+FMA kernel is chosen at run time where the processor has it (the default
-//! x86-64 target only promises SSE2); otherwise an 8-lane loop the compiler vectorises.
+//! Squared Euclidean distance between song vectors, the inner loop of the HNSW search (the
+//! exact backend computes its distances from dot products, `super::exact`). An AVX2+FMA kernel
+//! is chosen at run time where the processor has it (the default x86-64 target only promises
+//! SSE2); otherwise an 8-lane loop the compiler vectorises.
 
 /// A distance kernel: squared L2 between two slices of equal length.
 pub type Kernel = fn(&[f32], &[f32]) -> f32;

@@ -7,10 +7,10 @@
 //! dimension-major), a few queries share each pass over a tile, and the dot products are
 //! compared with the queries' bounds while still in registers.
 //!
-//! Each dot product is a fused multiply-add chain from zero over the dimensions in order, the
-//! sums of matrixmultiply's FMA kernels, which this backend replaced: on a processor with FMA
-//! the distances are the same to the bit, and a query's answer does not depend on the other
-//! queries of its batch.
+//! Each dot product is a multiply-add chain from zero over the dimensions in order (fused where
+//! the processor has FMA), the same on every instruction level with FMA, so a query's answer
+//! depends neither on the other queries of its batch nor on how a batch is split across
+//! threads. Items are offered to each query's top-k in id order.
 
 use super::nearest::{NearestTracks, Neighbour, TopK};
 use crate::simd::{Level, level};
@@ -19,8 +19,8 @@ use crate::simd::{Level, level};
 const LANES: usize = 16;
 /// Queries sharing one pass over a tile (their accumulators stay in registers).
 const GROUP: usize = 4;
-/// Bytes of tiles per block: a block is scanned by every query group while it is in the L1
-/// cache (48 KiB on the machines measured).
+/// Bytes of tiles per block: a block is scanned by every query group while it stays in the
+/// first-level data cache (half of a 48 KiB one).
 const BLOCK_BYTES: usize = 24 * 1024;
 /// Query groups per parallel task, when a batch is large enough to split across threads.
 const TASK_GROUPS: usize = 8;
@@ -128,6 +128,9 @@ impl NearestTracks for Exact {
     }
 
     fn search(&self, query: &[f32], k: usize) -> Vec<Neighbour> {
+        if self.dim == 0 {
+            return Vec::new();
+        }
         self.search_groups(&query[..self.dim], k)
             .pop()
             .unwrap_or_default()
@@ -165,8 +168,8 @@ struct Scan<'a> {
 impl Scan<'_> {
     /// Dot products of the group's first `G` queries with the `T` tiles from tile `t0`:
     /// `acc[g][t][l]`. `FMA`: fused multiply-adds (the compiler turns `mul_add` over a tile into
-    /// vector FMA instructions where the caller enabled them); otherwise a multiply then an add,
-    /// as the portable sgemm kernel did. `G × T` independent accumulators keep the FMA units
+    /// vector FMA instructions where the caller enabled them); otherwise a multiply then an add
+    /// (`mul_add` without FMA would be a slow library call). `G × T` independent accumulators keep the FMA units
     /// busy where a single chain would wait on each result.
     #[inline(always)]
     fn dots<const FMA: bool, const G: usize, const T: usize>(
@@ -234,8 +237,14 @@ impl Scan<'_> {
             let qnorm = self.group.qnorm[g];
             let dot = dots(g);
             // Compare ‖x‖² − 2·q·x against the bound less ‖q‖²: one subtraction saved per item,
-            // and the bound re-read only when something enters.
-            let mut bound = top.bound() - qnorm;
+            // and the bound re-read only when something enters. The margin covers the two
+            // roundings, so the filter never turns away an item whose distance would enter:
+            // `push` decides on the distance itself.
+            let pre = |top: &TopK| {
+                let b = top.bound();
+                b - qnorm + 4.0 * f32::EPSILON * (b.abs() + qnorm)
+            };
+            let mut bound = pre(top);
             let mut partial = [0.0f32; LANES];
             let mut any = false;
             for l in 0..LANES {
@@ -248,7 +257,7 @@ impl Scan<'_> {
             for (l, &p) in partial.iter().enumerate() {
                 if p < bound {
                     top.push((t * LANES + l) as u32, (p + qnorm).max(0.0));
-                    bound = top.bound() - qnorm;
+                    bound = pre(top);
                 }
             }
         }
@@ -303,6 +312,37 @@ mod tests {
             top.push(i as u32, d as f32);
         }
         top.into_vec()
+    }
+
+    #[test]
+    fn every_instruction_level_the_processor_has_gives_the_same_answers() {
+        let dim = 37;
+        let base = points(3_001, dim, 4);
+        let q = points(23 * dim, 1, 5);
+        let mut levels = vec![Level::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx2") && has!("fma") {
+                levels.push(Level::Avx2);
+            }
+            if has!("avx512f") && has!("fma") {
+                levels.push(Level::Avx512);
+            }
+        }
+        let answers: Vec<Vec<Vec<Neighbour>>> = levels
+            .iter()
+            .map(|&level| {
+                let mut e = Exact::new(base.clone(), dim);
+                e.level = level;
+                e.search_batch(&q, 15)
+            })
+            .collect();
+        // The FMA levels sum alike, to the bit; the portable one rounds each product first.
+        for a in &answers[1..] {
+            assert_eq!(a, &answers[answers.len() - 1]);
+        }
+        assert!(recall_at(&answers[0], &answers[answers.len() - 1], 15) >= 0.99);
     }
 
     #[test]
