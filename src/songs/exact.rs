@@ -22,8 +22,11 @@ const GROUP: usize = 4;
 /// Bytes of tiles per block: a block is scanned by every query group while it stays in the
 /// first-level data cache (half of a 48 KiB one).
 const BLOCK_BYTES: usize = 24 * 1024;
-/// Query groups per parallel task, when a batch is large enough to split across threads.
-const TASK_GROUPS: usize = 8;
+/// Queries per thread from which a batch is split by queries: eight groups share each block of
+/// items (fewer are split by items).
+const TASK_QUERIES: usize = 8 * GROUP;
+/// Tiles each thread scans at least before a search is split by items.
+const MIN_TILES_PER_THREAD: usize = 128;
 
 /// Brute-force search over tiled items.
 pub struct Exact {
@@ -78,22 +81,29 @@ impl Exact {
         }
     }
 
-    /// The answers to `queries` (`[m, dim]`), one thread.
-    fn search_groups(&self, queries: &[f32], k: usize) -> Vec<Vec<Neighbour>> {
+    /// The top-k of each query of `queries` (`[m, dim]`) among the items of `tiles`, on this
+    /// thread.
+    fn scan(&self, queries: &[f32], k: usize, tiles: std::ops::Range<usize>) -> Vec<TopK> {
         let d = self.dim;
         let mut tops: Vec<TopK> = (0..queries.len() / d).map(|_| TopK::new(k)).collect();
         let groups: Vec<Group> = queries
             .chunks(GROUP * d)
             .map(|g| Group::new(g, d))
             .collect();
-        let n_tiles = self.norms.len() / LANES;
         let block_tiles = (BLOCK_BYTES / (4 * LANES * d.max(1))).max(4);
-        for start in (0..n_tiles).step_by(block_tiles) {
-            let block = start..(start + block_tiles).min(n_tiles);
+        for start in tiles.clone().step_by(block_tiles) {
+            let block = start..(start + block_tiles).min(tiles.end);
             for (group, t) in groups.iter().zip(tops.chunks_mut(GROUP)) {
                 self.scan_group(group, t, block.clone());
             }
         }
+        tops
+    }
+
+    /// The answers to `queries` (`[m, dim]`) on this thread.
+    fn search_groups(&self, queries: &[f32], k: usize) -> Vec<Vec<Neighbour>> {
+        let n_tiles = self.norms.len() / LANES;
+        let tops = self.scan(queries, k, 0..n_tiles);
         tops.into_iter().map(TopK::into_vec).collect()
     }
 }
@@ -136,8 +146,11 @@ impl NearestTracks for Exact {
             .unwrap_or_default()
     }
 
-    /// Distances as ‖x‖² − 2·q·x + ‖q‖². Large batches are split across the current rayon
-    /// pool's threads by query groups; every query's answer is the same however they are split.
+    /// Distances as ‖x‖² − 2·q·x + ‖q‖². With several threads in the current rayon pool a
+    /// large batch is split by queries; a small one (a single query too) by items, one
+    /// contiguous range per thread scanned for every query, the ranges' top-k then merged in
+    /// item order. A top-k keeps the k smallest (distance, id) pairs, so the answer is the one
+    /// a single thread gives, to the bit.
     fn search_batch(&self, queries: &[f32], k: usize) -> Vec<Vec<Neighbour>> {
         use rayon::prelude::*;
         let d = self.dim;
@@ -145,15 +158,36 @@ impl NearestTracks for Exact {
             return Vec::new();
         }
         let queries = &queries[..queries.len() / d * d];
-        let task = TASK_GROUPS * GROUP * d;
-        if queries.len() <= task || rayon::current_num_threads() < 2 {
+        let threads = rayon::current_num_threads();
+        if threads >= 2 && queries.len() >= threads * TASK_QUERIES * d {
+            let per = queries.len().div_ceil(threads * d) * d;
+            let parts: Vec<Vec<Vec<Neighbour>>> = queries
+                .par_chunks(per)
+                .map(|q| self.search_groups(q, k))
+                .collect();
+            return parts.into_iter().flatten().collect();
+        }
+        let n_tiles = self.norms.len() / LANES;
+        let threads = threads.min(n_tiles / MIN_TILES_PER_THREAD);
+        if threads < 2 {
             return self.search_groups(queries, k);
         }
-        let parts: Vec<Vec<Vec<Neighbour>>> = queries
-            .par_chunks(task)
-            .map(|q| self.search_groups(q, k))
+        let ranges: Vec<std::ops::Range<usize>> = (0..threads)
+            .map(|i| i * n_tiles / threads..(i + 1) * n_tiles / threads)
             .collect();
-        parts.into_iter().flatten().collect()
+        let mut parts: Vec<Vec<TopK>> = ranges
+            .into_par_iter()
+            .map(|r| self.scan(queries, k, r))
+            .collect();
+        let mut merged = parts.remove(0);
+        for part in parts {
+            for (top, later) in merged.iter_mut().zip(part) {
+                for nb in later.into_vec() {
+                    top.push(nb.id, nb.dist);
+                }
+            }
+        }
+        merged.into_iter().map(TopK::into_vec).collect()
     }
 }
 
@@ -343,6 +377,27 @@ mod tests {
             assert_eq!(a, &answers[answers.len() - 1]);
         }
         assert!(recall_at(&answers[0], &answers[answers.len() - 1], 15) >= 0.99);
+    }
+
+    #[test]
+    fn any_thread_count_gives_the_same_answers() {
+        let dim = 20;
+        // Copies make ties at equal distances across the threads' ranges.
+        let mut base = points(6_000, dim, 6);
+        base.extend(base[..3_000 * dim].to_vec());
+        let e = Exact::new(base, dim);
+        let q = points(9, dim, 7);
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| (e.search_batch(&q, 25), e.search_batch(&q[..dim], 25)))
+        };
+        let one = on(1);
+        for threads in [2, 3, 5] {
+            assert_eq!(on(threads), one, "{threads} threads");
+        }
     }
 
     #[test]
