@@ -182,28 +182,39 @@ fn apply(xs: &mut [f32], f: impl Fn(f32) -> f32) {
     }
 }
 
-/// σ(x) in place.
-pub fn sigmoid(xs: &mut [f32]) {
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn apply_avx512(xs: &mut [f32], f: impl Fn(f32) -> f32) {
+    apply(xs, f)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn apply_avx2(xs: &mut [f32], f: impl Fn(f32) -> f32) {
+    apply(xs, f)
+}
+
+/// `f` of every element in place, compiled for the processor's vector level (the element
+/// functions here are inlined, so the loop vectorises).
+fn map(xs: &mut [f32], f: impl Fn(f32) -> f32) {
     match level() {
         // SAFETY: as in `Dense::forward`.
         #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => unsafe { sigmoid_avx512(xs) },
+        Level::Avx512 => unsafe { apply_avx512(xs, f) },
         #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => unsafe { sigmoid_avx2(xs) },
-        Level::Portable => apply(xs, sigmoid_of),
+        Level::Avx2 => unsafe { apply_avx2(xs, f) },
+        Level::Portable => apply(xs, f),
     }
+}
+
+/// σ(x) in place.
+pub fn sigmoid(xs: &mut [f32]) {
+    map(xs, sigmoid_of)
 }
 
 /// tanh(x) = 2σ(2x) − 1 in place, the form the training pass uses ([`super::tanh`]).
 pub fn tanh(xs: &mut [f32]) {
-    match level() {
-        // SAFETY: as in `Dense::forward`.
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => unsafe { tanh_avx512(xs) },
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => unsafe { tanh_avx2(xs) },
-        Level::Portable => apply(xs, tanh_of),
-    }
+    map(xs, tanh_of)
 }
 
 #[inline(always)]
@@ -211,33 +222,9 @@ fn tanh_of(x: f32) -> f32 {
     2.0 * sigmoid_of(2.0 * x) - 1.0
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-unsafe fn sigmoid_avx512(xs: &mut [f32]) {
-    apply(xs, sigmoid_of)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn sigmoid_avx2(xs: &mut [f32]) {
-    apply(xs, sigmoid_of)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-unsafe fn tanh_avx512(xs: &mut [f32]) {
-    apply(xs, tanh_of)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn tanh_avx2(xs: &mut [f32]) {
-    apply(xs, tanh_of)
-}
-
 /// max(x, 0) in place; NaN stays NaN, as in the training pass.
 pub fn relu(xs: &mut [f32]) {
-    apply(xs, |x| if x < 0.0 { 0.0 } else { x })
+    map(xs, |x| if x < 0.0 { 0.0 } else { x })
 }
 
 /// A trained LSTM layer for inference (gates in [`Lstm`]'s order: input, forget, cell, output).

@@ -25,8 +25,9 @@ const BLOCK_BYTES: usize = 24 * 1024;
 /// Queries per thread from which a batch is split by queries: eight groups share each block of
 /// items (fewer are split by items).
 const TASK_QUERIES: usize = 8 * GROUP;
-/// Tiles each thread scans at least before a search is split by items.
-const MIN_TILES_PER_THREAD: usize = 128;
+/// Tiles each thread scans at least before a search is split by items: below that, handing the
+/// work to another thread costs about what it saves.
+const MIN_TILES_PER_THREAD: usize = 1024;
 
 /// Brute-force search over tiled items.
 pub struct Exact {
@@ -381,10 +382,11 @@ mod tests {
 
     #[test]
     fn any_thread_count_gives_the_same_answers() {
-        let dim = 20;
-        // Copies make ties at equal distances across the threads' ranges.
-        let mut base = points(6_000, dim, 6);
-        base.extend(base[..3_000 * dim].to_vec());
+        // 70,000 items: split by items on up to 4 threads. Copies make ties at equal distances
+        // across the threads' ranges.
+        let dim = 4;
+        let mut base = points(40_000, dim, 6);
+        base.extend(base[..30_000 * dim].to_vec());
         let e = Exact::new(base, dim);
         let q = points(9, dim, 7);
         let on = |threads: usize| {
