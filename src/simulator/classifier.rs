@@ -144,7 +144,7 @@ impl SkipClassifier {
     /// The hidden layer's activations of each (state, action) row pair, `[n, hidden]`.
     pub fn hidden(&self, states: &[f32], actions: &[f32]) -> Vec<f32> {
         self.over_rows(states, actions, |x| {
-            let mut h = self.layers().0.forward(x);
+            let mut h = self.layers.0.forward(x);
             infer::relu(&mut h);
             h
         })
@@ -153,7 +153,7 @@ impl SkipClassifier {
     /// P(not skipped) of each (state, action) row pair.
     pub fn predict(&self, states: &[f32], actions: &[f32]) -> Vec<f64> {
         self.over_rows(states, actions, |x| {
-            let (l1, l2) = self.layers();
+            let (l1, l2) = &self.layers;
             let mut h = l1.forward(x);
             infer::relu(&mut h);
             let mut p = l2.forward(&h);
@@ -164,10 +164,6 @@ impl SkipClassifier {
 
     fn layers_of(params: &Params, l1: &Linear, l2: &Linear) -> (Dense, Dense) {
         (Dense::of(&params.values, l1), Dense::of(&params.values, l2))
-    }
-
-    fn layers(&self) -> &(Dense, Dense) {
-        &self.layers
     }
 
     /// `f` of the input rows (state ‖ action) of the pairs, 4,096 rows at a time, in order.
