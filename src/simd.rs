@@ -34,3 +34,13 @@ pub fn level() -> Level {
         Level::Portable
     })
 }
+
+/// Floats in one AVX-512 register (two AVX2 ones): the width the kernels tile their data by.
+pub const LANES: usize = 16;
+
+/// `a + s·x`: one fused multiply-add where the caller's level has FMA (`FMA`), else a multiply
+/// then an add (`mul_add` without FMA would be a slow library call).
+#[inline(always)]
+pub fn madd<const FMA: bool>(a: f32, s: f32, x: f32) -> f32 {
+    if FMA { s.mul_add(x, a) } else { a + s * x }
+}

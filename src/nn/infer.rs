@@ -11,10 +11,8 @@
 use burn::tensor::Tensor;
 
 use super::{Linear, Lstm, to_vec};
-use crate::simd::{Level, level};
+use crate::simd::{LANES, Level, level, madd};
 
-/// Floats per vector register of AVX-512 (two of AVX2).
-const LANES: usize = 16;
 /// Output columns per pass: four registers of accumulators per row.
 const COLS: usize = 4 * LANES;
 /// Rows per pass: the weights loaded once serve four rows.
@@ -123,11 +121,7 @@ impl Dense {
                 for (r, a) in acc.iter_mut().enumerate() {
                     let s = x[r * k + i];
                     for l in 0..COLS {
-                        a[l] = if FMA {
-                            s.mul_add(w[l], a[l])
-                        } else {
-                            a[l] + s * w[l]
-                        };
+                        a[l] = madd::<FMA>(a[l], s, w[l]);
                     }
                 }
             }
@@ -257,7 +251,12 @@ impl LstmInfer {
         let mut cs = vec![0.0f32; batch * h];
         let mut th = vec![0.0f32; h];
         for t in 0..steps {
-            let mut g = self.wh.forward(&hs); // [batch, 4H]
+            // [batch, 4H]; the first step's state is zero, and so is its product.
+            let mut g = if t == 0 {
+                vec![0.0f32; batch * 4 * h]
+            } else {
+                self.wh.forward(&hs)
+            };
             for (j, gj) in g.chunks_exact_mut(4 * h).enumerate() {
                 if t >= lengths[j] {
                     continue;

@@ -3,19 +3,18 @@
 //! is chosen at run time where the processor has it (the default x86-64 target only promises
 //! SSE2); otherwise an 8-lane loop the compiler vectorises.
 
+use crate::simd::{Level, level};
+
 /// A distance kernel: squared L2 between two slices of equal length.
 pub type Kernel = fn(&[f32], &[f32]) -> f32;
 
 /// The fastest kernel this processor supports.
 pub fn kernel() -> Kernel {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            return l2_avx2;
-        }
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 | Level::Avx2 => l2_avx2,
+        Level::Portable => l2_portable,
     }
-    l2_portable
 }
 
 /// Squared L2 with eight independent accumulators (vectorised by the compiler).
@@ -40,7 +39,7 @@ pub fn l2_portable(a: &[f32], b: &[f32]) -> f32 {
 
 #[cfg(target_arch = "x86_64")]
 fn l2_avx2(a: &[f32], b: &[f32]) -> f32 {
-    // SAFETY: chosen by `kernel()` only after the processor reported AVX2 and FMA.
+    // SAFETY: chosen by `kernel()` only where `simd::level` found AVX2 (or AVX-512) and FMA.
     unsafe { l2_avx2_inner(a, b) }
 }
 

@@ -13,10 +13,8 @@
 //! threads. Items are offered to each query's top-k in id order.
 
 use super::nearest::{NearestTracks, Neighbour, TopK};
-use crate::simd::{Level, level};
+use crate::simd::{LANES, Level, level, madd};
 
-/// Items per tile: one AVX-512 register, two AVX2 ones.
-const LANES: usize = 16;
 /// Queries sharing one pass over a tile (their accumulators stay in registers).
 const GROUP: usize = 4;
 /// Bytes of tiles per block: a block is scanned by every query group while it stays in the
@@ -202,10 +200,9 @@ struct Scan<'a> {
 
 impl Scan<'_> {
     /// Dot products of the group's first `G` queries with the `T` tiles from tile `t0`:
-    /// `acc[g][t][l]`. `FMA`: fused multiply-adds (the compiler turns `mul_add` over a tile into
-    /// vector FMA instructions where the caller enabled them); otherwise a multiply then an add
-    /// (`mul_add` without FMA would be a slow library call). `G × T` independent accumulators keep the FMA units
-    /// busy where a single chain would wait on each result.
+    /// `acc[g][t][l]`, with [`madd`] (vector FMA instructions where the caller enabled them).
+    /// `G × T` independent accumulators keep the FMA units busy where a single chain would wait
+    /// on each result.
     #[inline(always)]
     fn dots<const FMA: bool, const G: usize, const T: usize>(
         &self,
@@ -228,11 +225,7 @@ impl Scan<'_> {
                 let s = unsafe { *qs.get_unchecked(g * d + j) };
                 for (at, xt) in ag.iter_mut().zip(&x) {
                     for l in 0..LANES {
-                        at[l] = if FMA {
-                            s.mul_add(xt[l], at[l])
-                        } else {
-                            at[l] + s * xt[l]
-                        };
+                        at[l] = madd::<FMA>(at[l], s, xt[l]);
                     }
                 }
             }
