@@ -44,3 +44,30 @@ pub const LANES: usize = 16;
 pub fn madd<const FMA: bool>(a: f32, s: f32, x: f32) -> f32 {
     if FMA { s.mul_add(x, a) } else { a + s * x }
 }
+
+/// Runs `f` compiled for the processor's level: its loops (and what it calls inline) are
+/// vectorised with that level's instructions. The arithmetic is the same at every level (Rust
+/// never fuses a multiply and an add by itself), so the results are too.
+#[inline(always)]
+pub fn vectorize<R>(f: impl FnOnce() -> R) -> R {
+    match level() {
+        // SAFETY: `level` reports these only where the processor has the features.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { avx512(f) },
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { avx2(f) },
+        Level::Portable => f(),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}

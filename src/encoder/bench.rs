@@ -1,14 +1,16 @@
 //! `segue bench encoder`: training throughput of a history autoencoder on seeded random
-//! windows (full length), with the time split into forward, backward and optimizer step. The
+//! windows (full length), with the time split into forward, backward and optimizer step, in the
+//! pass `segue encode` trains with (plain vectors on the CPU, burn on a GPU backend). The
 //! same model in PyTorch is `bench/encoder/torch_encoder.py`.
 
 use std::time::Instant;
 
 use serde::Serialize;
 
-use super::config::EncoderConfig;
+use super::config::{Backend, EncoderConfig};
 use super::data::{Histories, InputTransform, LEVELS, SongInputs};
 use super::model::HistoryAutoencoder;
+use crate::nn::backprop::Plain;
 use crate::nn::{Adam, Params, to_vec};
 use crate::rng::Rng;
 
@@ -63,31 +65,48 @@ pub fn run(cfg: &EncoderConfig, dim: usize, updates: usize) -> Result<BenchRow, 
     let model = HistoryAutoencoder::new(cfg, dim, &mut params);
     let mut adam = Adam::new(&params, cfg.learning_rate);
     adam.clip_norm = cfg.grad_clip;
-    let batches: Vec<_> = (0..8)
-        .map(|i| {
-            let idx: Vec<usize> = (i * cfg.batch_size..(i + 1) * cfg.batch_size).collect();
-            h.batch(&idx, &songs, &device)
-        })
-        .collect();
-    let ones = burn::tensor::Tensor::ones([1, dim], &device);
+    let idx = |i: usize| -> Vec<usize> { (i * cfg.batch_size..(i + 1) * cfg.batch_size).collect() };
     let (mut fwd, mut bwd, mut opt) = (0.0, 0.0, 0.0);
-    for it in 0..updates + 5 {
-        let b = &batches[it % batches.len()];
-        let t0 = Instant::now();
-        let leaves = params.leaves();
-        let loss = model.loss(&leaves, b, cfg.response_weight, &ones);
-        // Reading the loss forces the (eager) forward to finish before the clock moves on.
-        let _ = to_vec(&loss);
-        let t1 = Instant::now();
-        let mut grads = loss.backward();
-        let t2 = Instant::now();
-        adam.apply(&mut params, &leaves, &mut grads);
-        let _ = to_vec(&params.values[0]);
-        let t3 = Instant::now();
+    let mut time = |it: usize, t: [Instant; 4]| {
         if it >= 5 {
-            fwd += (t1 - t0).as_secs_f64();
-            bwd += (t2 - t1).as_secs_f64();
-            opt += (t3 - t2).as_secs_f64();
+            fwd += (t[1] - t[0]).as_secs_f64();
+            bwd += (t[2] - t[1]).as_secs_f64();
+            opt += (t[3] - t[2]).as_secs_f64();
+        }
+    };
+    if cfg.backend == Backend::Flex {
+        // The pass `segue encode` trains with on the CPU (`nn::backprop`).
+        let batches: Vec<_> = (0..8).map(|i| h.rows(&idx(i), &songs)).collect();
+        let ones = vec![1.0f32; dim];
+        let mut net = Plain::of(&params);
+        let mut grads = net.zero_grads();
+        let mut moments = adam.moments();
+        for it in 0..updates + 5 {
+            let b = &batches[it % batches.len()];
+            let t0 = Instant::now();
+            grads.zero();
+            // Forward and backward run together, per thread: the split is not timed apart.
+            model.loss_grad(&net, &mut grads, b, cfg.response_weight, &ones);
+            let t2 = Instant::now();
+            adam.step_plain(&mut net, &grads, &mut moments);
+            time(it, [t0, t0, t2, Instant::now()]);
+        }
+    } else {
+        let batches: Vec<_> = (0..8).map(|i| h.batch(&idx(i), &songs, &device)).collect();
+        let ones = burn::tensor::Tensor::ones([1, dim], &device);
+        for it in 0..updates + 5 {
+            let b = &batches[it % batches.len()];
+            let t0 = Instant::now();
+            let leaves = params.leaves();
+            let loss = model.loss(&leaves, b, cfg.response_weight, &ones);
+            // Reading the loss forces the (eager) forward to finish before the clock moves on.
+            let _ = to_vec(&loss);
+            let t1 = Instant::now();
+            let mut grads = loss.backward();
+            let t2 = Instant::now();
+            adam.apply(&mut params, &leaves, &mut grads);
+            let _ = to_vec(&params.values[0]);
+            time(it, [t0, t1, t2, Instant::now()]);
         }
     }
     let total = fwd + bwd + opt;

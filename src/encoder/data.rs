@@ -164,6 +164,11 @@ impl Histories {
 
     /// The tensors of the windows `idx`, time-major.
     pub fn batch(&self, idx: &[usize], songs: &SongInputs, device: &Device) -> Batch {
+        Batch::assemble(self.rows(idx, songs), device)
+    }
+
+    /// The windows `idx` as plain time-major rows.
+    pub fn rows(&self, idx: &[usize], songs: &SongInputs) -> Rows {
         let (b, l, d) = (idx.len(), self.steps, songs.dim);
         let mut song = vec![0.0f32; l * b * d];
         let mut onehot = vec![0.0f32; l * b * LEVELS];
@@ -180,7 +185,7 @@ impl Histories {
                 levels[row] = level;
             }
         }
-        Batch::assemble(song, onehot, mask, levels, l, d, device)
+        Rows::new(song, onehot, mask, levels, l, d)
     }
 }
 
@@ -233,37 +238,95 @@ impl Batch {
                 levels[r] = (0..LEVELS).find(|&l| hot[l] > 0.0).unwrap_or(0) as u8;
             }
         }
-        Batch::assemble(song, onehot, mask, levels, steps, dim, device)
+        Batch::assemble(Rows::new(song, onehot, mask, levels, steps, dim), device)
     }
 
-    /// The tensors of time-major rows (`[steps · size]` of each kind).
-    fn assemble(
+    /// The tensors of time-major rows.
+    fn assemble(r: Rows, device: &Device) -> Batch {
+        let (n, steps) = (r.size, r.steps);
+        let tensor = |v: Vec<f32>, cols: usize| {
+            let rows = v.len() / cols;
+            Tensor::from_data(TensorData::new(v, [rows, cols]), device)
+        };
+        let step_mask = (0..steps)
+            .map(|t| tensor(r.mask[t * n..(t + 1) * n].to_vec(), 1))
+            .collect();
+        Batch {
+            size: n,
+            steps,
+            song: tensor(r.song, r.dim),
+            onehot: tensor(r.onehot, LEVELS),
+            mask: tensor(r.mask, 1),
+            step_mask,
+            levels: r.levels,
+            valid: r.valid,
+        }
+    }
+}
+
+/// A minibatch of windows as plain vectors, time-major (row `t * size + b`): what the training
+/// pass reads ([`super::grad`]); [`Batch`] holds the same as tensors.
+#[derive(Clone, Debug)]
+pub struct Rows {
+    pub size: usize,
+    pub steps: usize,
+    pub dim: usize,
+    /// `[steps * size, dim]`, zeros on padding.
+    pub song: Vec<f32>,
+    /// `[steps * size, LEVELS]`, zeros on padding.
+    pub onehot: Vec<f32>,
+    /// `[steps * size]`: 1 on real steps.
+    pub mask: Vec<f32>,
+    /// Level of each row, `u8::MAX` on padding.
+    pub levels: Vec<u8>,
+    /// Real steps in the batch.
+    pub valid: usize,
+}
+
+impl Rows {
+    /// The windows `range` of the batch (its columns `b`), with their rows.
+    pub fn columns(&self, range: std::ops::Range<usize>) -> Rows {
+        let (n, d) = (range.len(), self.dim);
+        let mut part = Rows {
+            size: n,
+            steps: self.steps,
+            dim: d,
+            song: Vec::with_capacity(self.steps * n * d),
+            onehot: Vec::with_capacity(self.steps * n * LEVELS),
+            mask: Vec::with_capacity(self.steps * n),
+            levels: Vec::with_capacity(self.steps * n),
+            valid: 0,
+        };
+        for t in 0..self.steps {
+            let rows = t * self.size + range.start..t * self.size + range.end;
+            part.song
+                .extend_from_slice(&self.song[rows.start * d..rows.end * d]);
+            part.onehot
+                .extend_from_slice(&self.onehot[rows.start * LEVELS..rows.end * LEVELS]);
+            part.mask.extend_from_slice(&self.mask[rows.clone()]);
+            part.levels.extend_from_slice(&self.levels[rows]);
+        }
+        part.valid = part.mask.iter().filter(|&&m| m > 0.0).count();
+        part
+    }
+
+    fn new(
         song: Vec<f32>,
         onehot: Vec<f32>,
         mask: Vec<f32>,
         levels: Vec<u8>,
         steps: usize,
         dim: usize,
-        device: &Device,
-    ) -> Batch {
-        let n = mask.len() / steps;
-        let valid = mask.iter().filter(|&&m| m > 0.0).count();
-        let tensor = |v: Vec<f32>, cols: usize| {
-            let rows = v.len() / cols;
-            Tensor::from_data(TensorData::new(v, [rows, cols]), device)
-        };
-        let step_mask = (0..steps)
-            .map(|t| tensor(mask[t * n..(t + 1) * n].to_vec(), 1))
-            .collect();
-        Batch {
-            size: n,
+    ) -> Rows {
+        Rows {
+            size: mask.len() / steps.max(1),
             steps,
-            song: tensor(song, dim),
-            onehot: tensor(onehot, LEVELS),
-            mask: tensor(mask, 1),
-            step_mask,
+            dim,
+            valid: mask.iter().filter(|&&m| m > 0.0).count(),
+            song,
+            onehot,
+            mask,
             levels,
-            valid,
         }
     }
 }

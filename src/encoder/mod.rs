@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod config;
 pub mod data;
+pub mod grad;
 pub mod infer;
 pub mod model;
 pub mod train;

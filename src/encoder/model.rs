@@ -22,10 +22,10 @@ use crate::rng::Rng;
 /// Structure B's pretrained song layers: `dim → hidden → code` (sigmoid) and back.
 #[derive(Clone, Copy, Debug)]
 pub struct SongAutoencoder {
-    enc1: Linear,
-    enc2: Linear,
-    dec1: Linear,
-    dec2: Linear,
+    pub(super) enc1: Linear,
+    pub(super) enc2: Linear,
+    pub(super) dec1: Linear,
+    pub(super) dec2: Linear,
 }
 
 /// Prefix of the song autoencoder's parameter names (frozen as a group).
@@ -67,16 +67,16 @@ pub struct HistoryAutoencoder {
     pub dim: usize,
     pub latent: usize,
     pub song: Option<SongAutoencoder>,
-    enc: Lstm,
-    to_latent: Linear,
-    dec: DecoderNet,
-    out_song: Linear,
-    out_response: Linear,
+    pub(super) enc: Lstm,
+    pub(super) to_latent: Linear,
+    pub(super) dec: DecoderNet,
+    pub(super) out_song: Linear,
+    pub(super) out_response: Linear,
 }
 
 /// The decoder body: per-step features `[steps * batch, hidden]` from `z`.
 #[derive(Clone, Copy, Debug)]
-enum DecoderNet {
+pub(super) enum DecoderNet {
     Lstm(Lstm),
     /// `z → relu(hidden) → steps × hidden`: one dense layer makes every step's features.
     Dense(Linear, Linear),

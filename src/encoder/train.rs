@@ -15,11 +15,12 @@ use std::time::Instant;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::config::{EncoderConfig, Structure};
+use super::config::{Backend, EncoderConfig, Structure};
 use super::data::{Histories, InputTransform, LEVELS, SongInputs, song_batch, split_tracks};
 use super::infer::Inference;
 use super::model::{Errors, HistoryAutoencoder, SONG_PREFIX};
 use crate::data::Split;
+use crate::nn::backprop::Plain;
 use crate::nn::store;
 use crate::nn::{Adam, Params, to_vec};
 use crate::rng::Rng;
@@ -169,6 +170,8 @@ struct Ctx {
     test_tracks: Vec<u32>,
     /// `[1, dim]`: 1 / variance of each song feature over the training split's plays.
     song_scale: Tensor<2>,
+    /// The same as plain values.
+    scale: Vec<f32>,
     /// `[1, dim]` ones: the plain MSE.
     ones: Tensor<2>,
 }
@@ -241,7 +244,8 @@ pub fn run_encode(
     let scale = inverse_variance(&train, &songs);
     let dim = songs.dim;
     let ctx = Ctx {
-        song_scale: Tensor::from_data(TensorData::new(scale, [1, dim]), &device),
+        song_scale: Tensor::from_data(TensorData::new(scale.clone(), [1, dim]), &device),
+        scale,
         ones: Tensor::ones([1, dim], &device),
         device: device.clone(),
         cfg: cfg.clone(),
@@ -399,32 +403,59 @@ fn run_epoch(
     bar.set_message(format!("{phase} epoch {}", state.epoch + 1));
     let t0 = Instant::now();
     let (mut loss_sum, mut weight) = (0.0f64, 0.0f64);
+    // On the CPU the history phase trains on plain vectors (`nn::backprop`); the song layers'
+    // short phase, and every phase on a GPU backend, on burn.
+    let on_cpu = cfg.backend == Backend::Flex;
+    let mut plain = (on_cpu && state.phase == Phase::History).then(|| {
+        let net = Plain::of(params);
+        let grads = net.zero_grads();
+        (net, grads, adam.moments())
+    });
     for chunk in order.chunks(cfg.batch_size) {
-        let leaves = params.leaves();
-        let loss = match state.phase {
-            Phase::SongLayers => {
+        let value = match (&mut plain, state.phase) {
+            (Some((net, grads, moments)), _) => {
+                let b = ctx.train.rows(chunk, &ctx.songs);
+                grads.zero();
+                let loss = ctx
+                    .model
+                    .loss_grad(net, grads, &b, cfg.response_weight, &ctx.scale);
+                adam.step_plain(net, grads, moments);
+                loss
+            }
+            (None, Phase::SongLayers) => {
+                let leaves = params.leaves();
                 let tracks: Vec<u32> = chunk.iter().map(|&i| ctx.train_tracks[i]).collect();
                 let x = song_batch(&tracks, &ctx.songs, &ctx.device);
                 let song = ctx.model.song.as_ref().expect("structure B");
-                song.loss(&leaves, x, &ctx.song_scale)
+                let loss = song.loss(&leaves, x, &ctx.song_scale);
+                let value = to_vec(&loss)[0] as f64;
+                adam.update(params, &leaves, &loss);
+                value
             }
-            Phase::History => {
+            (None, Phase::History) => {
+                let leaves = params.leaves();
                 let b = ctx.train.batch(chunk, &ctx.songs, &ctx.device);
-                ctx.model
-                    .loss(&leaves, &b, cfg.response_weight, &ctx.song_scale)
+                let loss = ctx
+                    .model
+                    .loss(&leaves, &b, cfg.response_weight, &ctx.song_scale);
+                let value = to_vec(&loss)[0] as f64;
+                adam.update(params, &leaves, &loss);
+                value
             }
         };
-        let value = to_vec(&loss)[0] as f64;
         loss_sum += value * chunk.len() as f64;
         weight += chunk.len() as f64;
-        adam.update(params, &leaves, &loss);
         bar.inc(chunk.len() as u64);
+    }
+    if let Some((net, _, moments)) = &plain {
+        net.store(params);
+        adam.set_moments(moments, params);
     }
     let seconds = t0.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let valid_loss = match state.phase {
         Phase::SongLayers => song_layers_mse(ctx, &params.values, &ctx.valid_tracks),
-        Phase::History => history_loss(ctx, &params.values, &ctx.valid),
+        Phase::History => history_loss(ctx, params, &ctx.valid),
     };
     EpochRecord {
         phase: state.phase,
@@ -438,15 +469,22 @@ fn run_epoch(
 const EVAL_BATCH: usize = 2048;
 
 /// The training loss over every window of `h` (no gradients).
-fn history_loss(ctx: &Ctx, p: &[Tensor<2>], h: &Histories) -> f64 {
+fn history_loss(ctx: &Ctx, params: &Params, h: &Histories) -> f64 {
+    let net = Plain::of(params);
     let idx: Vec<usize> = (0..h.len()).collect();
     let (mut sum, mut steps) = (0.0, 0.0);
     for chunk in idx.chunks(EVAL_BATCH) {
-        let b = h.batch(chunk, &ctx.songs, &ctx.device);
-        let loss = ctx
+        let b = h.rows(chunk, &ctx.songs);
+        let l = ctx
             .model
-            .loss(p, &b, ctx.cfg.response_weight, &ctx.song_scale);
-        let l = to_vec(&loss)[0] as f64;
+            .forward_loss(
+                &net,
+                &b,
+                ctx.cfg.response_weight,
+                &ctx.scale,
+                b.valid.max(1) as f64,
+            )
+            .loss;
         sum += l * b.valid as f64;
         steps += b.valid as f64;
     }

@@ -11,7 +11,7 @@
 use burn::tensor::Tensor;
 
 use super::{Linear, Lstm, to_vec};
-use crate::simd::{LANES, Level, level, madd};
+use crate::simd::{LANES, Level, level, madd, vectorize};
 
 /// Output columns per pass: four registers of accumulators per row.
 const COLS: usize = 4 * LANES;
@@ -161,7 +161,11 @@ fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
-    y * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // n as an integer by the float-add trick (exact for |n| < 2^22): `n as i32` saturates and
+    // maps NaN to 0, which the compiler does one lane at a time.
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23
+    let k = (n + MAGIC).to_bits().wrapping_sub(MAGIC.to_bits());
+    y * f32::from_bits(k.wrapping_add(127) << 23)
 }
 
 #[inline(always)]
@@ -169,36 +173,15 @@ fn sigmoid_of(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))
 }
 
-#[inline(always)]
-fn apply(xs: &mut [f32], f: impl Fn(f32) -> f32) {
-    for x in xs {
-        *x = f(*x);
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-unsafe fn apply_avx512(xs: &mut [f32], f: impl Fn(f32) -> f32) {
-    apply(xs, f)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn apply_avx2(xs: &mut [f32], f: impl Fn(f32) -> f32) {
-    apply(xs, f)
-}
-
 /// `f` of every element in place, compiled for the processor's vector level (the element
 /// functions here are inlined, so the loop vectorises).
+#[inline(always)]
 fn map(xs: &mut [f32], f: impl Fn(f32) -> f32) {
-    match level() {
-        // SAFETY: as in `Dense::forward`.
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => unsafe { apply_avx512(xs, f) },
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => unsafe { apply_avx2(xs, f) },
-        Level::Portable => apply(xs, f),
-    }
+    vectorize(|| {
+        for x in xs {
+            *x = f(*x);
+        }
+    })
 }
 
 /// σ(x) in place.

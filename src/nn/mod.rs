@@ -16,6 +16,7 @@ use burn::tensor::{Device, Gradients, Tensor, TensorData};
 
 use crate::rng::Rng;
 
+pub mod backprop;
 pub mod infer;
 pub mod store;
 

@@ -1,0 +1,549 @@
+//! The history autoencoder's training loss and its gradient on plain vectors
+//! ([`crate::nn::backprop`]): the pass `segue encode` trains and validates with. It computes
+//! what [`HistoryAutoencoder::loss`] computes on burn tensors; the tests hold its gradients to
+//! burn's autodiff for both structures and both decoders.
+
+use super::config::Structure;
+use super::data::{LEVELS, Rows};
+use super::model::{DecoderNet, HistoryAutoencoder, SongAutoencoder};
+use crate::nn::Linear;
+use crate::nn::backprop::{
+    Grads, LstmTape, Plain, dense, dense_backward, lstm_backward, lstm_forward, relu,
+    relu_backward, sum_steps,
+};
+use crate::nn::infer::{sigmoid, tanh};
+use rayon::prelude::*;
+
+/// Windows per part below which a batch is not split across threads.
+const MIN_PART: usize = 32;
+
+/// A batch's loss, with what the backward pass needs.
+pub struct Forward {
+    pub loss: f64,
+    tape: Tape,
+    dsong: Vec<f32>,
+    dlogits: Vec<f32>,
+}
+
+/// What the forward pass keeps for the backward pass.
+struct Tape {
+    /// The encoder LSTM's input `[steps * size, d_in]`.
+    enc_in: Vec<f32>,
+    /// Structure B: the song layers' hidden activations `[steps * size, song_hidden]`.
+    song_hidden: Option<Vec<f32>>,
+    enc: LstmTape,
+    /// The latent layer's input `[size, ·]` and output `z` `[size, latent]`.
+    lat_in: Vec<f32>,
+    z: Vec<f32>,
+    dec: DecTape,
+    /// The decoder's features of every step, `[steps * size, hidden]`.
+    hdec: Vec<f32>,
+    /// Structure B's song head: σ(code) and the song decoder's hidden activations.
+    head: Option<(Vec<f32>, Vec<f32>)>,
+    song_out: Vec<f32>,
+    logits: Vec<f32>,
+}
+
+enum DecTape {
+    Lstm(LstmTape),
+    /// The two dense layers' outputs `[size, hidden]` and `[size, steps * hidden]`.
+    Dense(Vec<f32>, Vec<f32>),
+}
+
+/// `x W + b` of layer `l`.
+fn apply(net: &Plain, l: &Linear, x: &[f32]) -> Vec<f32> {
+    dense(
+        x,
+        &net.values[l.w.0],
+        &net.values[l.b.0],
+        net.shapes[l.w.0][0],
+    )
+}
+
+/// The backward pass of layer `l` at input `x`: adds its gradients to `g` (where it trains),
+/// returns `dy Wᵀ` when `want_dx`.
+fn back(
+    (net, g): (&Plain, &mut Grads),
+    l: &Linear,
+    x: &[f32],
+    dy: &[f32],
+    want_dx: bool,
+) -> Option<Vec<f32>> {
+    let dims = (net.shapes[l.w.0][0], net.shapes[l.w.0][1]);
+    let grads = net.trainable[l.w.0].then(|| g.pair(l.w.0, l.b.0));
+    dense_backward(x, &net.values[l.w.0], dy, dims, grads, want_dx)
+}
+
+impl HistoryAutoencoder {
+    /// The training loss of a batch (as [`loss`](Self::loss)), its gradient added to `g`
+    /// (frozen parameters' left alone). With several threads the batch is split into as many
+    /// parts, one per thread, and their gradients are summed in order: the same result for the
+    /// same thread count.
+    pub fn loss_grad(
+        &self,
+        net: &Plain,
+        g: &mut Grads,
+        b: &Rows,
+        response_weight: f64,
+        scale: &[f32],
+    ) -> f64 {
+        let parts = rayon::current_num_threads().min(b.size / MIN_PART).max(1);
+        let n = b.valid.max(1) as f64;
+        if parts == 1 {
+            let f = self.forward_loss(net, b, response_weight, scale, n);
+            self.backward(net, g, b, &f);
+            return f.loss;
+        }
+        let results: Vec<(f64, Grads)> = (0..parts)
+            .into_par_iter()
+            .map(|i| {
+                let part = b.columns(i * b.size / parts..(i + 1) * b.size / parts);
+                let mut gi = net.zero_grads();
+                let f = self.forward_loss(net, &part, response_weight, scale, n);
+                self.backward(net, &mut gi, &part, &f);
+                (f.loss, gi)
+            })
+            .collect();
+        let mut loss = 0.0;
+        for (l, gi) in &results {
+            loss += l;
+            g.add(gi);
+        }
+        loss
+    }
+
+    /// Adds the gradient of the loss of [`forward_loss`](Self::forward_loss) to `g`.
+    pub fn backward(&self, net: &Plain, g: &mut Grads, b: &Rows, f: &Forward) {
+        self.backward_plain((net, g), b, &f.tape, &f.dsong, &f.dlogits);
+    }
+
+    /// The forward pass and the loss of a batch, and the loss's gradient with respect to the
+    /// outputs; the loss's sums are divided by `n` real steps (the whole batch's, for a part).
+    pub fn forward_loss(
+        &self,
+        net: &Plain,
+        b: &Rows,
+        response_weight: f64,
+        scale: &[f32],
+        n: f64,
+    ) -> Forward {
+        let tape = self.forward_plain(net, b);
+        let d = self.dim;
+        let (mut sq, mut ce) = (0.0f64, 0.0f64);
+        let mut dsong = vec![0.0f32; tape.song_out.len()];
+        let mut dlogits = vec![0.0f32; tape.logits.len()];
+        let song_w = (2.0 / (n * d as f64)) as f32;
+        let resp_w = (response_weight / n) as f32;
+        for row in 0..b.size * b.steps {
+            if b.mask[row] == 0.0 {
+                continue;
+            }
+            for c in row * d..(row + 1) * d {
+                let e = tape.song_out[c] - b.song[c];
+                sq += (e * e * scale[c - row * d]) as f64;
+                dsong[c] = song_w * e * scale[c - row * d];
+            }
+            let l = &tape.logits[row * LEVELS..(row + 1) * LEVELS];
+            let y = &b.onehot[row * LEVELS..(row + 1) * LEVELS];
+            let top = l.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f32 = l.iter().map(|&v| (v - top).exp()).sum();
+            let lse = top + sum.ln();
+            for k in 0..LEVELS {
+                ce -= (y[k] * (l[k] - lse)) as f64;
+                let p = (l[k] - lse).exp();
+                dlogits[row * LEVELS + k] = resp_w * (p - y[k]);
+            }
+        }
+        Forward {
+            loss: sq / (n * d as f64) + response_weight * ce / n,
+            tape,
+            dsong,
+            dlogits,
+        }
+    }
+
+    fn forward_plain(&self, net: &Plain, b: &Rows) -> Tape {
+        let (steps, size, hidden) = (b.steps, b.size, self.enc.hidden);
+        let (enc_in, song_hidden) = match (self.structure, &self.song) {
+            (Structure::B, Some(s)) => {
+                let mut a1 = apply(net, &s.enc1, &b.song);
+                relu(&mut a1);
+                let mut codes = apply(net, &s.enc2, &a1);
+                sigmoid(&mut codes);
+                (codes, Some(a1))
+            }
+            _ => {
+                let mut x = Vec::with_capacity(b.song.len() + b.onehot.len());
+                for (s, h) in b
+                    .song
+                    .chunks_exact(self.dim)
+                    .zip(b.onehot.chunks_exact(LEVELS))
+                {
+                    x.extend_from_slice(s);
+                    x.extend_from_slice(h);
+                }
+                (x, None)
+            }
+        };
+        let xw = apply(
+            net,
+            &Linear {
+                w: self.enc.wx,
+                b: self.enc.b,
+            },
+            &enc_in,
+        );
+        let wh = &net.values[self.enc.wh.0];
+        let enc = lstm_forward(&xw, wh, (steps, size, hidden), false, Some(&b.mask));
+        let lat_in = match self.structure {
+            Structure::A => enc.last().to_vec(),
+            Structure::B => {
+                // The responses join after the recurrent part: [h | onehot_0 | … | onehot_{L−1}].
+                let mut x = Vec::with_capacity(size * (hidden + steps * LEVELS));
+                for j in 0..size {
+                    x.extend_from_slice(&enc.last()[j * hidden..(j + 1) * hidden]);
+                    for t in 0..steps {
+                        let r = t * size + j;
+                        x.extend_from_slice(&b.onehot[r * LEVELS..(r + 1) * LEVELS]);
+                    }
+                }
+                x
+            }
+        };
+        let mut z = apply(net, &self.to_latent, &lat_in);
+        tanh(&mut z);
+        let (dec, hdec) = self.decode_plain(net, &z, steps, size);
+        let (head, song_out) = match &self.song {
+            None => (None, apply(net, &self.out_song, &hdec)),
+            Some(s) => {
+                let mut s1 = apply(net, &self.out_song, &hdec);
+                sigmoid(&mut s1);
+                let mut s2 = apply(net, &s.dec1, &s1);
+                relu(&mut s2);
+                let out = apply(net, &s.dec2, &s2);
+                (Some((s1, s2)), out)
+            }
+        };
+        let logits = apply(net, &self.out_response, &hdec);
+        Tape {
+            enc_in,
+            song_hidden,
+            enc,
+            lat_in,
+            z,
+            dec,
+            hdec,
+            head,
+            song_out,
+            logits,
+        }
+    }
+
+    /// The decoder body: its tape and every step's features `[steps * size, hidden]`.
+    fn decode_plain(
+        &self,
+        net: &Plain,
+        z: &[f32],
+        steps: usize,
+        size: usize,
+    ) -> (DecTape, Vec<f32>) {
+        match &self.dec {
+            DecoderNet::Lstm(l) => {
+                let xw = apply(net, &Linear { w: l.wx, b: l.b }, z);
+                let wh = &net.values[l.wh.0];
+                let t = lstm_forward(&xw, wh, (steps, size, l.hidden), true, None);
+                let h = t.outputs().to_vec();
+                (DecTape::Lstm(t), h)
+            }
+            DecoderNet::Dense(d1, d2) => {
+                let mut y1 = apply(net, d1, z);
+                relu(&mut y1);
+                let mut y2 = apply(net, d2, &y1);
+                relu(&mut y2);
+                let hd = y2.len() / (size * steps).max(1);
+                // Batch-major columns to time-major rows: step t is columns t*H..(t+1)*H.
+                let mut h = vec![0.0f32; y2.len()];
+                for j in 0..size {
+                    for t in 0..steps {
+                        let (src, dst) = (j * steps * hd + t * hd, (t * size + j) * hd);
+                        h[dst..dst + hd].copy_from_slice(&y2[src..src + hd]);
+                    }
+                }
+                (DecTape::Dense(y1, y2), h)
+            }
+        }
+    }
+
+    fn backward_plain(
+        &self,
+        (net, g): (&Plain, &mut Grads),
+        b: &Rows,
+        t: &Tape,
+        dsong: &[f32],
+        dlogits: &[f32],
+    ) {
+        let (steps, size, hidden) = (b.steps, b.size, self.enc.hidden);
+        let mut dh = back((net, &mut *g), &self.out_response, &t.hdec, dlogits, true).expect("dx");
+        let dhead = match (&self.song, &t.head) {
+            (Some(s), Some((s1, s2))) => {
+                let mut ds2 = back((net, &mut *g), &s.dec2, s2, dsong, true).expect("dx");
+                relu_backward(&mut ds2, s2);
+                let mut ds1 = back((net, &mut *g), &s.dec1, s1, &ds2, true).expect("dx");
+                for (d, &y) in ds1.iter_mut().zip(s1) {
+                    *d *= y * (1.0 - y);
+                }
+                ds1
+            }
+            _ => dsong.to_vec(),
+        };
+        let d2 = back((net, &mut *g), &self.out_song, &t.hdec, &dhead, true).expect("dx");
+        for (x, y) in dh.iter_mut().zip(d2) {
+            *x += y;
+        }
+        let mut dz = self.decode_backward((net, &mut *g), t, &dh, steps, size);
+        for (d, &y) in dz.iter_mut().zip(&t.z) {
+            *d *= 1.0 - y * y;
+        }
+        let dlat = back((net, &mut *g), &self.to_latent, &t.lat_in, &dz, true).expect("dx");
+        let width = dlat.len() / size.max(1);
+        let dlast: Vec<f32> = dlat
+            .chunks_exact(width)
+            .flat_map(|r| r[..hidden].iter().copied())
+            .collect();
+        let dg = self.lstm_back((net, &mut *g), &self.enc, &t.enc, None, Some(&dlast));
+        let songs_train = self
+            .song
+            .as_ref()
+            .is_some_and(|s| net.trainable[s.enc1.w.0]);
+        let lin = Linear {
+            w: self.enc.wx,
+            b: self.enc.b,
+        };
+        let dx = back((net, &mut *g), &lin, &t.enc_in, &dg, songs_train);
+        if let (Some(mut dcodes), Some(s), Some(a1)) = (dx, &self.song, &t.song_hidden) {
+            self.song_encoder_backward((net, &mut *g), s, b, &t.enc_in, a1, &mut dcodes);
+        }
+    }
+
+    /// The gradient of `z` from the decoder's features' gradient `dh` `[steps * size, hidden]`.
+    fn decode_backward(
+        &self,
+        (net, g): (&Plain, &mut Grads),
+        t: &Tape,
+        dh: &[f32],
+        steps: usize,
+        size: usize,
+    ) -> Vec<f32> {
+        match (&self.dec, &t.dec) {
+            (DecoderNet::Lstm(l), DecTape::Lstm(tape)) => {
+                let dg = self.lstm_back((net, &mut *g), l, tape, Some(dh), None);
+                let lin = Linear { w: l.wx, b: l.b };
+                back((net, &mut *g), &lin, &t.z, &sum_steps(&dg, steps), true).expect("dx")
+            }
+            (DecoderNet::Dense(d1, d2), DecTape::Dense(y1, y2)) => {
+                let hd = y2.len() / (size * steps).max(1);
+                let mut dy2 = vec![0.0f32; y2.len()];
+                for j in 0..size {
+                    for s in 0..steps {
+                        let (dst, src) = (j * steps * hd + s * hd, (s * size + j) * hd);
+                        dy2[dst..dst + hd].copy_from_slice(&dh[src..src + hd]);
+                    }
+                }
+                relu_backward(&mut dy2, y2);
+                let mut dy1 = back((net, &mut *g), d2, y1, &dy2, true).expect("dx");
+                relu_backward(&mut dy1, y1);
+                back((net, &mut *g), d1, &t.z, &dy1, true).expect("dx")
+            }
+            _ => unreachable!("the tape of the model's own decoder"),
+        }
+    }
+
+    /// [`lstm_backward`] of layer `l`, its recurrent weights' gradient added where it trains.
+    fn lstm_back(
+        &self,
+        (net, g): (&Plain, &mut Grads),
+        l: &crate::nn::Lstm,
+        tape: &LstmTape,
+        dh_steps: Option<&[f32]>,
+        dh_last: Option<&[f32]>,
+    ) -> Vec<f32> {
+        let dwh = net.trainable[l.wh.0].then(|| g.0[l.wh.0].as_mut_slice());
+        lstm_backward(tape, &net.values[l.wh.0], dh_steps, dh_last, dwh)
+    }
+
+    /// Structure B with trainable song layers: the gradient through σ(enc2(relu(enc1(song)))).
+    fn song_encoder_backward(
+        &self,
+        (net, g): (&Plain, &mut Grads),
+        s: &SongAutoencoder,
+        b: &Rows,
+        codes: &[f32],
+        a1: &[f32],
+        dcodes: &mut [f32],
+    ) {
+        for (d, &y) in dcodes.iter_mut().zip(codes) {
+            *d *= y * (1.0 - y);
+        }
+        let mut da1 = back((net, &mut *g), &s.enc2, a1, dcodes, true).expect("dx");
+        relu_backward(&mut da1, a1);
+        back((net, &mut *g), &s.enc1, &b.song, &da1, false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoder::config::{Decoder, EncoderConfig};
+    use crate::encoder::data::{Histories, InputTransform, SongInputs};
+    use crate::encoder::model::SONG_PREFIX;
+    use crate::nn::{Params, to_vec};
+    use crate::rng::Rng;
+    use burn::tensor::{Device, Tensor, TensorData};
+
+    /// Loss and every parameter's gradient against burn's autodiff: both structures, both
+    /// decoders, song layers frozen and trained, windows with padding, feature weights.
+    #[test]
+    fn gradients_match_autodiff() {
+        let dev = Device::flex();
+        for structure in [Structure::A, Structure::B] {
+            for decoder in [Decoder::Lstm, Decoder::Dense] {
+                for frozen in [false, true] {
+                    check(&dev, structure, decoder, frozen);
+                }
+            }
+        }
+    }
+
+    fn check(dev: &Device, structure: Structure, decoder: Decoder, frozen: bool) {
+        let cfg = EncoderConfig {
+            structure,
+            decoder,
+            hidden: 8,
+            latent: 6,
+            song_code: 3,
+            song_hidden: 5,
+            ..Default::default()
+        };
+        let mut rng = Rng::new(11);
+        let dim = 7;
+        let songs = SongInputs {
+            dim,
+            values: (0..20 * dim).map(|_| rng.f64() as f32).collect(),
+            transform: InputTransform::Identity,
+            catalogue: None,
+        };
+        let mut h = Histories {
+            steps: cfg.history,
+            ..Default::default()
+        };
+        h.push(&[(1, 3), (2, 0)]);
+        h.push(&[(3, 1), (4, 2), (5, 3), (6, 0), (7, 1), (8, 2)]);
+        h.push(&[(9, 3)]);
+        h.push(&[(10, 2), (11, 1), (12, 0), (13, 3)]);
+        let idx = [0, 1, 2, 3];
+        let mut p = Params::new(dev);
+        let model = HistoryAutoencoder::new(&cfg, dim, &mut p);
+        if frozen {
+            p.set_trainable(SONG_PREFIX, false);
+        }
+        let scale: Vec<f32> = (0..dim).map(|_| 0.5 + rng.f64() as f32).collect();
+        let what = format!("{structure:?} {decoder:?} frozen={frozen}");
+        // burn.
+        let leaves = p.leaves();
+        let st = Tensor::<2>::from_data(TensorData::new(scale.clone(), [1, dim]), dev);
+        let loss = model.loss(&leaves, &h.batch(&idx, &songs, dev), 0.7, &st);
+        let want_loss = to_vec(&loss)[0] as f64;
+        let mut grads = loss.backward();
+        // By hand.
+        let net = Plain::of(&p);
+        let mut mine = net.zero_grads();
+        let got_loss = model.loss_grad(&net, &mut mine, &h.rows(&idx, &songs), 0.7, &scale);
+        assert!(
+            (got_loss - want_loss).abs() < 1e-5,
+            "{what}: loss {got_loss} vs {want_loss}"
+        );
+        for (i, got) in mine.0.iter().enumerate() {
+            let name = &p.names[i];
+            let g = if p.trainable[i] {
+                leaves[i].grad_remove(&mut grads)
+            } else {
+                None
+            };
+            match g {
+                Some(g) => {
+                    for (k, (x, y)) in got.iter().zip(to_vec(&g)).enumerate() {
+                        assert!(
+                            (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                            "{what}: {name}[{k}] {x} vs {y}"
+                        );
+                    }
+                }
+                _ => assert!(
+                    got.iter().all(|&x| x == 0.0),
+                    "{what}: {name} is frozen or unused, yet has a gradient"
+                ),
+            }
+        }
+    }
+
+    /// A batch split across threads: the same loss and gradients as in one piece (to rounding),
+    /// and the same bits at the same thread count.
+    #[test]
+    fn a_split_batch_gives_the_whole_batchs_gradient() {
+        let dev = Device::flex();
+        let cfg = EncoderConfig {
+            hidden: 8,
+            latent: 6,
+            ..Default::default()
+        };
+        let mut rng = Rng::new(5);
+        let dim = 4;
+        let songs = SongInputs {
+            dim,
+            values: (0..50 * dim).map(|_| rng.f64() as f32).collect(),
+            transform: InputTransform::Identity,
+            catalogue: None,
+        };
+        let mut h = Histories {
+            steps: cfg.history,
+            ..Default::default()
+        };
+        for _ in 0..100 {
+            let len = 1 + rng.below(7) as usize;
+            let w: Vec<(u32, u8)> = (0..len)
+                .map(|_| (rng.below(50) as u32, rng.below(LEVELS as u64) as u8))
+                .collect();
+            h.push(&w);
+        }
+        let idx: Vec<usize> = (0..100).collect();
+        let b = h.rows(&idx, &songs);
+        let mut p = Params::new(&dev);
+        let model = HistoryAutoencoder::new(&cfg, dim, &mut p);
+        let net = Plain::of(&p);
+        let ones = vec![1.0f32; dim];
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut g = net.zero_grads();
+                let loss = model.loss_grad(&net, &mut g, &b, 0.5, &ones);
+                (loss, g.0)
+            })
+        };
+        let (whole, g1) = run(1);
+        let (split, g3) = run(3);
+        assert!((whole - split).abs() < 1e-6, "loss {whole} vs {split}");
+        for (i, (a, c)) in g1.iter().zip(&g3).enumerate() {
+            for (x, y) in a.iter().zip(c) {
+                assert!(
+                    (x - y).abs() <= 1e-5 * (1.0 + y.abs()),
+                    "{}: {x} vs {y}",
+                    p.names[i]
+                );
+            }
+        }
+        assert_eq!(run(3).1, g3, "the same bits at the same thread count");
+    }
+}
