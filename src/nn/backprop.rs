@@ -71,11 +71,14 @@ pub fn matmul(
 
 /// `x += y`, element by element.
 pub fn add(x: &mut [f32], y: &[f32]) {
-    vectorize(|| {
-        for (a, &b) in x.iter_mut().zip(y) {
-            *a += b;
-        }
-    })
+    vectorize(
+        #[inline(always)]
+        || {
+            for (a, &b) in x.iter_mut().zip(y) {
+                *a += b;
+            }
+        },
+    )
 }
 
 /// Adds the column sums of `x` `[rows, cols]` to `out` `[cols]` (a bias's gradient).
@@ -182,24 +185,30 @@ pub fn dense_backward(
 
 /// max(x, 0) in place.
 pub fn relu(x: &mut [f32]) {
-    vectorize(|| {
-        for v in x {
-            if *v < 0.0 {
-                *v = 0.0;
+    vectorize(
+        #[inline(always)]
+        || {
+            for v in x {
+                if *v < 0.0 {
+                    *v = 0.0;
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// Zeroes the gradient where the ReLU's output `y` was zero.
 pub fn relu_backward(dy: &mut [f32], y: &[f32]) {
-    vectorize(|| {
-        for (d, &v) in dy.iter_mut().zip(y) {
-            if v <= 0.0 {
-                *d = 0.0;
+    vectorize(
+        #[inline(always)]
+        || {
+            for (d, &v) in dy.iter_mut().zip(y) {
+                if v <= 0.0 {
+                    *d = 0.0;
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// What an LSTM's forward pass keeps for its backward pass.
@@ -290,19 +299,25 @@ pub fn lstm_forward(
             let cp = &c_prev[r.clone()];
             let cn = &mut c_new[r.clone()];
             let tcr = &mut tc[r.clone()];
-            vectorize(|| {
-                for k in 0..hidden {
-                    cn[k] = f[k] * cp[k] + i[k] * u[k];
-                }
-            });
+            vectorize(
+                #[inline(always)]
+                || {
+                    for k in 0..hidden {
+                        cn[k] = f[k] * cp[k] + i[k] * u[k];
+                    }
+                },
+            );
             tcr.copy_from_slice(cn);
             tanh(tcr);
             let hn = &mut h_new[r];
-            vectorize(|| {
-                for k in 0..hidden {
-                    hn[k] = o[k] * tcr[k];
-                }
-            });
+            vectorize(
+                #[inline(always)]
+                || {
+                    for k in 0..hidden {
+                        hn[k] = o[k] * tcr[k];
+                    }
+                },
+            );
         }
     }
     t
@@ -337,30 +352,34 @@ pub fn lstm_backward(
         let c_prev = &t.c[s * bh..(s + 1) * bh];
         let tc = &t.tc[s * bh..(s + 1) * bh];
         let (dh, dc) = (&mut dh, &mut dc);
-        vectorize(|| {
-            for j in 0..batch {
-                if t.mask.as_ref().is_some_and(|m| !m[s * batch + j]) {
-                    // The state passed through unchanged: its gradient passes back whole.
-                    continue;
+        vectorize(
+            #[inline(always)]
+            || {
+                for j in 0..batch {
+                    if t.mask.as_ref().is_some_and(|m| !m[s * batch + j]) {
+                        // The state passed through unchanged: its gradient passes back whole.
+                        continue;
+                    }
+                    let r = j * hidden..(j + 1) * hidden;
+                    let a = &acts[j * h4..(j + 1) * h4];
+                    let gj = &mut g[j * h4..(j + 1) * h4];
+                    let (dhj, dcj) = (&mut dh[r.clone()], &mut dc[r.clone()]);
+                    let (cp, tcj) = (&c_prev[r.clone()], &tc[r]);
+                    for k in 0..hidden {
+                        let (i, f, u, o) =
+                            (a[k], a[hidden + k], a[2 * hidden + k], a[3 * hidden + k]);
+                        let d_o = dhj[k] * tcj[k];
+                        let d_c = dcj[k] + dhj[k] * o * (1.0 - tcj[k] * tcj[k]);
+                        gj[k] = d_c * u * i * (1.0 - i);
+                        gj[hidden + k] = d_c * cp[k] * f * (1.0 - f);
+                        gj[2 * hidden + k] = d_c * i * (1.0 - u * u);
+                        gj[3 * hidden + k] = d_o * o * (1.0 - o);
+                        dcj[k] = d_c * f;
+                        dhj[k] = 0.0;
+                    }
                 }
-                let r = j * hidden..(j + 1) * hidden;
-                let a = &acts[j * h4..(j + 1) * h4];
-                let gj = &mut g[j * h4..(j + 1) * h4];
-                let (dhj, dcj) = (&mut dh[r.clone()], &mut dc[r.clone()]);
-                let (cp, tcj) = (&c_prev[r.clone()], &tc[r]);
-                for k in 0..hidden {
-                    let (i, f, u, o) = (a[k], a[hidden + k], a[2 * hidden + k], a[3 * hidden + k]);
-                    let d_o = dhj[k] * tcj[k];
-                    let d_c = dcj[k] + dhj[k] * o * (1.0 - tcj[k] * tcj[k]);
-                    gj[k] = d_c * u * i * (1.0 - i);
-                    gj[hidden + k] = d_c * cp[k] * f * (1.0 - f);
-                    gj[2 * hidden + k] = d_c * i * (1.0 - u * u);
-                    gj[3 * hidden + k] = d_o * o * (1.0 - o);
-                    dcj[k] = d_c * f;
-                    dhj[k] = 0.0;
-                }
-            }
-        });
+            },
+        );
         if s > 0 {
             // dh_{s-1} = dg_s Whᵀ, plus what passed through padded rows (zero elsewhere).
             matmul(&mut dh_prev, g, wh, (batch, h4, hidden), false, true, false);
@@ -449,15 +468,18 @@ impl Adam {
             }
             let (w, g) = (&mut net.values[i], &grads.0[i]);
             let (m, v) = (&mut mo.m[i], &mut mo.v[i]);
-            vectorize(|| {
-                for k in 0..w.len() {
-                    let gk = if scale != 1.0 { g[k] * scale } else { g[k] };
-                    m[k] = m[k] * b1 + gk * a1;
-                    v[k] = v[k] * b2 + gk * gk * a2;
-                    let denom = (v[k] / c2).sqrt() + eps;
-                    w[k] -= m[k] / denom * step_size;
-                }
-            });
+            vectorize(
+                #[inline(always)]
+                || {
+                    for k in 0..w.len() {
+                        let gk = if scale != 1.0 { g[k] * scale } else { g[k] };
+                        m[k] = m[k] * b1 + gk * a1;
+                        v[k] = v[k] * b2 + gk * gk * a2;
+                        let denom = (v[k] / c2).sqrt() + eps;
+                        w[k] -= m[k] / denom * step_size;
+                    }
+                },
+            );
         }
     }
 }

@@ -177,11 +177,14 @@ fn sigmoid_of(x: f32) -> f32 {
 /// functions here are inlined, so the loop vectorises).
 #[inline(always)]
 fn map(xs: &mut [f32], f: impl Fn(f32) -> f32) {
-    vectorize(|| {
-        for x in xs {
-            *x = f(*x);
-        }
-    })
+    vectorize(
+        #[inline(always)]
+        || {
+            for x in xs {
+                *x = f(*x);
+            }
+        },
+    )
 }
 
 /// σ(x) in place.
