@@ -78,6 +78,26 @@ impl Rng {
         (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
     }
 
+    /// Fills `out` with independent standard normal draws, two per accepted point (Marsaglia's
+    /// polar method: no trigonometry, one logarithm per pair), for bulk noise where
+    /// [`normal`](Self::normal)'s cosine and logarithm per draw cost a tenth of a TD3 update.
+    pub fn fill_normal(&mut self, out: &mut [f64]) {
+        let mut i = 0;
+        while i < out.len() {
+            let (u, v) = (2.0 * self.f64() - 1.0, 2.0 * self.f64() - 1.0);
+            let q = u * u + v * v;
+            if q >= 1.0 || q == 0.0 {
+                continue;
+            }
+            let f = (-2.0 * q.ln() / q).sqrt();
+            out[i] = u * f;
+            if i + 1 < out.len() {
+                out[i + 1] = v * f;
+            }
+            i += 2;
+        }
+    }
+
     /// An index drawn from the cumulative weights `cdf` (non-decreasing, last > 0).
     pub fn pick_cdf(&mut self, cdf: &[f64]) -> usize {
         let total = cdf.last().copied().unwrap_or(0.0);
@@ -174,5 +194,25 @@ mod tests {
         let id = r.uuid();
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "4");
+    }
+
+    #[test]
+    fn bulk_normals_are_standard_normal_and_independent_in_pairs() {
+        let mut r = Rng::new(2);
+        // An odd length: the last pair's second draw is dropped.
+        let mut xs = vec![0.0f64; 200_001];
+        r.fill_normal(&mut xs);
+        let n = xs.len() as f64;
+        let mean = xs.iter().sum::<f64>() / n;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        let kurt = xs.iter().map(|x| (x - mean).powi(4)).sum::<f64>() / n / (var * var);
+        assert!(mean.abs() < 0.01, "{mean}");
+        assert!((var - 1.0).abs() < 0.015, "{var}");
+        assert!((kurt - 3.0).abs() < 0.06, "{kurt}");
+        // The two draws of a pair are uncorrelated.
+        let pairs = xs.len() / 2;
+        let corr = (0..pairs).map(|i| xs[2 * i] * xs[2 * i + 1]).sum::<f64>() / pairs as f64;
+        assert!(corr.abs() < 0.01, "{corr}");
+        assert!(xs.iter().all(|x| x.is_finite()));
     }
 }

@@ -50,8 +50,11 @@ pub fn bench_agent(
     let mut rng = Rng::new(1);
     let n = 100_000;
     let mut replay = Replay::new(n, state_dim, action_dim);
-    let draw =
-        |rng: &mut Rng, k: usize| -> Vec<f32> { (0..k).map(|_| rng.normal() as f32).collect() };
+    let draw = |rng: &mut Rng, k: usize| -> Vec<f32> {
+        let mut x = vec![0.0f64; k];
+        rng.fill_normal(&mut x);
+        x.iter().map(|&v| v as f32).collect()
+    };
     for _ in 0..n {
         let s = draw(&mut rng, state_dim);
         let a: Vec<f32> = draw(&mut rng, action_dim)

@@ -19,8 +19,11 @@ impl Algorithm for Td3 {
     fn target_action(&self, cfg: &AgentConfig, a2: Tensor<2>, rng: &mut Rng) -> Tensor<2> {
         let [n, d] = a2.dims();
         let c = cfg.noise_clip;
-        let eps: Vec<f32> = (0..n * d)
-            .map(|_| (rng.normal() * cfg.policy_noise).clamp(-c, c) as f32)
+        let mut eps = vec![0.0f64; n * d];
+        rng.fill_normal(&mut eps);
+        let eps: Vec<f32> = eps
+            .iter()
+            .map(|&e| (e * cfg.policy_noise).clamp(-c, c) as f32)
             .collect();
         let noise = Tensor::from_data(TensorData::new(eps, [n, d]), &a2.device());
         (a2 + noise).clamp(-1.0, 1.0)
