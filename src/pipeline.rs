@@ -233,14 +233,17 @@ pub fn run_pipeline(
         progress,
         ..Default::default()
     };
-    let encoder = match run_encode(
-        &sample_dir,
-        None,
-        &stages.songs,
-        &stages.encoder,
-        &enc_dir,
-        &opts,
-    )? {
+    let encode = || {
+        run_encode(
+            &sample_dir,
+            None,
+            &stages.songs,
+            &stages.encoder,
+            &enc_dir,
+            &opts,
+        )
+    };
+    let encoder = match crate::workers::in_pool(stages.encoder.threads, encode)? {
         Outcome::Finished(r) => *r,
         Outcome::Paused { .. } => unreachable!("no stop_after was given"),
     };

@@ -42,6 +42,16 @@ pub fn map<T: Sync, R: Send>(
     out.into_iter().map(|r| r.1).collect()
 }
 
+/// `f` inside a rayon pool of `threads` threads (0: every core), the pool the kernels use.
+pub fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    let n = if threads == 0 { cores() } else { threads };
+    match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
+        Ok(pool) => pool.install(f),
+        // No pool (threads could not be spawned): the caller's threads do the work.
+        Err(_) => f(),
+    }
+}
+
 /// The number of cores (1 when unknown).
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())

@@ -265,7 +265,7 @@ pub(crate) fn bench_encoder(a: BenchEncoderArgs) -> Result<()> {
     cfg.validate().map_err(anyhow::Error::msg)?;
     let r = segue::encoder::bench::run(&cfg, a.dim, a.updates).map_err(anyhow::Error::msg)?;
     println!(
-        "structure {:?}, batch {}, {} steps, dim {}, hidden {}, latent {}, {} threads: {:.0} sequences/s; per update forward {:.2} ms, backward {:.2} ms, optimizer {:.2} ms",
+        "structure {:?}, batch {}, {} steps, dim {}, hidden {}, latent {}, {} threads: {:.0} sequences/s; per update forward and backward {:.2} ms, optimizer {:.2} ms",
         r.structure,
         r.batch,
         r.steps,
@@ -274,8 +274,7 @@ pub(crate) fn bench_encoder(a: BenchEncoderArgs) -> Result<()> {
         r.latent,
         r.threads,
         r.sequences_per_s,
-        r.forward_ms,
-        r.backward_ms,
+        r.gradient_ms,
         r.optimizer_ms
     );
     eprintln!("{}", serde_json::to_string(&r)?);

@@ -97,8 +97,8 @@ pub struct EncoderConfig {
     pub seed: u64,
     /// Where the networks run (CPU by default).
     pub backend: Backend,
-    /// Threads for the tensor kernels (0: every core). One by default: at these matrix sizes
-    /// a second thread made an update slower (`segue bench encoder --threads 2`).
+    /// Threads (0, the default: every core). On the CPU a batch's parts run on them, and the
+    /// weights do not depend on how many there are (`encoder::grad`).
     pub threads: usize,
 }
 
@@ -123,7 +123,7 @@ impl Default for EncoderConfig {
             song_patience: 10,
             seed: 1,
             backend: Backend::Flex,
-            threads: 1,
+            threads: 0,
         }
     }
 }

@@ -14,6 +14,7 @@
 use super::infer::{sigmoid, tanh};
 use super::{Adam, Params, to_vec};
 use crate::simd::vectorize;
+use rayon::prelude::*;
 
 /// `c = a · b` (or `c += a · b` with `accumulate`), `a` `[m, k]` and `b` `[k, n]` as stored, or
 /// their transposes: with `ta`, `a` is stored `[k, m]`; with `tb`, `b` is stored `[n, k]`.
@@ -462,12 +463,24 @@ impl Adam {
         let (b1, b2) = (self.beta1 as f32, self.beta2 as f32);
         let (a1, a2) = ((1.0 - self.beta1) as f32, (1.0 - self.beta2) as f32);
         let eps = self.eps as f32;
-        for i in 0..net.values.len() {
-            if !net.trainable[i] {
-                continue;
-            }
-            let (w, g) = (&mut net.values[i], &grads.0[i]);
-            let (m, v) = (&mut mo.m[i], &mut mo.v[i]);
+        // Element by element, so the threads can share the work in any split: chunks of every
+        // trainable parameter, updated in parallel.
+        let mut chunks = Vec::new();
+        let params = net
+            .values
+            .iter_mut()
+            .zip(&mut mo.m)
+            .zip(&mut mo.v)
+            .zip(&grads.0);
+        for ((((w, m), v), g), _) in params.zip(&net.trainable).filter(|(_, t)| **t) {
+            let parts = w
+                .chunks_mut(ADAM_CHUNK)
+                .zip(m.chunks_mut(ADAM_CHUNK))
+                .zip(v.chunks_mut(ADAM_CHUNK))
+                .zip(g.chunks(ADAM_CHUNK));
+            chunks.extend(parts.map(|(((w, m), v), g)| (w, m, v, g)));
+        }
+        chunks.into_par_iter().for_each(|(w, m, v, g)| {
             vectorize(
                 #[inline(always)]
                 || {
@@ -479,10 +492,13 @@ impl Adam {
                         w[k] -= m[k] / denom * step_size;
                     }
                 },
-            );
-        }
+            )
+        });
     }
 }
+
+/// Elements per parallel piece of an Adam step.
+const ADAM_CHUNK: usize = 1 << 14;
 
 #[cfg(test)]
 mod tests {
