@@ -15,8 +15,10 @@ use crate::nn::infer::{sigmoid, tanh};
 use rayon::prelude::*;
 
 /// Windows per part of a batch. The parts depend on the batch size only, so a seed gives the
-/// same weights whatever the thread count; the threads decide how many parts run at once.
-const PART: usize = 64;
+/// same weights whatever the thread count; the threads decide how many parts run at once. 128
+/// rather than 64: the default batch of 256 in two parts trained faster on two cores, and as
+/// fast on one (`segue bench encoder`, docs/results.md).
+const PART: usize = 128;
 
 /// A batch's loss, with what the backward pass needs.
 pub struct Forward {
@@ -547,7 +549,7 @@ mod tests {
                 );
             }
         }
-        assert_ne!(whole.0, g1, "three parts of at most 64 windows, not one");
+        assert_ne!(whole.0, g1, "two parts of at most 128 windows, not one");
         for threads in [2, 3] {
             assert_eq!(run(threads), (split, g1.clone()), "{threads} threads");
         }
