@@ -80,7 +80,7 @@ impl Rng {
 
     /// Fills `out` with independent standard normal draws, two per accepted point (Marsaglia's
     /// polar method: no trigonometry, one logarithm per pair), for bulk noise where
-    /// [`normal`](Self::normal)'s cosine and logarithm per draw cost a tenth of a TD3 update.
+    /// [`normal`](Self::normal)'s cosine and logarithm per draw showed in TD3's profile.
     pub fn fill_normal(&mut self, out: &mut [f64]) {
         let mut i = 0;
         while i < out.len() {

@@ -47,8 +47,9 @@ pub fn madd<const FMA: bool>(a: f32, s: f32, x: f32) -> f32 {
 
 /// Runs `f` compiled for the processor's level: its loops (and what it calls inline) are
 /// vectorised with that level's instructions. Mark a long closure `#[inline(always)]`, or the
-/// compiler may leave it a function of its own, compiled for the baseline. The arithmetic is the same at every level (Rust
-/// never fuses a multiply and an add by itself), so the results are too.
+/// compiler may leave it a function of its own, compiled for the baseline. The arithmetic is
+/// the same at every level (Rust never fuses a multiply and an add by itself), so the results
+/// are too.
 #[inline(always)]
 pub fn vectorize<R>(f: impl FnOnce() -> R) -> R {
     match level() {

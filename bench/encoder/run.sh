@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Training throughput of the structure-A history autoencoder: segue (burn, flex CPU backend)
-# and the same model in PyTorch (torch_encoder.py), side by side, 1 and 2 threads, interleaved.
+# Training throughput of the structure-A history autoencoder: segue (the pass `segue encode`
+# trains with: plain vectors on the CPU) and the same model in PyTorch (torch_encoder.py), side by side, 1 and 2 threads, interleaved.
 # Needs `pip install torch`. Usage: bench/encoder/run.sh [updates]
 set -euo pipefail
 cd "$(dirname "$0")/../.."

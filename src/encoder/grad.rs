@@ -13,6 +13,7 @@ use crate::nn::backprop::{
 };
 use crate::nn::infer::{sigmoid, tanh};
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 /// Windows per part of a batch. The parts depend on the batch size only, so a seed gives the
 /// same weights whatever the thread count; the threads decide how many parts run at once. 128
@@ -77,6 +78,85 @@ fn back(
     dense_backward(x, &net.values[l.w.0], dy, dims, grads, want_dx)
 }
 
+/// The loss of `rows` items and its gradient added to `g`, computed in parts of at most
+/// [`PART`] items (`f` of an item range and the part's gradients) on the pool's threads, the
+/// parts' losses and gradients summed in order.
+fn in_parts(
+    net: &Plain,
+    g: &mut Grads,
+    rows: usize,
+    f: impl Fn(std::ops::Range<usize>, &mut Grads) -> f64 + Sync,
+) -> f64 {
+    let parts = rows.div_ceil(PART).max(1);
+    if parts == 1 {
+        return f(0..rows, g);
+    }
+    let results: Vec<(f64, Grads)> = (0..parts)
+        .into_par_iter()
+        .map(|i| {
+            let mut gi = net.zero_grads();
+            let loss = f(i * rows / parts..(i + 1) * rows / parts, &mut gi);
+            (loss, gi)
+        })
+        .collect();
+    let mut loss = 0.0;
+    for (l, gi) in &results {
+        loss += l;
+        g.add(gi);
+    }
+    loss
+}
+
+impl SongAutoencoder {
+    /// The reconstruction loss of song rows `x` `[n, dim]` (as [`loss`](Self::loss): the mean
+    /// of the squared errors weighted by `scale`), with `grads` its gradient added there.
+    pub fn loss_plain(
+        &self,
+        net: &Plain,
+        x: &[f32],
+        scale: &[f32],
+        grads: Option<&mut Grads>,
+    ) -> f64 {
+        let dim = scale.len();
+        let rows = x.len() / dim.max(1);
+        let total = (rows * dim).max(1) as f64;
+        let pass = |range: std::ops::Range<usize>, g: Option<&mut Grads>| -> f64 {
+            let x = &x[range.start * dim..range.end * dim];
+            let mut a1 = apply(net, &self.enc1, x);
+            relu(&mut a1);
+            let mut code = apply(net, &self.enc2, &a1);
+            sigmoid(&mut code);
+            let mut a2 = apply(net, &self.dec1, &code);
+            relu(&mut a2);
+            let r = apply(net, &self.dec2, &a2);
+            let mut sq = 0.0f64;
+            let mut dr = vec![0.0f32; r.len()];
+            let w = (2.0 / total) as f32;
+            for (k, (&ri, &xi)) in r.iter().zip(x).enumerate() {
+                let e = ri - xi;
+                sq += (e * e * scale[k % dim]) as f64;
+                dr[k] = w * e * scale[k % dim];
+            }
+            if let Some(g) = g {
+                let mut da2 = back((net, &mut *g), &self.dec2, &a2, &dr, true).expect("dx");
+                relu_backward(&mut da2, &a2);
+                let mut dcode = back((net, &mut *g), &self.dec1, &code, &da2, true).expect("dx");
+                for (d, &y) in dcode.iter_mut().zip(&code) {
+                    *d *= y * (1.0 - y);
+                }
+                let mut da1 = back((net, &mut *g), &self.enc2, &a1, &dcode, true).expect("dx");
+                relu_backward(&mut da1, &a1);
+                back((net, g), &self.enc1, x, &da1, false);
+            }
+            sq / total
+        };
+        match grads {
+            Some(g) => in_parts(net, g, rows, |range, gi| pass(range, Some(gi))),
+            None => pass(0..rows, None),
+        }
+    }
+}
+
 impl HistoryAutoencoder {
     /// The training loss of a batch (as [`loss`](Self::loss)), its gradient added to `g`
     /// (frozen parameters' left alone). A batch of more than [`PART`] windows is split into
@@ -89,29 +169,17 @@ impl HistoryAutoencoder {
         response_weight: f64,
         scale: &[f32],
     ) -> f64 {
-        let parts = b.size.div_ceil(PART).max(1);
         let n = b.valid.max(1) as f64;
-        if parts == 1 {
-            let f = self.forward_loss(net, b, response_weight, scale, n);
-            self.backward(net, g, b, &f);
-            return f.loss;
-        }
-        let results: Vec<(f64, Grads)> = (0..parts)
-            .into_par_iter()
-            .map(|i| {
-                let part = b.columns(i * b.size / parts..(i + 1) * b.size / parts);
-                let mut gi = net.zero_grads();
-                let f = self.forward_loss(net, &part, response_weight, scale, n);
-                self.backward(net, &mut gi, &part, &f);
-                (f.loss, gi)
-            })
-            .collect();
-        let mut loss = 0.0;
-        for (l, gi) in &results {
-            loss += l;
-            g.add(gi);
-        }
-        loss
+        in_parts(net, g, b.size, |range, gi| {
+            let part = if range.len() == b.size {
+                Cow::Borrowed(b)
+            } else {
+                Cow::Owned(b.columns(range))
+            };
+            let f = self.forward_loss(net, &part, response_weight, scale, n);
+            self.backward(net, gi, &part, &f);
+            f.loss
+        })
     }
 
     /// Adds the gradient of the loss of [`forward_loss`](Self::forward_loss) to `g`.
@@ -488,14 +556,76 @@ mod tests {
         }
     }
 
+    /// Structure B's song layers: loss and gradients against burn's autodiff, in parts.
+    #[test]
+    fn song_layer_gradients_match_autodiff() {
+        let dev = Device::flex();
+        let cfg = EncoderConfig {
+            structure: Structure::B,
+            hidden: 8,
+            latent: 6,
+            song_code: 3,
+            song_hidden: 5,
+            ..Default::default()
+        };
+        let mut rng = Rng::new(13);
+        let dim = 7;
+        let mut p = Params::new(&dev);
+        let model = HistoryAutoencoder::new(&cfg, dim, &mut p);
+        p.trainable.fill(false);
+        p.set_trainable(SONG_PREFIX, true);
+        let song = model.song.expect("structure B");
+        let rows = 300; // three parts
+        let x: Vec<f32> = (0..rows * dim).map(|_| rng.f64() as f32).collect();
+        let scale: Vec<f32> = (0..dim).map(|_| 0.5 + rng.f64() as f32).collect();
+        let leaves = p.leaves();
+        let t = |v: &[f32], r: usize| {
+            Tensor::<2>::from_data(TensorData::new(v.to_vec(), [r, dim]), &dev)
+        };
+        let loss = song.loss(&leaves, t(&x, rows), &t(&scale, 1));
+        let want = to_vec(&loss)[0] as f64;
+        let mut grads = loss.backward();
+        let net = Plain::of(&p);
+        let mut g = net.zero_grads();
+        let got = song.loss_plain(&net, &x, &scale, Some(&mut g));
+        assert!((got - want).abs() < 1e-6, "loss {got} vs {want}");
+        assert!((song.loss_plain(&net, &x, &scale, None) - got).abs() < 1e-9);
+        for (i, mine) in g.0.iter().enumerate() {
+            if !p.trainable[i] {
+                assert!(mine.iter().all(|&v| v == 0.0), "{} is frozen", p.names[i]);
+                continue;
+            }
+            let theirs = to_vec(&leaves[i].grad_remove(&mut grads).expect("a gradient"));
+            for (a, b) in mine.iter().zip(&theirs) {
+                assert!(
+                    (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                    "{}: {a} vs {b}",
+                    p.names[i]
+                );
+            }
+        }
+    }
+
     /// A batch split into parts: the same loss and gradients as in one piece (to rounding),
     /// and the same bits whatever the thread count.
     #[test]
     fn a_split_batch_gives_the_whole_batchs_gradient_on_any_thread_count() {
+        for structure in [Structure::A, Structure::B] {
+            for decoder in [Decoder::Lstm, Decoder::Dense] {
+                split_check(structure, decoder);
+            }
+        }
+    }
+
+    fn split_check(structure: Structure, decoder: Decoder) {
         let dev = Device::flex();
         let cfg = EncoderConfig {
+            structure,
+            decoder,
             hidden: 8,
             latent: 6,
+            song_code: 3,
+            song_hidden: 5,
             ..Default::default()
         };
         let mut rng = Rng::new(5);
@@ -539,7 +669,12 @@ mod tests {
             })
         };
         let (split, g1) = run(1);
-        assert!((f.loss - split).abs() < 1e-6, "loss {} vs {split}", f.loss);
+        let what = format!("{structure:?} {decoder:?}");
+        assert!(
+            (f.loss - split).abs() < 1e-6,
+            "{what}: loss {} vs {split}",
+            f.loss
+        );
         for (i, (a, c)) in whole.0.iter().zip(&g1).enumerate() {
             for (x, y) in a.iter().zip(c) {
                 assert!(
@@ -549,9 +684,21 @@ mod tests {
                 );
             }
         }
-        assert_ne!(whole.0, g1, "two parts of at most 128 windows, not one");
+        assert_eq!(
+            b.size.div_ceil(PART),
+            2,
+            "two parts of at most {PART} windows"
+        );
+        assert_ne!(
+            whole.0, g1,
+            "{what}: the parts sum in another order than the whole"
+        );
         for threads in [2, 3] {
-            assert_eq!(run(threads), (split, g1.clone()), "{threads} threads");
+            assert_eq!(
+                run(threads),
+                (split, g1.clone()),
+                "{what}: {threads} threads"
+            );
         }
     }
 }

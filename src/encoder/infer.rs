@@ -1,6 +1,7 @@
 //! The history encoder's forward pass for inference ([`crate::nn::infer`]): what every
 //! environment step, the simulator's keys and the agents' observations are encoded with once
-//! an encoder is trained. The training pass ([`super::model`]) stays on burn tensors.
+//! an encoder is trained. Training runs on plain vectors too ([`super::grad`]), or on burn
+//! tensors ([`super::model`]) on a GPU backend.
 
 use super::config::Structure;
 use super::data::LEVELS;

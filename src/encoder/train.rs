@@ -172,8 +172,6 @@ struct Ctx {
     song_scale: Tensor<2>,
     /// The same as plain values.
     scale: Vec<f32>,
-    /// `[1, dim]` ones: the plain MSE.
-    ones: Tensor<2>,
 }
 
 pub mod files {
@@ -246,7 +244,6 @@ pub fn run_encode(
     let ctx = Ctx {
         song_scale: Tensor::from_data(TensorData::new(scale.clone(), [1, dim]), &device),
         scale,
-        ones: Tensor::ones([1, dim], &device),
         device: device.clone(),
         cfg: cfg.clone(),
         model,
@@ -403,22 +400,29 @@ fn run_epoch(
     bar.set_message(format!("{phase} epoch {}", state.epoch + 1));
     let t0 = Instant::now();
     let (mut loss_sum, mut weight) = (0.0f64, 0.0f64);
-    // On the CPU the history phase trains on plain vectors (`nn::backprop`); the song layers'
-    // short phase, and every phase on a GPU backend, on burn.
+    // On the CPU both phases train on plain vectors (`encoder::grad`); on a GPU backend, on burn.
     let on_cpu = cfg.backend == Backend::Flex;
-    let mut plain = (on_cpu && state.phase == Phase::History).then(|| {
+    let mut plain = on_cpu.then(|| {
         let net = Plain::of(params);
         let grads = net.zero_grads();
         (net, grads, adam.moments())
     });
     for chunk in order.chunks(cfg.batch_size) {
         let value = match (&mut plain, state.phase) {
-            (Some((net, grads, moments)), _) => {
-                let b = ctx.train.rows(chunk, &ctx.songs);
+            (Some((net, grads, moments)), phase) => {
                 grads.zero();
-                let loss = ctx
-                    .model
-                    .loss_grad(net, grads, &b, cfg.response_weight, &ctx.scale);
+                let loss = match phase {
+                    Phase::History => {
+                        let b = ctx.train.rows(chunk, &ctx.songs);
+                        ctx.model
+                            .loss_grad(net, grads, &b, cfg.response_weight, &ctx.scale)
+                    }
+                    Phase::SongLayers => {
+                        let x = song_rows(chunk.iter().map(|&i| ctx.train_tracks[i]), &ctx.songs);
+                        let song = ctx.model.song.as_ref().expect("structure B");
+                        song.loss_plain(net, &x, &ctx.scale, Some(grads))
+                    }
+                };
                 adam.step_plain(net, grads, moments);
                 loss
             }
@@ -454,7 +458,7 @@ fn run_epoch(
     let seconds = t0.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let valid_loss = match state.phase {
-        Phase::SongLayers => song_layers_mse(ctx, &params.values, &ctx.valid_tracks),
+        Phase::SongLayers => song_layers_mse(ctx, params, &ctx.valid_tracks),
         Phase::History => history_loss(ctx, params, &ctx.valid),
     };
     EpochRecord {
@@ -468,39 +472,45 @@ fn run_epoch(
 
 const EVAL_BATCH: usize = 2048;
 
-/// The training loss over every window of `h` (no gradients).
+/// The training loss over every window of `h` (no gradients), its chunks on the pool's threads
+/// and summed in order.
 fn history_loss(ctx: &Ctx, params: &Params, h: &Histories) -> f64 {
+    use rayon::prelude::*;
     let net = Plain::of(params);
     let idx: Vec<usize> = (0..h.len()).collect();
-    let (mut sum, mut steps) = (0.0, 0.0);
-    for chunk in idx.chunks(EVAL_BATCH) {
-        let b = h.rows(chunk, &ctx.songs);
-        let l = ctx
-            .model
-            .forward_loss(
-                &net,
-                &b,
-                ctx.cfg.response_weight,
-                &ctx.scale,
-                b.valid.max(1) as f64,
-            )
-            .loss;
-        sum += l * b.valid as f64;
-        steps += b.valid as f64;
-    }
+    let w = ctx.cfg.response_weight;
+    let parts: Vec<(f64, f64)> = idx
+        .par_chunks(EVAL_BATCH)
+        .map(|chunk| {
+            let b = h.rows(chunk, &ctx.songs);
+            let n = b.valid.max(1) as f64;
+            let l = ctx.model.forward_loss(&net, &b, w, &ctx.scale, n).loss;
+            (l * b.valid as f64, b.valid as f64)
+        })
+        .collect();
+    let (sum, steps) = parts
+        .iter()
+        .fold((0.0, 0.0), |(s, n), (l, v)| (s + l, n + v));
     sum / steps.max(1.0)
 }
 
 /// The song layers' reconstruction MSE over `tracks`.
-fn song_layers_mse(ctx: &Ctx, p: &[Tensor<2>], tracks: &[u32]) -> f64 {
+fn song_layers_mse(ctx: &Ctx, params: &Params, tracks: &[u32]) -> f64 {
     let song = ctx.model.song.as_ref().expect("structure B");
+    let net = Plain::of(params);
+    let ones = vec![1.0f32; ctx.songs.dim];
     let (mut sum, mut n) = (0.0, 0.0);
     for chunk in tracks.chunks(EVAL_BATCH) {
-        let x = song_batch(chunk, &ctx.songs, &ctx.device);
-        sum += to_vec(&song.loss(p, x, &ctx.ones))[0] as f64 * chunk.len() as f64;
+        let x = song_rows(chunk.iter().copied(), &ctx.songs);
+        sum += song.loss_plain(&net, &x, &ones, None) * chunk.len() as f64;
         n += chunk.len() as f64;
     }
     sum / n.max(1.0)
+}
+
+/// The song vectors of `tracks`, row after row.
+fn song_rows(tracks: impl Iterator<Item = u32>, songs: &SongInputs) -> Vec<f32> {
+    tracks.flat_map(|t| songs.song(t).iter().copied()).collect()
 }
 
 /// Measures the test split, writes weights, report and plot.
@@ -536,7 +546,7 @@ fn finish(
             .model
             .song
             .as_ref()
-            .map(|_| song_layers_mse(ctx, p, &ctx.test_tracks)),
+            .map(|_| song_layers_mse(ctx, params, &ctx.test_tracks)),
     };
     let history: Vec<&EpochRecord> = state
         .history

@@ -5,8 +5,8 @@
 //! allocating its output, with the CPU backend's scalar `expf` inside every sigmoid: most of an
 //! update was that, not arithmetic. Here a layer's forward and backward are each a few matrix
 //! products (gemm, on the calling thread) and one fused element-wise loop. A model splits its
-//! batch across the threads itself (one part per thread, gradients summed in order), which on
-//! these small products pays better than splitting each product. The gradients are checked
+//! batch into parts of a fixed size itself (`encoder::grad`), run on the pool's threads and
+//! summed in order, which on these small products pays better than splitting each product. The gradients are checked
 //! against burn's autodiff here and in the tests of the models that use them.
 //!
 //! Matrices are row-major slices; sequences are time-major as in [`super`] (row `t * batch + b`).
@@ -14,20 +14,35 @@
 use super::infer::{sigmoid, tanh};
 use super::{Adam, Params, to_vec};
 use crate::simd::vectorize;
+use Form::{AsIs, Transposed};
 use rayon::prelude::*;
 
-/// `c = a · b` (or `c += a · b` with `accumulate`), `a` `[m, k]` and `b` `[k, n]` as stored, or
-/// their transposes: with `ta`, `a` is stored `[k, m]`; with `tb`, `b` is stored `[n, k]`.
-#[allow(clippy::too_many_arguments)]
+/// How a [`matmul`] operand is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// As the product reads it: `a` `[m, k]`, `b` `[k, n]`.
+    AsIs,
+    /// Transposed: `a` stored `[k, m]`, `b` stored `[n, k]`.
+    Transposed,
+}
+
+/// What [`matmul`] does with the output's values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Out {
+    Set,
+    Add,
+}
+
+/// `c = a · b` (or `c += a · b` with [`Out::Add`]), `(m, k, n)` the product's shape; each
+/// operand stored as it is read or transposed ([`Form`]).
 pub fn matmul(
     c: &mut [f32],
-    a: &[f32],
-    b: &[f32],
+    (a, fa): (&[f32], Form),
+    (b, fb): (&[f32], Form),
     (m, k, n): (usize, usize, usize),
-    ta: bool,
-    tb: bool,
-    accumulate: bool,
+    out: Out,
 ) {
+    let (ta, tb, accumulate) = (fa == Transposed, fb == Transposed, out == Out::Add);
     assert!(
         c.len() >= m * n && a.len() >= m * k && b.len() >= k * n,
         "matmul shapes"
@@ -158,7 +173,7 @@ pub fn dense(x: &[f32], w: &[f32], b: &[f32], d_in: usize) -> Vec<f32> {
     for _ in 0..n {
         y.extend_from_slice(b);
     }
-    matmul(&mut y, x, w, (n, d_in, d_out), false, false, true);
+    matmul(&mut y, (x, AsIs), (w, AsIs), (n, d_in, d_out), Out::Add);
     y
 }
 
@@ -174,12 +189,18 @@ pub fn dense_backward(
 ) -> Option<Vec<f32>> {
     let n = dy.len() / d_out.max(1);
     if let Some((dw, db)) = grads {
-        matmul(dw, x, dy, (d_in, n, d_out), true, false, true);
+        matmul(dw, (x, Transposed), (dy, AsIs), (d_in, n, d_out), Out::Add);
         add_column_sums(db, dy);
     }
     want_dx.then(|| {
         let mut dx = vec![0.0f32; n * d_in];
-        matmul(&mut dx, dy, w, (n, d_out, d_in), false, true, false);
+        matmul(
+            &mut dx,
+            (dy, AsIs),
+            (w, Transposed),
+            (n, d_out, d_in),
+            Out::Set,
+        );
         dx
     })
 }
@@ -274,7 +295,7 @@ pub fn lstm_forward(
         if s > 0 {
             // h_0 is zero: the first step has no recurrent term.
             let h_prev = &t.h[s * bh..(s + 1) * bh];
-            matmul(g, h_prev, wh, (batch, hidden, h4), false, false, true);
+            matmul(g, (h_prev, AsIs), (wh, AsIs), (batch, hidden, h4), Out::Add);
         }
         for row in g.chunks_exact_mut(h4) {
             sigmoid(&mut row[..2 * hidden]);
@@ -383,20 +404,25 @@ pub fn lstm_backward(
         );
         if s > 0 {
             // dh_{s-1} = dg_s Whᵀ, plus what passed through padded rows (zero elsewhere).
-            matmul(&mut dh_prev, g, wh, (batch, h4, hidden), false, true, false);
+            matmul(
+                &mut dh_prev,
+                (g, AsIs),
+                (wh, Transposed),
+                (batch, h4, hidden),
+                Out::Set,
+            );
             add(dh, &dh_prev);
         }
     }
     if let Some(dwh) = dwh {
         // Σ_s h_{s-1}ᵀ dg_s in one product: h_0 .. h_{steps-1} are the first rows of the tape.
+        let h_prev = &t.h[..steps * bh];
         matmul(
             dwh,
-            &t.h[..steps * bh],
-            &dg,
+            (h_prev, Transposed),
+            (&dg, AsIs),
             (hidden, steps * batch, h4),
-            true,
-            false,
-            true,
+            Out::Add,
         );
     }
     dg
@@ -442,7 +468,9 @@ impl Adam {
     }
 
     /// One update of the trainable values of `net` from their gradients: the same rule as
-    /// [`apply`](Self::apply), element by element.
+    /// [`apply`](Self::apply), element by element, for parameters that get a gradient (`apply`
+    /// skips a trainable parameter off the loss's path; here its zero gradient decays the
+    /// moments and moves it on).
     pub fn step_plain(&mut self, net: &mut Plain, grads: &Grads, mo: &mut Moments) {
         let mut scale = 1.0f32;
         if self.clip_norm > 0.0 {
@@ -532,12 +560,14 @@ mod tests {
             (0..r * c).map(|e| x[(e % r) * c + e / r]).collect()
         };
         let (a_t, b_t) = (transpose(&a, m, k), transpose(&b, k, n));
-        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let forms = [AsIs, Transposed];
+        for (fa, fb) in forms.iter().flat_map(|&x| forms.map(|y| (x, y))) {
             let mut c = vec![1.0f32; m * n];
-            let (x, y) = (if ta { &a_t } else { &a }, if tb { &b_t } else { &b });
-            matmul(&mut c, x, y, (m, k, n), ta, tb, false);
+            let x = if fa == Transposed { &a_t } else { &a };
+            let y = if fb == Transposed { &b_t } else { &b };
+            matmul(&mut c, (x, fa), (y, fb), (m, k, n), Out::Set);
             close(&c, &want, 1e-6, "product");
-            matmul(&mut c, x, y, (m, k, n), ta, tb, true);
+            matmul(&mut c, (x, fa), (y, fb), (m, k, n), Out::Add);
             let twice: Vec<f32> = want.iter().map(|v| 2.0 * v).collect();
             close(&c, &twice, 1e-6, "accumulated");
         }
