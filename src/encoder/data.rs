@@ -365,11 +365,17 @@ pub fn split_tracks(sample: &Sample, split: Split) -> Vec<u32> {
 
 /// The song vectors of `tracks`, `[tracks, dim]`.
 pub fn song_batch(tracks: &[u32], songs: &SongInputs, device: &Device) -> Tensor<2> {
+    let v = song_rows(tracks, songs);
+    Tensor::from_data(TensorData::new(v, [tracks.len(), songs.dim]), device)
+}
+
+/// The song vectors of `tracks`, row after row (`[tracks, dim]`).
+pub fn song_rows(tracks: &[u32], songs: &SongInputs) -> Vec<f32> {
     let mut v = Vec::with_capacity(tracks.len() * songs.dim);
     for &t in tracks {
         v.extend_from_slice(songs.song(t));
     }
-    Tensor::from_data(TensorData::new(v, [tracks.len(), songs.dim]), device)
+    v
 }
 
 #[cfg(test)]

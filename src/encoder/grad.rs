@@ -484,7 +484,13 @@ mod tests {
         }
     }
 
-    fn check(dev: &Device, structure: Structure, decoder: Decoder, frozen: bool) {
+    /// A small model's config, `tracks` random songs of `dim` features, and no windows yet.
+    fn small(
+        (structure, decoder): (Structure, Decoder),
+        dim: usize,
+        tracks: usize,
+        rng: &mut Rng,
+    ) -> (EncoderConfig, SongInputs, Histories) {
         let cfg = EncoderConfig {
             structure,
             decoder,
@@ -494,18 +500,23 @@ mod tests {
             song_hidden: 5,
             ..Default::default()
         };
-        let mut rng = Rng::new(11);
-        let dim = 7;
         let songs = SongInputs {
             dim,
-            values: (0..20 * dim).map(|_| rng.f64() as f32).collect(),
+            values: (0..tracks * dim).map(|_| rng.f64() as f32).collect(),
             transform: InputTransform::Identity,
             catalogue: None,
         };
-        let mut h = Histories {
+        let h = Histories {
             steps: cfg.history,
             ..Default::default()
         };
+        (cfg, songs, h)
+    }
+
+    fn check(dev: &Device, structure: Structure, decoder: Decoder, frozen: bool) {
+        let mut rng = Rng::new(11);
+        let dim = 7;
+        let (cfg, songs, mut h) = small((structure, decoder), dim, 20, &mut rng);
         h.push(&[(1, 3), (2, 0)]);
         h.push(&[(3, 1), (4, 2), (5, 3), (6, 0), (7, 1), (8, 2)]);
         h.push(&[(9, 3)]);
@@ -560,16 +571,9 @@ mod tests {
     #[test]
     fn song_layer_gradients_match_autodiff() {
         let dev = Device::flex();
-        let cfg = EncoderConfig {
-            structure: Structure::B,
-            hidden: 8,
-            latent: 6,
-            song_code: 3,
-            song_hidden: 5,
-            ..Default::default()
-        };
         let mut rng = Rng::new(13);
         let dim = 7;
+        let (cfg, _, _) = small((Structure::B, Decoder::Dense), dim, 0, &mut rng);
         let mut p = Params::new(&dev);
         let model = HistoryAutoencoder::new(&cfg, dim, &mut p);
         p.trainable.fill(false);
@@ -619,27 +623,9 @@ mod tests {
 
     fn split_check(structure: Structure, decoder: Decoder) {
         let dev = Device::flex();
-        let cfg = EncoderConfig {
-            structure,
-            decoder,
-            hidden: 8,
-            latent: 6,
-            song_code: 3,
-            song_hidden: 5,
-            ..Default::default()
-        };
         let mut rng = Rng::new(5);
         let dim = 4;
-        let songs = SongInputs {
-            dim,
-            values: (0..50 * dim).map(|_| rng.f64() as f32).collect(),
-            transform: InputTransform::Identity,
-            catalogue: None,
-        };
-        let mut h = Histories {
-            steps: cfg.history,
-            ..Default::default()
-        };
+        let (cfg, songs, mut h) = small((structure, decoder), dim, 50, &mut rng);
         for _ in 0..150 {
             let len = 1 + rng.below(7) as usize;
             let w: Vec<(u32, u8)> = (0..len)

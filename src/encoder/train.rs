@@ -16,7 +16,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::config::{Backend, EncoderConfig, Structure};
-use super::data::{Histories, InputTransform, LEVELS, SongInputs, song_batch, split_tracks};
+use super::data::{
+    Histories, InputTransform, LEVELS, SongInputs, song_batch, song_rows, split_tracks,
+};
 use super::infer::Inference;
 use super::model::{Errors, HistoryAutoencoder, SONG_PREFIX};
 use crate::data::Split;
@@ -418,7 +420,8 @@ fn run_epoch(
                             .loss_grad(net, grads, &b, cfg.response_weight, &ctx.scale)
                     }
                     Phase::SongLayers => {
-                        let x = song_rows(chunk.iter().map(|&i| ctx.train_tracks[i]), &ctx.songs);
+                        let tracks: Vec<u32> = chunk.iter().map(|&i| ctx.train_tracks[i]).collect();
+                        let x = song_rows(&tracks, &ctx.songs);
                         let song = ctx.model.song.as_ref().expect("structure B");
                         song.loss_plain(net, &x, &ctx.scale, Some(grads))
                     }
@@ -501,16 +504,11 @@ fn song_layers_mse(ctx: &Ctx, params: &Params, tracks: &[u32]) -> f64 {
     let ones = vec![1.0f32; ctx.songs.dim];
     let (mut sum, mut n) = (0.0, 0.0);
     for chunk in tracks.chunks(EVAL_BATCH) {
-        let x = song_rows(chunk.iter().copied(), &ctx.songs);
+        let x = song_rows(chunk, &ctx.songs);
         sum += song.loss_plain(&net, &x, &ones, None) * chunk.len() as f64;
         n += chunk.len() as f64;
     }
     sum / n.max(1.0)
-}
-
-/// The song vectors of `tracks`, row after row.
-fn song_rows(tracks: impl Iterator<Item = u32>, songs: &SongInputs) -> Vec<f32> {
-    tracks.flat_map(|t| songs.song(t).iter().copied()).collect()
 }
 
 /// Measures the test split, writes weights, report and plot.
