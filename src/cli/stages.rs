@@ -97,7 +97,7 @@ pub(crate) struct EncodeArgs {
     /// Seed of the weights and batch order.
     #[arg(long)]
     pub(crate) seed: Option<u64>,
-    /// Threads for the tensor kernels (0: every core).
+    /// Threads (0, the default: every core); on the CPU the weights do not depend on it.
     #[arg(long)]
     pub(crate) threads: Option<usize>,
     /// Where the networks run (wgpu and cuda need the cargo feature of the same name).
