@@ -8,10 +8,10 @@ use super::data::{LEVELS, Rows};
 use super::model::{DecoderNet, HistoryAutoencoder, SongAutoencoder};
 use crate::nn::Linear;
 use crate::nn::backprop::{
-    Grads, LstmTape, Plain, dense, dense_backward, lstm_backward, lstm_forward, relu,
-    relu_backward, sum_steps,
+    Grads, LstmTape, Plain, add, dense, dense_backward, lstm_backward, lstm_forward, relu_backward,
+    sigmoid_backward, sum_steps,
 };
-use crate::nn::infer::{sigmoid, tanh};
+use crate::nn::infer::{relu, sigmoid, tanh};
 use rayon::prelude::*;
 use std::borrow::Cow;
 
@@ -122,13 +122,8 @@ impl SongAutoencoder {
         let total = (rows * dim).max(1) as f64;
         let pass = |range: std::ops::Range<usize>, g: Option<&mut Grads>| -> f64 {
             let x = &x[range.start * dim..range.end * dim];
-            let mut a1 = apply(net, &self.enc1, x);
-            relu(&mut a1);
-            let mut code = apply(net, &self.enc2, &a1);
-            sigmoid(&mut code);
-            let mut a2 = apply(net, &self.dec1, &code);
-            relu(&mut a2);
-            let r = apply(net, &self.dec2, &a2);
+            let (a1, code) = self.encode_plain(net, x);
+            let (a2, r) = self.decode_plain(net, &code);
             let mut sq = 0.0f64;
             let mut dr = vec![0.0f32; r.len()];
             let w = (2.0 / total) as f32;
@@ -138,15 +133,8 @@ impl SongAutoencoder {
                 dr[k] = w * e * scale[k % dim];
             }
             if let Some(g) = g {
-                let mut da2 = back((net, &mut *g), &self.dec2, &a2, &dr, true).expect("dx");
-                relu_backward(&mut da2, &a2);
-                let mut dcode = back((net, &mut *g), &self.dec1, &code, &da2, true).expect("dx");
-                for (d, &y) in dcode.iter_mut().zip(&code) {
-                    *d *= y * (1.0 - y);
-                }
-                let mut da1 = back((net, &mut *g), &self.enc2, &a1, &dcode, true).expect("dx");
-                relu_backward(&mut da1, &a1);
-                back((net, g), &self.enc1, x, &da1, false);
+                let mut dcode = self.decode_back((net, &mut *g), &code, &a2, &dr);
+                self.encode_back((net, g), x, &a1, &code, &mut dcode);
             }
             sq / total
         };
@@ -155,6 +143,67 @@ impl SongAutoencoder {
             None => pass(0..rows, None),
         }
     }
+
+    /// The code σ(enc2(relu(enc1(x)))) of song rows `x`, after the hidden activations.
+    fn encode_plain(&self, net: &Plain, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let mut hidden = apply(net, &self.enc1, x);
+        relu(&mut hidden);
+        let mut code = apply(net, &self.enc2, &hidden);
+        sigmoid(&mut code);
+        (hidden, code)
+    }
+
+    /// dec2(relu(dec1(c))) of codes `c`, after the hidden activations.
+    fn decode_plain(&self, net: &Plain, c: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let mut hidden = apply(net, &self.dec1, c);
+        relu(&mut hidden);
+        let out = apply(net, &self.dec2, &hidden);
+        (hidden, out)
+    }
+
+    /// The backward pass of [`decode_plain`](Self::decode_plain) at codes `c`: adds the
+    /// decoder layers' gradients, returns the codes' gradient.
+    fn decode_back(
+        &self,
+        (net, g): (&Plain, &mut Grads),
+        c: &[f32],
+        hidden: &[f32],
+        dout: &[f32],
+    ) -> Vec<f32> {
+        let mut dh = back((net, &mut *g), &self.dec2, hidden, dout, true).expect("dx");
+        relu_backward(&mut dh, hidden);
+        back((net, g), &self.dec1, c, &dh, true).expect("dx")
+    }
+
+    /// The backward pass of [`encode_plain`](Self::encode_plain) at song rows `x` from the
+    /// code's gradient `dcode`: adds the encoder layers' gradients.
+    fn encode_back(
+        &self,
+        (net, g): (&Plain, &mut Grads),
+        x: &[f32],
+        hidden: &[f32],
+        code: &[f32],
+        dcode: &mut [f32],
+    ) {
+        sigmoid_backward(dcode, code);
+        let mut dh = back((net, &mut *g), &self.enc2, hidden, dcode, true).expect("dx");
+        relu_backward(&mut dh, hidden);
+        back((net, g), &self.enc1, x, &dh, false);
+    }
+}
+
+/// `x`, blocks `[outer][inner][width]`, regrouped `[inner][outer][width]` (the dense decoder's
+/// batch-major steps to time-major rows, and back).
+fn regroup(x: &[f32], outer: usize, inner: usize) -> Vec<f32> {
+    let width = x.len() / (outer * inner).max(1);
+    let mut out = vec![0.0f32; x.len()];
+    for a in 0..outer {
+        for b in 0..inner {
+            let (src, dst) = ((a * inner + b) * width, (b * outer + a) * width);
+            out[dst..dst + width].copy_from_slice(&x[src..src + width]);
+        }
+    }
+    out
 }
 
 impl HistoryAutoencoder {
@@ -236,10 +285,7 @@ impl HistoryAutoencoder {
         let (steps, size, hidden) = (b.steps, b.size, self.enc.hidden);
         let (enc_in, song_hidden) = match (self.structure, &self.song) {
             (Structure::B, Some(s)) => {
-                let mut a1 = apply(net, &s.enc1, &b.song);
-                relu(&mut a1);
-                let mut codes = apply(net, &s.enc2, &a1);
-                sigmoid(&mut codes);
+                let (a1, codes) = s.encode_plain(net, &b.song);
                 (codes, Some(a1))
             }
             _ => {
@@ -255,14 +301,7 @@ impl HistoryAutoencoder {
                 (x, None)
             }
         };
-        let xw = apply(
-            net,
-            &Linear {
-                w: self.enc.wx,
-                b: self.enc.b,
-            },
-            &enc_in,
-        );
+        let xw = apply(net, &self.enc.input(), &enc_in);
         let wh = &net.values[self.enc.wh.0];
         let enc = lstm_forward(&xw, wh, (steps, size, hidden), false, Some(&b.mask));
         let lat_in = match self.structure {
@@ -288,9 +327,7 @@ impl HistoryAutoencoder {
             Some(s) => {
                 let mut s1 = apply(net, &self.out_song, &hdec);
                 sigmoid(&mut s1);
-                let mut s2 = apply(net, &s.dec1, &s1);
-                relu(&mut s2);
-                let out = apply(net, &s.dec2, &s2);
+                let (s2, out) = s.decode_plain(net, &s1);
                 (Some((s1, s2)), out)
             }
         };
@@ -319,7 +356,7 @@ impl HistoryAutoencoder {
     ) -> (DecTape, Vec<f32>) {
         match &self.dec {
             DecoderNet::Lstm(l) => {
-                let xw = apply(net, &Linear { w: l.wx, b: l.b }, z);
+                let xw = apply(net, &l.input(), z);
                 let wh = &net.values[l.wh.0];
                 let t = lstm_forward(&xw, wh, (steps, size, l.hidden), true, None);
                 let h = t.outputs().to_vec();
@@ -330,15 +367,8 @@ impl HistoryAutoencoder {
                 relu(&mut y1);
                 let mut y2 = apply(net, d2, &y1);
                 relu(&mut y2);
-                let hd = y2.len() / (size * steps).max(1);
                 // Batch-major columns to time-major rows: step t is columns t*H..(t+1)*H.
-                let mut h = vec![0.0f32; y2.len()];
-                for j in 0..size {
-                    for t in 0..steps {
-                        let (src, dst) = (j * steps * hd + t * hd, (t * size + j) * hd);
-                        h[dst..dst + hd].copy_from_slice(&y2[src..src + hd]);
-                    }
-                }
+                let h = regroup(&y2, size, steps);
                 (DecTape::Dense(y1, y2), h)
             }
         }
@@ -356,20 +386,14 @@ impl HistoryAutoencoder {
         let mut dh = back((net, &mut *g), &self.out_response, &t.hdec, dlogits, true).expect("dx");
         let dhead = match (&self.song, &t.head) {
             (Some(s), Some((s1, s2))) => {
-                let mut ds2 = back((net, &mut *g), &s.dec2, s2, dsong, true).expect("dx");
-                relu_backward(&mut ds2, s2);
-                let mut ds1 = back((net, &mut *g), &s.dec1, s1, &ds2, true).expect("dx");
-                for (d, &y) in ds1.iter_mut().zip(s1) {
-                    *d *= y * (1.0 - y);
-                }
+                let mut ds1 = s.decode_back((net, &mut *g), s1, s2, dsong);
+                sigmoid_backward(&mut ds1, s1);
                 ds1
             }
             _ => dsong.to_vec(),
         };
         let d2 = back((net, &mut *g), &self.out_song, &t.hdec, &dhead, true).expect("dx");
-        for (x, y) in dh.iter_mut().zip(d2) {
-            *x += y;
-        }
+        add(&mut dh, &d2);
         let mut dz = self.decode_backward((net, &mut *g), t, &dh, steps, size);
         for (d, &y) in dz.iter_mut().zip(&t.z) {
             *d *= 1.0 - y * y;
@@ -385,13 +409,15 @@ impl HistoryAutoencoder {
             .song
             .as_ref()
             .is_some_and(|s| net.trainable[s.enc1.w.0]);
-        let lin = Linear {
-            w: self.enc.wx,
-            b: self.enc.b,
-        };
-        let dx = back((net, &mut *g), &lin, &t.enc_in, &dg, songs_train);
+        let dx = back(
+            (net, &mut *g),
+            &self.enc.input(),
+            &t.enc_in,
+            &dg,
+            songs_train,
+        );
         if let (Some(mut dcodes), Some(s), Some(a1)) = (dx, &self.song, &t.song_hidden) {
-            self.song_encoder_backward((net, &mut *g), s, b, &t.enc_in, a1, &mut dcodes);
+            s.encode_back((net, g), &b.song, a1, &t.enc_in, &mut dcodes);
         }
     }
 
@@ -407,18 +433,17 @@ impl HistoryAutoencoder {
         match (&self.dec, &t.dec) {
             (DecoderNet::Lstm(l), DecTape::Lstm(tape)) => {
                 let dg = self.lstm_back((net, &mut *g), l, tape, Some(dh), None);
-                let lin = Linear { w: l.wx, b: l.b };
-                back((net, &mut *g), &lin, &t.z, &sum_steps(&dg, steps), true).expect("dx")
+                back(
+                    (net, &mut *g),
+                    &l.input(),
+                    &t.z,
+                    &sum_steps(&dg, steps),
+                    true,
+                )
+                .expect("dx")
             }
             (DecoderNet::Dense(d1, d2), DecTape::Dense(y1, y2)) => {
-                let hd = y2.len() / (size * steps).max(1);
-                let mut dy2 = vec![0.0f32; y2.len()];
-                for j in 0..size {
-                    for s in 0..steps {
-                        let (dst, src) = (j * steps * hd + s * hd, (s * size + j) * hd);
-                        dy2[dst..dst + hd].copy_from_slice(&dh[src..src + hd]);
-                    }
-                }
+                let mut dy2 = regroup(dh, steps, size);
                 relu_backward(&mut dy2, y2);
                 let mut dy1 = back((net, &mut *g), d2, y1, &dy2, true).expect("dx");
                 relu_backward(&mut dy1, y1);
@@ -439,24 +464,6 @@ impl HistoryAutoencoder {
     ) -> Vec<f32> {
         let dwh = net.trainable[l.wh.0].then(|| g.0[l.wh.0].as_mut_slice());
         lstm_backward(tape, &net.values[l.wh.0], dh_steps, dh_last, dwh)
-    }
-
-    /// Structure B with trainable song layers: the gradient through σ(enc2(relu(enc1(song)))).
-    fn song_encoder_backward(
-        &self,
-        (net, g): (&Plain, &mut Grads),
-        s: &SongAutoencoder,
-        b: &Rows,
-        codes: &[f32],
-        a1: &[f32],
-        dcodes: &mut [f32],
-    ) {
-        for (d, &y) in dcodes.iter_mut().zip(codes) {
-            *d *= y * (1.0 - y);
-        }
-        let mut da1 = back((net, &mut *g), &s.enc2, a1, dcodes, true).expect("dx");
-        relu_backward(&mut da1, a1);
-        back((net, &mut *g), &s.enc1, &b.song, &da1, false);
     }
 }
 

@@ -454,15 +454,20 @@ fn run_epoch(
         weight += chunk.len() as f64;
         bar.inc(chunk.len() as u64);
     }
-    if let Some((net, _, moments)) = &plain {
-        net.store(params);
-        adam.set_moments(moments, params);
-    }
+    // The validation reads the weights as plain vectors: the epoch's own on the CPU.
+    let net = match plain {
+        Some((net, _, moments)) => {
+            net.store(params);
+            adam.set_moments(&moments, params);
+            net
+        }
+        None => Plain::of(params),
+    };
     let seconds = t0.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let valid_loss = match state.phase {
-        Phase::SongLayers => song_layers_mse(ctx, params, &ctx.valid_tracks),
-        Phase::History => history_loss(ctx, params, &ctx.valid),
+        Phase::SongLayers => song_layers_mse(ctx, &net, &ctx.valid_tracks),
+        Phase::History => history_loss(ctx, &net, &ctx.valid),
     };
     EpochRecord {
         phase: state.phase,
@@ -477,9 +482,8 @@ const EVAL_BATCH: usize = 2048;
 
 /// The training loss over every window of `h` (no gradients), its chunks on the pool's threads
 /// and summed in order.
-fn history_loss(ctx: &Ctx, params: &Params, h: &Histories) -> f64 {
+fn history_loss(ctx: &Ctx, net: &Plain, h: &Histories) -> f64 {
     use rayon::prelude::*;
-    let net = Plain::of(params);
     let idx: Vec<usize> = (0..h.len()).collect();
     let w = ctx.cfg.response_weight;
     let parts: Vec<(f64, f64)> = idx
@@ -487,7 +491,7 @@ fn history_loss(ctx: &Ctx, params: &Params, h: &Histories) -> f64 {
         .map(|chunk| {
             let b = h.rows(chunk, &ctx.songs);
             let n = b.valid.max(1) as f64;
-            let l = ctx.model.forward_loss(&net, &b, w, &ctx.scale, n).loss;
+            let l = ctx.model.forward_loss(net, &b, w, &ctx.scale, n).loss;
             (l * b.valid as f64, b.valid as f64)
         })
         .collect();
@@ -498,14 +502,13 @@ fn history_loss(ctx: &Ctx, params: &Params, h: &Histories) -> f64 {
 }
 
 /// The song layers' reconstruction MSE over `tracks`.
-fn song_layers_mse(ctx: &Ctx, params: &Params, tracks: &[u32]) -> f64 {
+fn song_layers_mse(ctx: &Ctx, net: &Plain, tracks: &[u32]) -> f64 {
     let song = ctx.model.song.as_ref().expect("structure B");
-    let net = Plain::of(params);
     let ones = vec![1.0f32; ctx.songs.dim];
     let (mut sum, mut n) = (0.0, 0.0);
     for chunk in tracks.chunks(EVAL_BATCH) {
         let x = song_rows(chunk, &ctx.songs);
-        sum += song.loss_plain(&net, &x, &ones, None) * chunk.len() as f64;
+        sum += song.loss_plain(net, &x, &ones, None) * chunk.len() as f64;
         n += chunk.len() as f64;
     }
     sum / n.max(1.0)
@@ -544,7 +547,7 @@ fn finish(
             .model
             .song
             .as_ref()
-            .map(|_| song_layers_mse(ctx, params, &ctx.test_tracks)),
+            .map(|_| song_layers_mse(ctx, &Plain::of(params), &ctx.test_tracks)),
     };
     let history: Vec<&EpochRecord> = state
         .history

@@ -6,8 +6,9 @@
 //! update was that, not arithmetic. Here a layer's forward and backward are each a few matrix
 //! products (gemm, on the calling thread) and one fused element-wise loop. A model splits its
 //! batch into parts of a fixed size itself (`encoder::grad`), run on the pool's threads and
-//! summed in order, which on these small products pays better than splitting each product. The gradients are checked
-//! against burn's autodiff here and in the tests of the models that use them.
+//! summed in order, which on these small products pays better than splitting each product.
+//! The gradients are checked against burn's autodiff here and in the tests of the models that
+//! use them.
 //!
 //! Matrices are row-major slices; sequences are time-major as in [`super`] (row `t * batch + b`).
 
@@ -205,20 +206,6 @@ pub fn dense_backward(
     })
 }
 
-/// max(x, 0) in place.
-pub fn relu(x: &mut [f32]) {
-    vectorize(
-        #[inline(always)]
-        || {
-            for v in x {
-                if *v < 0.0 {
-                    *v = 0.0;
-                }
-            }
-        },
-    )
-}
-
 /// Zeroes the gradient where the ReLU's output `y` was zero.
 pub fn relu_backward(dy: &mut [f32], y: &[f32]) {
     vectorize(
@@ -228,6 +215,18 @@ pub fn relu_backward(dy: &mut [f32], y: &[f32]) {
                 if v <= 0.0 {
                     *d = 0.0;
                 }
+            }
+        },
+    )
+}
+
+/// Multiplies the gradient by the sigmoid's derivative y (1 − y) at its output `y`.
+pub fn sigmoid_backward(dy: &mut [f32], y: &[f32]) {
+    vectorize(
+        #[inline(always)]
+        || {
+            for (d, &v) in dy.iter_mut().zip(y) {
+                *d *= v * (1.0 - v);
             }
         },
     )
@@ -531,19 +530,9 @@ const ADAM_CHUNK: usize = 1 << 14;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::{Lstm, P};
+    use crate::nn::{Lstm, P, assert_close as close};
     use crate::rng::Rng;
     use burn::tensor::{Device, Tensor, TensorData};
-
-    fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
-        assert_eq!(a.len(), b.len(), "{what}: lengths");
-        for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!(
-                (x - y).abs() <= tol * (1.0 + y.abs()),
-                "{what}[{i}]: {x} vs {y}"
-            );
-        }
-    }
 
     #[test]
     fn matmul_with_every_transpose_matches_the_definition() {

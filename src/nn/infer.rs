@@ -272,18 +272,8 @@ impl LstmInfer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::Params;
+    use crate::nn::{Params, assert_close as close};
     use crate::rng::Rng;
-
-    fn close(a: &[f32], b: &[f32], tol: f32) {
-        assert_eq!(a.len(), b.len());
-        for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!(
-                (x - y).abs() <= tol * (1.0 + y.abs()),
-                "at {i}: {x} against {y}"
-            );
-        }
-    }
 
     #[test]
     fn exp_and_sigmoid_against_the_c_library() {
@@ -298,10 +288,15 @@ mod tests {
         let mut s = xs.clone();
         sigmoid(&mut s);
         let want: Vec<f32> = xs.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect();
-        close(&s, &want, 1e-6);
+        close(&s, &want, 1e-6, "sigmoid");
         let mut t = xs.clone();
         tanh(&mut t);
-        close(&t, &xs.iter().map(|x| x.tanh()).collect::<Vec<_>>(), 1e-6);
+        close(
+            &t,
+            &xs.iter().map(|x| x.tanh()).collect::<Vec<_>>(),
+            1e-6,
+            "tanh",
+        );
         for x in [-87.33f32, 88.37] {
             let (got, want) = (exp(x), x.exp());
             assert!(
@@ -339,7 +334,12 @@ mod tests {
             &dev,
         );
         let want = to_vec(&lin.forward(&p.values, xt.clone()));
-        close(&Dense::of(&p.values, &lin).forward(&x), &want, 1e-5);
+        close(
+            &Dense::of(&p.values, &lin).forward(&x),
+            &want,
+            1e-5,
+            "dense",
+        );
         // Lengths 1..=4: the masked pass keeps each state after its last real step.
         let lengths: Vec<usize> = (0..batch).map(|j| 1 + j % steps).collect();
         let mask: Vec<Tensor<2>> = (0..steps)
@@ -366,6 +366,7 @@ mod tests {
             &LstmInfer::of(&p.values, &lstm).last_state(&x, &lengths),
             &to_vec(&h),
             1e-5,
+            "last state",
         );
     }
 }

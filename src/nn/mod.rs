@@ -187,6 +187,14 @@ pub struct Lstm {
 }
 
 impl Lstm {
+    /// The input projection `x Wx + b` as a dense layer.
+    pub fn input(&self) -> Linear {
+        Linear {
+            w: self.wx,
+            b: self.b,
+        }
+    }
+
     pub fn new(p: &mut Params, name: &str, d_in: usize, hidden: usize, rng: &mut Rng) -> Lstm {
         let wx = p.xavier(&format!("{name}.wx"), d_in, 4 * hidden, rng);
         let wh = p.xavier(&format!("{name}.wh"), hidden, 4 * hidden, rng);
@@ -343,6 +351,19 @@ impl Adam {
             self.m[i] = m;
             self.v[i] = v;
         }
+    }
+}
+
+/// Asserts that `a` and `b` agree element by element within `tol` (relative to `b`, absolute
+/// near zero), naming `what` and the first index that does not.
+#[cfg(test)]
+pub(crate) fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= tol * (1.0 + y.abs()),
+            "{what}[{i}]: {x} vs {y}"
+        );
     }
 }
 
