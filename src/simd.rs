@@ -20,19 +20,24 @@ pub enum Level {
 /// The best level this processor runs.
 pub fn level() -> Level {
     static LEVEL: OnceLock<Level> = OnceLock::new();
-    *LEVEL.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::is_x86_feature_detected as has;
-            if has!("avx512f") && has!("fma") {
-                return Level::Avx512;
-            }
-            if has!("avx2") && has!("fma") {
-                return Level::Avx2;
-            }
+    *LEVEL.get_or_init(|| *levels().last().expect("the portable level at least"))
+}
+
+/// Every level this processor runs, the best last (tests compare kernels across them).
+pub fn levels() -> Vec<Level> {
+    #[allow(unused_mut)]
+    let mut all = vec![Level::Portable];
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx2") && has!("fma") {
+            all.push(Level::Avx2);
         }
-        Level::Portable
-    })
+        if has!("avx512f") && has!("fma") {
+            all.push(Level::Avx512);
+        }
+    }
+    all
 }
 
 /// Floats in one AVX-512 register (two AVX2 ones): the width the kernels tile their data by.

@@ -72,13 +72,14 @@ impl Dense {
             self.add_bias(&mut out);
             return out;
         }
+        // Fused multiply-adds wherever the level has them (every level but the portable one).
         match level() {
-            // SAFETY: `simd::level` reports these only where the processor has the features.
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx512 => unsafe { affine_avx512(self, x, &mut out) },
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx2 => unsafe { affine_avx2(self, x, &mut out) },
             Level::Portable => self.rows::<false>(x, &mut out),
+            #[cfg(target_arch = "x86_64")]
+            _ => vectorize(
+                #[inline(always)]
+                || self.rows::<true>(x, &mut out),
+            ),
         }
         self.add_bias(&mut out);
         out
@@ -133,18 +134,6 @@ impl Dense {
             }
         }
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-unsafe fn affine_avx512(d: &Dense, x: &[f32], out: &mut [f32]) {
-    d.rows::<true>(x, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn affine_avx2(d: &Dense, x: &[f32], out: &mut [f32]) {
-    d.rows::<true>(x, out)
 }
 
 /// e^x within 2 ulp for x in [−87.33, 88.37], where 2^n stays a normal float (Cephes' `expf`:

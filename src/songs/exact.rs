@@ -347,17 +347,7 @@ mod tests {
         let dim = 37;
         let base = points(3_001, dim, 4);
         let q = points(23 * dim, 1, 5);
-        let mut levels = vec![Level::Portable];
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::is_x86_feature_detected as has;
-            if has!("avx2") && has!("fma") {
-                levels.push(Level::Avx2);
-            }
-            if has!("avx512f") && has!("fma") {
-                levels.push(Level::Avx512);
-            }
-        }
+        let levels = crate::simd::levels();
         let answers: Vec<Vec<Vec<Neighbour>>> = levels
             .iter()
             .map(|&level| {
