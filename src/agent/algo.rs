@@ -4,8 +4,6 @@
 //! a variant of [`Algo`](super::Algo) that names it, and its line in
 //! [`nets::algorithm`](super::nets::algorithm).
 
-use burn::tensor::Tensor;
-
 use super::config::AgentConfig;
 use crate::rng::Rng;
 
@@ -17,11 +15,9 @@ pub trait Algorithm: Sync {
         1
     }
 
-    /// The action the targets evaluate at the next state, from the target actor's `a2`
-    /// (`[n, action]`).
-    fn target_action(&self, _cfg: &AgentConfig, a2: Tensor<2>, _rng: &mut Rng) -> Tensor<2> {
-        a2
-    }
+    /// Turns the target actor's actions `a2` (`[n, action]`, row-major) into the actions the
+    /// targets evaluate at the next states.
+    fn target_action(&self, _cfg: &AgentConfig, _a2: &mut [f32], _rng: &mut Rng) {}
 
     /// Critic updates per actor (and target-network) update.
     fn actor_delay(&self, _cfg: &AgentConfig) -> u64 {

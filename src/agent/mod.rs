@@ -9,6 +9,8 @@ pub mod config;
 pub mod ddpg;
 pub mod error;
 pub mod export;
+pub mod grad;
+pub mod model;
 pub mod nets;
 pub mod policy;
 pub mod replay;

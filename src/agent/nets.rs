@@ -1,195 +1,30 @@
-//! The actor, the critics and the DDPG / TD3 update, on burn tensors through the same
-//! [`Params`] sets as the encoders (weights drawn from our seeded RNG, Adam moments stored under
-//! the parameters' names).
+//! The learner: the actor, the critics and the DDPG / TD3 update, through the same [`Params`]
+//! sets as the encoders (weights drawn from our seeded RNG, Adam moments stored under the
+//! parameters' names). On the CPU the update and the passes run on plain vectors
+//! ([`grad`](super::grad)); on a GPU backend, or with a fine-tuned encoder, on burn's tensors
+//! and autodiff ([`model`](super::model)).
 //!
 //! Observations: the encoder's latent state, standardised per coordinate with the mean and
 //! standard deviation of the training transitions' states. With a fine-tuned encoder
 //! ([`Tuner`]) the observations are the history windows themselves, and every pass encodes
 //! them with the agent's own copy of the encoder (its target copy for the targets).
 //!
-//! Actions: points of song space mapped per coordinate to [−1, 1] by the catalogue's range; the actor ends in tanh, so its
-//! proto-action always lies inside the range of real tracks. Rewards are the simulator's, as
+//! Actions: points of song space mapped per coordinate to [−1, 1] by the catalogue's range; the
+//! actor ends in tanh, so its proto-action always lies inside the range of real tracks. Rewards are the simulator's, as
 //! they are (1 for a track not skipped).
 
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::algo::Algorithm;
 use super::config::{AgentConfig, Algo};
+use super::grad::{self, PlainNets, Step};
+use super::model::{Actor, QNet, Recent};
 use crate::encoder::data::{Batch, SongInputs, window_row, window_width};
 use crate::encoder::model::HistoryAutoencoder;
-use crate::nn::{Adam, Linear, P, Params, tanh, to_vec};
+use crate::nn::backprop::Plain;
+use crate::nn::{Adam, Params, to_vec};
 use crate::rng::Rng;
 use crate::simulator::memory::SkipModel;
-
-/// A dense layer whose weights are drawn from U(−a, a): the DDPG paper's initialisation of the
-/// output layers (a = 3·10⁻³), so that initial actions and values are near zero.
-fn small_linear(p: &mut Params, name: &str, d_in: usize, d_out: usize, rng: &mut Rng) -> Linear {
-    let a = 3e-3;
-    let w = (0..d_in * d_out)
-        .map(|_| ((2.0 * rng.f64() - 1.0) * a) as f32)
-        .collect();
-    Linear {
-        w: p.add(&format!("{name}.w"), d_in, d_out, w),
-        b: p.bias(&format!("{name}.b"), d_out, 0.0),
-    }
-}
-
-/// μ(s): `state → hidden (relu) → hidden (relu) → action (tanh)`.
-#[derive(Clone, Copy, Debug)]
-pub struct Actor {
-    l1: Linear,
-    l2: Linear,
-    out: Linear,
-}
-
-impl Actor {
-    fn new(p: &mut Params, dims: (usize, usize, usize), rng: &mut Rng) -> Actor {
-        let (s, h, a) = dims;
-        Actor {
-            l1: Linear::new(p, "actor.l1", s, h, rng),
-            l2: Linear::new(p, "actor.l2", h, h, rng),
-            out: small_linear(p, "actor.out", h, a, rng),
-        }
-    }
-
-    pub fn forward(&self, p: &[Tensor<2>], s: Tensor<2>) -> Tensor<2> {
-        let h = relu(self.l1.forward(p, s));
-        let h = relu(self.l2.forward(p, h));
-        tanh(self.out.forward(p, h))
-    }
-}
-
-/// Q(s, a): `[state ‖ action ‖ distances] → hidden (relu) → hidden (relu) → 1`. The first
-/// layer is kept as separate matrices, `s·Ws + a·Wa + d(s, a)·Wd + b`, so no concatenation is
-/// needed and the state's part can be shared by many candidate actions. `d(s, a)` are the
-/// action's squared differences, coordinate by coordinate, from each recent track the state
-/// carries (`recent_tracks`; none when 0): the first layer weighs them into learned distances,
-/// to one track or to a weighted mean of them.
-#[derive(Clone, Copy, Debug)]
-pub struct QNet {
-    ws: P,
-    wa: P,
-    wd: Option<P>,
-    b1: P,
-    l2: Linear,
-    out: Linear,
-    recent: Recent,
-}
-
-/// Where a state row carries its recent tracks: after the encoder's `state` columns, `n`
-/// blocks of `[track's coordinates (action), level / 3, present]`, the last played first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Recent {
-    pub state: usize,
-    pub n: usize,
-    pub action: usize,
-}
-
-impl Recent {
-    /// Columns of one track's block.
-    pub fn block(&self) -> usize {
-        self.action + 2
-    }
-
-    /// Columns the recent tracks add to a state.
-    pub fn width(&self) -> usize {
-        self.n * self.block()
-    }
-
-    /// Appends the blocks of a history's last `n` plays (empty blocks when it is shorter) to
-    /// `row`; `tracks` are every track's coordinates, `[tracks, action]`.
-    pub fn push_row(&self, history: &[(u32, u8)], tracks: &[f32], row: &mut Vec<f32>) {
-        let ad = self.action;
-        for i in 0..self.n {
-            match history.len().checked_sub(i + 1).map(|j| history[j]) {
-                Some((t, level)) => {
-                    row.extend_from_slice(&tracks[t as usize * ad..(t as usize + 1) * ad]);
-                    row.push(level as f32 / 3.0);
-                    row.push(1.0);
-                }
-                None => row.extend(std::iter::repeat_n(0.0, self.block())),
-            }
-        }
-    }
-
-    /// The recent tracks' blocks `[m, width]` of state rows `s` `[m, state + width]` (None
-    /// without recent tracks).
-    pub fn of(&self, s: &Tensor<2>) -> Option<Tensor<2>> {
-        (self.n > 0).then(|| s.clone().narrow(1, self.state, self.width()))
-    }
-
-    /// `[m, n·action]` squared differences, coordinate by coordinate, between actions `a`
-    /// `[m, action]` and the recent tracks `r` `[m, width]` ([`of`](Self::of)); 0 where a
-    /// block is empty.
-    pub fn distances(&self, r: &Tensor<2>, a: &Tensor<2>) -> Tensor<2> {
-        let b = self.block();
-        let parts = (0..self.n)
-            .map(|i| {
-                let track = r.clone().narrow(1, i * b, self.action);
-                let present = r.clone().narrow(1, i * b + self.action + 1, 1);
-                (a.clone() - track).square() * present
-            })
-            .collect();
-        Tensor::cat(parts, 1)
-    }
-}
-
-impl QNet {
-    fn new(
-        p: &mut Params,
-        name: &str,
-        dims: (usize, usize, usize),
-        recent: Recent,
-        rng: &mut Rng,
-    ) -> QNet {
-        let (s, h, a) = dims;
-        let d = recent.n * recent.action;
-        // Glorot bound of the whole first layer, fan-in s + a + d.
-        let bound = (6.0 / (s + a + d + h) as f64).sqrt();
-        let mut draw = |n: usize| -> Vec<f32> {
-            (0..n)
-                .map(|_| ((2.0 * rng.f64() - 1.0) * bound) as f32)
-                .collect()
-        };
-        let ws = p.add(&format!("{name}.l1.ws"), s, h, draw(s * h));
-        let wa = p.add(&format!("{name}.l1.wa"), a, h, draw(a * h));
-        let wd = (d > 0).then(|| p.add(&format!("{name}.l1.wd"), d, h, draw(d * h)));
-        let b1 = p.bias(&format!("{name}.l1.b"), h, 0.0);
-        QNet {
-            ws,
-            wa,
-            wd,
-            b1,
-            l2: Linear::new(p, &format!("{name}.l2"), h, h, rng),
-            out: small_linear(p, &format!("{name}.out"), h, 1, rng),
-            recent,
-        }
-    }
-
-    /// `[n, 1]` values of `s` `[n, state]` and `a` `[n, action]`.
-    pub fn forward(&self, p: &[Tensor<2>], s: Tensor<2>, a: Tensor<2>) -> Tensor<2> {
-        let recent = self.recent.of(&s);
-        self.head(p, s.matmul(p[self.ws.0].clone()), recent, a)
-    }
-
-    /// The value from the state's part of the first layer, `hs` = `s·Ws`, and the state's
-    /// recent tracks ([`Recent::of`]), computed by the caller (shared by candidates).
-    fn head(
-        &self,
-        p: &[Tensor<2>],
-        hs: Tensor<2>,
-        recent: Option<Tensor<2>>,
-        a: Tensor<2>,
-    ) -> Tensor<2> {
-        let mut pre = hs + a.clone().matmul(p[self.wa.0].clone()) + p[self.b1.0].clone();
-        if let (Some(wd), Some(r)) = (self.wd, recent) {
-            pre = pre + self.recent.distances(&r, &a).matmul(p[wd.0].clone());
-        }
-        let h = relu(self.l2.forward(p, relu(pre)));
-        self.out.forward(p, h)
-    }
-}
 
 /// Maps proto-actions to the actions the policy would really play (the real tracks they
 /// select), so that the critic's targets never bootstrap from points of song space where no
@@ -261,6 +96,12 @@ pub struct Agent {
     pub tuner: Option<Tuner>,
     /// The skip model that re-ranks candidates beside the critic (`skip_model_weight`).
     pub skip_model: Option<SkipModel>,
+    /// On the CPU without a fine-tuned encoder: the networks, targets and Adam moments as
+    /// plain vectors ([`grad`](super::grad)), which update and act. While it is set, the
+    /// tensors of `actor`, `critic`, their targets and the optimisers' moments are the values
+    /// it started from or was last loaded from: [`export`](Self::export),
+    /// [`weights`](Self::weights) and the passes read the plain ones.
+    pub(super) plain: Option<Box<PlainNets>>,
 }
 
 /// The hooks of `algo` on the update.
@@ -291,7 +132,7 @@ impl Agent {
         let q_nets = (0..algorithm(cfg.algo).critics())
             .map(|i| QNet::new(&mut critic, &format!("q{}", i + 1), dims, recent, &mut rng))
             .collect();
-        Agent {
+        let mut agent = Agent {
             actor_opt: Adam::new(&actor, cfg.actor_lr),
             critic_opt: Adam::new(&critic, cfg.critic_lr),
             actor_target: actor.clone(),
@@ -309,6 +150,55 @@ impl Agent {
             obs_std: vec![1.0; state_dim],
             tuner: None,
             skip_model: None,
+            plain: None,
+        };
+        if *device == Device::flex() {
+            agent.plain = Some(Box::new(agent.plain_nets()));
+        }
+        agent
+    }
+
+    /// The plain copies of the tensors.
+    fn plain_nets(&self) -> PlainNets {
+        PlainNets {
+            actor: Plain::of(&self.actor),
+            actor_target: Plain::of(&self.actor_target),
+            critic: Plain::of(&self.critic),
+            critic_target: Plain::of(&self.critic_target),
+            actor_moments: self.actor_opt.moments(),
+            critic_moments: self.critic_opt.moments(),
+        }
+    }
+
+    /// Writes the plain networks, targets and moments into the tensors.
+    pub(super) fn store_plain(&mut self) {
+        if let Some(p) = &self.plain {
+            p.actor.store(&mut self.actor);
+            p.actor_target.store(&mut self.actor_target);
+            p.critic.store(&mut self.critic);
+            p.critic_target.store(&mut self.critic_target);
+            self.actor_opt.set_moments(&p.actor_moments, &self.actor);
+            self.critic_opt.set_moments(&p.critic_moments, &self.critic);
+        }
+    }
+
+    /// Makes the plain networks (when kept) the tensors' values again: after the tensors were
+    /// loaded or set directly.
+    pub fn reload_plain(&mut self) {
+        if self.plain.is_some() {
+            self.plain = Some(Box::new(self.plain_nets()));
+        }
+    }
+
+    /// A copy whose tensors hold the current weights (the plain ones when they are kept).
+    fn with_tensors(&self) -> std::borrow::Cow<'_, Agent> {
+        match self.plain {
+            None => std::borrow::Cow::Borrowed(self),
+            Some(_) => {
+                let mut a = self.clone();
+                a.store_plain();
+                std::borrow::Cow::Owned(a)
+            }
         }
     }
 
@@ -327,6 +217,9 @@ impl Agent {
             model.latent, self.state_dim,
             "the encoder's latent is the state"
         );
+        // burn's autodiff trains the encoder with the critic: the tensors take over.
+        self.store_plain();
+        self.plain = None;
         let mut params = params.clone();
         let dev = self.device();
         params.values = params
@@ -442,17 +335,32 @@ impl Agent {
     }
 
     /// The values of [`param_sets`](Self::param_sets) (the weights kept by `select_best`).
-    pub fn weights(&self) -> Vec<Vec<Tensor<2>>> {
-        self.param_sets().iter().map(|p| p.values.clone()).collect()
+    pub fn weights(&self) -> Vec<Plain> {
+        match &self.plain {
+            Some(p) => vec![p.actor.clone(), p.critic.clone()],
+            None => self.param_sets().into_iter().map(Plain::of).collect(),
+        }
     }
 
     /// Sets what [`weights`](Self::weights) returned.
-    pub fn set_weights(&mut self, mut w: Vec<Vec<Tensor<2>>>) {
+    pub fn set_weights(&mut self, mut w: Vec<Plain>) {
         if let Some(t) = &mut self.tuner {
-            t.params.values = w.pop().expect("encoder weights");
+            w.pop().expect("encoder weights").store(&mut t.params);
         }
-        self.critic.values = w.pop().expect("critic weights");
-        self.actor.values = w.pop().expect("actor weights");
+        let (critic, actor) = (
+            w.pop().expect("critic weights"),
+            w.pop().expect("actor weights"),
+        );
+        match &mut self.plain {
+            Some(p) => {
+                p.critic = critic;
+                p.actor = actor;
+            }
+            None => {
+                critic.store(&mut self.critic);
+                actor.store(&mut self.actor);
+            }
+        }
     }
 
     pub fn device(&self) -> Device {
@@ -494,12 +402,19 @@ impl Agent {
 
     /// Proto-actions μ(s) of standardised states `[n, state]`: `[n, action]` in [−1, 1].
     pub fn act(&self, obs: &[f32]) -> Vec<f32> {
+        if let Some(p) = &self.plain {
+            return grad::act(&self.actor_net, &p.actor, obs, self.obs_dim());
+        }
         let s = self.states(obs, self.enc());
         to_vec(&self.actor_net.forward(&self.actor.values, s))
     }
 
     /// Q₁(s, a) of standardised states `[n, state]` and actions `[n, action]`.
     pub fn value(&self, obs: &[f32], actions: &[f32]) -> Vec<f32> {
+        if let Some(p) = &self.plain {
+            let s = (obs, self.obs_dim());
+            return grad::values(&self.q_nets[0], &p.critic, s, actions, 1);
+        }
         let n = obs.len() / self.obs_dim();
         let dev = self.device();
         let s = self.states(obs, self.enc());
@@ -511,6 +426,10 @@ impl Agent {
     /// (the candidates of state i in rows i·k .. (i+1)·k). The state's part of the first layer
     /// is computed once per state.
     pub fn value_candidates(&self, obs: &[f32], actions: &[f32], k: usize) -> Vec<f32> {
+        if let Some(p) = &self.plain {
+            let s = (obs, self.obs_dim());
+            return grad::values(&self.q_nets[0], &p.critic, s, actions, k);
+        }
         let n = obs.len() / self.obs_dim();
         let dev = self.device();
         let p = &self.critic.values;
@@ -536,24 +455,45 @@ impl Agent {
         b: &Minibatch,
         rng: &mut Rng,
         projection: Option<&dyn Projection>,
-    ) -> Tensor<2> {
+    ) -> Vec<f32> {
         let n = b.r.len();
         let dev = self.device();
-        let s2 = self.states(&b.s2, self.tuner.as_ref().map(|t| &t.target.values[..]));
-        let mu2 = self
-            .actor_net
-            .forward(&self.actor_target.values, s2.clone());
-        let mut a2 = algorithm(self.cfg.algo).target_action(&self.cfg, mu2, rng);
+        let width = self.obs_dim();
+        let s2 = match &self.plain {
+            Some(_) => None,
+            None => Some(self.states(&b.s2, self.tuner.as_ref().map(|t| &t.target.values[..]))),
+        };
+        let mut a2 = match (&self.plain, &s2) {
+            (Some(p), _) => grad::act(&self.actor_net, &p.actor_target, &b.s2, width),
+            (None, Some(s2)) => to_vec(
+                &self
+                    .actor_net
+                    .forward(&self.actor_target.values, s2.clone()),
+            ),
+            (None, None) => unreachable!("the tensors' states"),
+        };
+        algorithm(self.cfg.algo).target_action(&self.cfg, &mut a2, rng);
         if let Some(p) = projection {
-            let real = p.project(self, &b.s2, &to_vec(&a2));
-            a2 = tensor(real, n, self.action_dim, &dev);
+            a2 = p.project(self, &b.s2, &a2);
         }
-        let p = &self.critic_target.values;
-        let mut q2 = self.q_nets[0].forward(p, s2.clone(), a2.clone());
-        for q in &self.q_nets[1..] {
-            q2 = q2.min_pair(q.forward(p, s2.clone(), a2.clone()));
-        }
-        tensor(b.r.clone(), n, 1, &dev) + q2 * tensor(b.d.clone(), n, 1, &dev)
+        let q2 = match (&self.plain, s2) {
+            (Some(p), _) => p.target_values(&self.q_nets, &b.s2, width, &a2),
+            (None, Some(s2)) => {
+                let p = &self.critic_target.values;
+                let a2 = tensor(a2, n, self.action_dim, &dev);
+                let mut q2 = self.q_nets[0].forward(p, s2.clone(), a2.clone());
+                for q in &self.q_nets[1..] {
+                    q2 = q2.min_pair(q.forward(p, s2.clone(), a2.clone()));
+                }
+                to_vec(&q2)
+            }
+            (None, None) => unreachable!("the tensors' states"),
+        };
+        q2.iter()
+            .zip(&b.r)
+            .zip(&b.d)
+            .map(|((q, r), d)| r + q * d)
+            .collect()
     }
 
     /// One update: the critic(s) towards the targets; the actor along ∇ₐQ₁ and the targets by
@@ -565,7 +505,7 @@ impl Agent {
         projection: Option<&dyn Projection>,
     ) -> UpdateStats {
         let y = self.targets(b, rng, projection);
-        let (critic_loss, q_mean) = self.critic_step(b, y);
+        let (critic_loss, q_mean) = self.critic_step(b, &y);
         let mut actor_loss = None;
         if self.actor_due() {
             actor_loss = Some(self.actor_step(b));
@@ -584,11 +524,22 @@ impl Agent {
         self.updates % algorithm(self.cfg.algo).actor_delay(&self.cfg) == 0
     }
 
-    /// One Adam step of the critic(s) towards the targets `y` `[n, 1]`: the summed mean squared
+    /// One Adam step of the critic(s) towards the targets `y` `[n]`: the summed mean squared
     /// errors. Returns the loss and the mean Q₁ before the step.
-    pub fn critic_step(&mut self, b: &Minibatch, y: Tensor<2>) -> (f64, f64) {
+    pub fn critic_step(&mut self, b: &Minibatch, y: &[f32]) -> (f64, f64) {
+        if let Some(p) = &mut self.plain {
+            let step = Step {
+                actor: &self.actor_net,
+                q_nets: &self.q_nets,
+                s: &b.s,
+                a: &b.a,
+            };
+            self.updates += 1;
+            return p.critic_step(&mut self.critic_opt, &step, y);
+        }
         let n = b.r.len();
         let dev = self.device();
+        let y = tensor(y.to_vec(), n, 1, &dev);
         // A fine-tuned encoder learns from the critic's loss, in the same backward pass.
         let enc_leaves = self.tuner.as_ref().map(|t| t.params.leaves());
         let s = self.states(&b.s, enc_leaves.as_deref());
@@ -623,6 +574,15 @@ impl Agent {
     /// encoder's) weights enter as constants: the gradient flows to the actor only. Returns
     /// the loss.
     pub fn actor_step(&mut self, b: &Minibatch) -> f64 {
+        if let Some(p) = &mut self.plain {
+            let step = Step {
+                actor: &self.actor_net,
+                q_nets: &self.q_nets,
+                s: &b.s,
+                a: &b.a,
+            };
+            return p.actor_step(&mut self.actor_opt, &step);
+        }
         let s = self.states(&b.s, self.enc());
         let leaves = self.actor.leaves();
         let mu = self.actor_net.forward(&leaves, s.clone());
@@ -634,6 +594,10 @@ impl Agent {
 
     /// Polyak averaging of both target networks.
     pub fn soft_update_targets(&mut self) {
+        if let Some(p) = &mut self.plain {
+            p.soft_update(self.cfg.tau);
+            return;
+        }
         soft_update(&mut self.actor_target, &self.actor, self.cfg.tau);
         soft_update(&mut self.critic_target, &self.critic, self.cfg.tau);
         if let Some(t) = &mut self.tuner {
@@ -645,24 +609,22 @@ impl Agent {
     /// encoder, `encoder.…`), their targets (`target.`), the optimisers' moments
     /// (`adam.actor.m.…`) and the observation standardisation.
     pub fn export(&self, with_training_state: bool) -> Vec<crate::nn::store::Named> {
-        let mut out = self.actor.export();
-        out.extend(self.critic.export());
-        if let Some(t) = &self.tuner {
+        let current = self.with_tensors();
+        let me = current.as_ref();
+        let mut out = me.actor.export();
+        out.extend(me.critic.export());
+        if let Some(t) = &me.tuner {
             out.extend(t.params.export());
         }
-        out.push((
-            "obs.mean".into(),
-            [1, self.state_dim],
-            self.obs_mean.clone(),
-        ));
-        out.push(("obs.std".into(), [1, self.state_dim], self.obs_std.clone()));
+        out.push(("obs.mean".into(), [1, me.state_dim], me.obs_mean.clone()));
+        out.push(("obs.std".into(), [1, me.state_dim], me.obs_std.clone()));
         if with_training_state {
-            let mut targets = vec![&self.actor_target, &self.critic_target];
+            let mut targets = vec![&me.actor_target, &me.critic_target];
             let mut opts = vec![
-                ("actor", &self.actor, &self.actor_opt),
-                ("critic", &self.critic, &self.critic_opt),
+                ("actor", &me.actor, &me.actor_opt),
+                ("critic", &me.critic, &me.critic_opt),
             ];
-            if let Some(t) = &self.tuner {
+            if let Some(t) = &me.tuner {
                 targets.push(&t.target);
                 opts.push(("encoder", &t.params, &t.opt));
             }
@@ -718,6 +680,7 @@ impl Agent {
             if let Some(tuner) = &mut self.tuner {
                 tuner.target = tuner.params.clone();
             }
+            self.reload_plain();
             return Ok(());
         }
         let strip = |prefix: &str| -> Vec<crate::nn::store::Named> {
@@ -755,6 +718,7 @@ impl Agent {
             }
             opt.step = step;
         }
+        self.reload_plain();
         Ok(())
     }
 }
@@ -774,6 +738,15 @@ mod tests {
         let i = p.find(name).unwrap().0;
         let d = p.values[i].dims();
         p.values[i] = tensor(v, d[0], d[1], &p.device.clone());
+    }
+
+    /// The agent on plain vectors, and the same on burn tensors.
+    fn both(mut a: Agent) -> [Agent; 2] {
+        a.reload_plain();
+        assert!(a.plain.is_some(), "the CPU's agent runs on plain vectors");
+        let mut b = a.clone();
+        b.plain = None;
+        [a, b]
     }
 
     /// A 1-d state, 1-d action, 1-unit agent whose target networks are set by hand.
@@ -820,14 +793,16 @@ mod tests {
             d: vec![0.5; 1],
             s2: vec![1.0],
         };
-        let a = tiny(Algo::Ddpg);
-        let y = to_vec(&a.targets(&b, &mut Rng::new(1), None))[0];
-        assert!((y - 2.868176).abs() < 1e-5, "{y}");
+        for a in both(tiny(Algo::Ddpg)) {
+            let y = a.targets(&b, &mut Rng::new(1), None)[0];
+            assert!((y - 2.868176).abs() < 1e-5, "{y}");
+        }
         // TD3 without smoothing noise takes the smaller twin: Q'₂ = 3.486352·0.5 + 0.25 =
         // 1.993176; y = 1 + 0.5·1.993176 = 1.996588.
-        let a = tiny(Algo::Td3);
-        let y = to_vec(&a.targets(&b, &mut Rng::new(1), None))[0];
-        assert!((y - 1.996588).abs() < 1e-5, "{y}");
+        for a in both(tiny(Algo::Td3)) {
+            let y = a.targets(&b, &mut Rng::new(1), None)[0];
+            assert!((y - 1.996588).abs() < 1e-5, "{y}");
+        }
     }
 
     #[test]
@@ -844,14 +819,16 @@ mod tests {
             d: vec![0.5; 64],
             s2: vec![1.0; 64],
         };
-        let y = to_vec(&a.targets(&b, &mut Rng::new(3), None));
         let bound = |ap: f32| 1.0 + 0.5 * (0.5 * (2.1 + 3.0 * ap) + 0.25);
         let (lo, hi) = (bound(0.462117 - 0.1), bound(0.462117 + 0.1));
-        assert!(y.iter().all(|&v| v >= lo - 1e-5 && v <= hi + 1e-5), "{y:?}");
-        assert!(
-            y.iter().any(|&v| (v - lo).abs() < 1e-5),
-            "clipped at the low end"
-        );
+        for a in both(a) {
+            let y = a.targets(&b, &mut Rng::new(3), None);
+            assert!(y.iter().all(|&v| v >= lo - 1e-5 && v <= hi + 1e-5), "{y:?}");
+            assert!(
+                y.iter().any(|&v| (v - lo).abs() < 1e-5),
+                "clipped at the low end"
+            );
+        }
     }
 
     #[test]
@@ -879,33 +856,34 @@ mod tests {
                 critic_lr: 1e-2,
                 ..Default::default()
             };
-            let mut a = Agent::new(&cfg, 3, 2, &Device::flex());
-            let mut rng = Rng::new(4);
-            let n = 32;
-            let v = |rng: &mut Rng, k: usize| -> Vec<f32> {
-                (0..k).map(|_| rng.normal() as f32).collect()
-            };
-            let s = v(&mut rng, n * 3);
-            let b = Minibatch {
-                r: s.chunks(3).map(|x| x[0]).collect(),
-                d: vec![AgentConfig::default().gamma as f32; n],
-                s,
-                a: v(&mut rng, n * 2).iter().map(|x| x.tanh()).collect(),
-                s2: v(&mut rng, n * 3),
-            };
-            let first = a.update(&b, &mut rng, None);
-            let mut last = first;
-            let mut actor_updates = first.actor_loss.is_some() as usize;
-            for _ in 0..99 {
-                last = a.update(&b, &mut rng, None);
-                actor_updates += last.actor_loss.is_some() as usize;
+            for mut a in both(Agent::new(&cfg, 3, 2, &Device::flex())) {
+                let mut rng = Rng::new(4);
+                let n = 32;
+                let v = |rng: &mut Rng, k: usize| -> Vec<f32> {
+                    (0..k).map(|_| rng.normal() as f32).collect()
+                };
+                let s = v(&mut rng, n * 3);
+                let b = Minibatch {
+                    r: s.chunks(3).map(|x| x[0]).collect(),
+                    d: vec![AgentConfig::default().gamma as f32; n],
+                    s,
+                    a: v(&mut rng, n * 2).iter().map(|x| x.tanh()).collect(),
+                    s2: v(&mut rng, n * 3),
+                };
+                let first = a.update(&b, &mut rng, None);
+                let mut last = first;
+                let mut actor_updates = first.actor_loss.is_some() as usize;
+                for _ in 0..99 {
+                    last = a.update(&b, &mut rng, None);
+                    actor_updates += last.actor_loss.is_some() as usize;
+                }
+                assert!(
+                    last.critic_loss < 0.5 * first.critic_loss,
+                    "{algo:?}: {first:?} → {last:?}"
+                );
+                let expected = if algo == Algo::Td3 { 50 } else { 100 };
+                assert_eq!(actor_updates, expected, "{algo:?}");
             }
-            assert!(
-                last.critic_loss < 0.5 * first.critic_loss,
-                "{algo:?}: {first:?} → {last:?}"
-            );
-            let expected = if algo == Algo::Td3 { 50 } else { 100 };
-            assert_eq!(actor_updates, expected, "{algo:?}");
         }
     }
 
@@ -1007,23 +985,28 @@ mod tests {
         set(c, "q1.l2.w", vec![1.0]);
         set(c, "q1.out.w", vec![1.0]);
         // a = (0.5, 0.5): d₁ = (0.25 + 0.25) / 2 to track 2, d₂ the same to track 1.
-        let q = a.value(&obs, &[0.5, 0.5, 0.5, 0.5]);
-        assert!(
-            (q[0] - 0.75).abs() < 1e-6 && (q[1] - 0.25).abs() < 1e-6,
-            "{q:?}"
-        );
-        // a = (1, 0) is track 1: d₂ = 0 and d₁ = (1 + 1) / 2 to track 2.
-        let q = a.value(&obs[..9], &[1.0, 0.0]);
-        assert!((q[0] - 1.0).abs() < 1e-6, "{q:?}");
+        for a in both(a) {
+            let q = a.value(&obs, &[0.5, 0.5, 0.5, 0.5]);
+            assert!(
+                (q[0] - 0.75).abs() < 1e-6 && (q[1] - 0.25).abs() < 1e-6,
+                "{q:?}"
+            );
+            // a = (1, 0) is track 1: d₂ = 0 and d₁ = (1 + 1) / 2 to track 2.
+            let q = a.value(&obs[..9], &[1.0, 0.0]);
+            assert!((q[0] - 1.0).abs() < 1e-6, "{q:?}");
+        }
         // Candidates scored together equal one by one, with random weights.
         let a = Agent::new(&AgentConfig { hidden: 8, ..cfg }, 1, 2, &Device::flex());
         let cands = [
             0.1, 0.2, -0.3, 0.4, 0.5, 0.6, -0.7, -0.8, 0.9, 0.0, 0.1, 0.1,
         ];
+        let [a, burn] = both(a);
         let many = a.value_candidates(&obs, &cands, 3);
+        let theirs = burn.value_candidates(&obs, &cands, 3);
         for i in 0..6 {
             let one = a.value(&obs[(i / 3) * 9..(i / 3 + 1) * 9], &cands[i * 2..i * 2 + 2]);
             assert!((many[i] - one[0]).abs() < 1e-6, "{many:?} {one:?}");
+            assert!((many[i] - theirs[i]).abs() < 1e-6, "{many:?} {theirs:?}");
         }
     }
 

@@ -1,8 +1,6 @@
 //! TD3 (Fujimoto et al. 2018): DDPG plus three hooks: twin critics whose smaller target value
 //! is the target (clipped double Q-learning), target-policy smoothing, and a delayed actor.
 
-use burn::tensor::{Tensor, TensorData};
-
 use super::algo::Algorithm;
 use super::config::AgentConfig;
 use crate::rng::Rng;
@@ -16,17 +14,13 @@ impl Algorithm for Td3 {
 
     /// a' = clip(μ'(s') + clip(ε, −c, c), −1, 1), ε ~ N(0, σ̃²) (`policy_noise`, `noise_clip`):
     /// the target values a small region around the target action, not its point.
-    fn target_action(&self, cfg: &AgentConfig, a2: Tensor<2>, rng: &mut Rng) -> Tensor<2> {
-        let [n, d] = a2.dims();
+    fn target_action(&self, cfg: &AgentConfig, a2: &mut [f32], rng: &mut Rng) {
         let c = cfg.noise_clip;
-        let mut eps = vec![0.0f64; n * d];
+        let mut eps = vec![0.0f64; a2.len()];
         rng.fill_normal(&mut eps);
-        let eps: Vec<f32> = eps
-            .iter()
-            .map(|&e| (e * cfg.policy_noise).clamp(-c, c) as f32)
-            .collect();
-        let noise = Tensor::from_data(TensorData::new(eps, [n, d]), &a2.device());
-        (a2 + noise).clamp(-1.0, 1.0)
+        for (a, e) in a2.iter_mut().zip(eps) {
+            *a = (*a + (e * cfg.policy_noise).clamp(-c, c) as f32).clamp(-1.0, 1.0);
+        }
     }
 
     fn actor_delay(&self, cfg: &AgentConfig) -> u64 {

@@ -890,7 +890,7 @@ fn write_metrics(out: &Path, history: &[RoundRecord]) -> Result<()> {
     Ok(crate::output::write_atomic(&p, lines.as_bytes()).map_err(io_at(&p))?)
 }
 
-type Best = Vec<Vec<burn::tensor::Tensor<2>>>;
+type Best = Vec<crate::nn::backprop::Plain>;
 
 fn save_checkpoint(
     path: &Path,
@@ -902,9 +902,9 @@ fn save_checkpoint(
     let mut tensors = agent.export(true);
     tensors.extend(replay.export());
     if let Some(best) = best {
-        for (p, values) in agent.param_sets().into_iter().zip(best) {
-            for (n, v) in p.names.iter().zip(values) {
-                tensors.push((format!("best.{n}"), v.dims(), crate::nn::to_vec(v)));
+        for (p, w) in agent.param_sets().into_iter().zip(best) {
+            for ((n, v), shape) in p.names.iter().zip(&w.values).zip(&w.shapes) {
+                tensors.push((format!("best.{n}"), *shape, v.clone()));
             }
         }
     }
@@ -940,21 +940,22 @@ fn load_checkpoint(
         .map_err(bad)?;
     let mut best = None;
     if state.best_round.is_some() {
-        let dev = agent.device();
-        let take = |p: &crate::nn::Params| -> std::result::Result<Vec<_>, String> {
-            p.names
-                .iter()
-                .map(|n| {
-                    let (_, shape, v) = tensors
-                        .iter()
-                        .find(|t| t.0 == format!("best.{n}"))
-                        .ok_or_else(|| format!("missing best.{n}"))?;
-                    Ok(burn::tensor::Tensor::from_data(
-                        burn::tensor::TensorData::new(v.clone(), *shape),
-                        &dev,
-                    ))
-                })
-                .collect()
+        let take = |p: &crate::nn::Params| -> std::result::Result<_, String> {
+            let mut w = crate::nn::backprop::Plain::of(p);
+            for (i, n) in p.names.iter().enumerate() {
+                let (_, shape, v) = tensors
+                    .iter()
+                    .find(|t| t.0 == format!("best.{n}"))
+                    .ok_or_else(|| format!("missing best.{n}"))?;
+                if *shape != w.shapes[i] {
+                    return Err(format!(
+                        "best.{n}: shape {shape:?}, expected {:?}",
+                        w.shapes[i]
+                    ));
+                }
+                w.values[i] = v.clone();
+            }
+            Ok(w)
         };
         best = Some(
             agent

@@ -6,20 +6,12 @@
 use super::config::Structure;
 use super::data::{LEVELS, Rows};
 use super::model::{DecoderNet, HistoryAutoencoder, SongAutoencoder};
-use crate::nn::Linear;
 use crate::nn::backprop::{
-    Grads, LstmTape, Plain, add, dense, dense_backward, lstm_backward, lstm_forward, relu_backward,
+    Grads, LstmTape, Plain, add, apply, back, in_parts, lstm_backward, lstm_forward, relu_backward,
     sigmoid_backward, sum_steps,
 };
 use crate::nn::infer::{relu, sigmoid, tanh};
-use rayon::prelude::*;
 use std::borrow::Cow;
-
-/// Windows per part of a batch. The parts depend on the batch size only, so a seed gives the
-/// same weights whatever the thread count; the threads decide how many parts run at once. 128
-/// rather than 64: the default batch of 256 in two parts trained faster on two cores, and as
-/// fast on one (`segue bench encoder`, docs/results.md).
-const PART: usize = 128;
 
 /// A batch's loss, with what the backward pass needs.
 pub struct Forward {
@@ -54,59 +46,6 @@ enum DecTape {
     Dense(Vec<f32>, Vec<f32>),
 }
 
-/// `x W + b` of layer `l`.
-fn apply(net: &Plain, l: &Linear, x: &[f32]) -> Vec<f32> {
-    dense(
-        x,
-        &net.values[l.w.0],
-        &net.values[l.b.0],
-        net.shapes[l.w.0][0],
-    )
-}
-
-/// The backward pass of layer `l` at input `x`: adds its gradients to `g` (where it trains),
-/// returns `dy Wᵀ` when `want_dx`.
-fn back(
-    (net, g): (&Plain, &mut Grads),
-    l: &Linear,
-    x: &[f32],
-    dy: &[f32],
-    want_dx: bool,
-) -> Option<Vec<f32>> {
-    let dims = (net.shapes[l.w.0][0], net.shapes[l.w.0][1]);
-    let grads = net.trainable[l.w.0].then(|| g.pair(l.w.0, l.b.0));
-    dense_backward(x, &net.values[l.w.0], dy, dims, grads, want_dx)
-}
-
-/// The loss of `rows` items and its gradient added to `g`, computed in parts of at most
-/// [`PART`] items (`f` of an item range and the part's gradients) on the pool's threads, the
-/// parts' losses and gradients summed in order.
-fn in_parts(
-    net: &Plain,
-    g: &mut Grads,
-    rows: usize,
-    f: impl Fn(std::ops::Range<usize>, &mut Grads) -> f64 + Sync,
-) -> f64 {
-    let parts = rows.div_ceil(PART).max(1);
-    if parts == 1 {
-        return f(0..rows, g);
-    }
-    let results: Vec<(f64, Grads)> = (0..parts)
-        .into_par_iter()
-        .map(|i| {
-            let mut gi = net.zero_grads();
-            let loss = f(i * rows / parts..(i + 1) * rows / parts, &mut gi);
-            (loss, gi)
-        })
-        .collect();
-    let mut loss = 0.0;
-    for (l, gi) in &results {
-        loss += l;
-        g.add(gi);
-    }
-    loss
-}
-
 impl SongAutoencoder {
     /// The reconstruction loss of song rows `x` `[n, dim]` (as [`loss`](Self::loss): the mean
     /// of the squared errors weighted by `scale`), with `grads` its gradient added there.
@@ -139,7 +78,9 @@ impl SongAutoencoder {
             sq / total
         };
         match grads {
-            Some(g) => in_parts(net, g, rows, |range, gi| pass(range, Some(gi))),
+            Some(g) => in_parts(net, g, rows, |range, gi| pass(range, Some(gi)))
+                .iter()
+                .sum(),
             None => pass(0..rows, None),
         }
     }
@@ -170,9 +111,9 @@ impl SongAutoencoder {
         hidden: &[f32],
         dout: &[f32],
     ) -> Vec<f32> {
-        let mut dh = back((net, &mut *g), &self.dec2, hidden, dout, true).expect("dx");
+        let mut dh = back((net, Some(&mut *g)), &self.dec2, hidden, dout, true).expect("dx");
         relu_backward(&mut dh, hidden);
-        back((net, g), &self.dec1, c, &dh, true).expect("dx")
+        back((net, Some(g)), &self.dec1, c, &dh, true).expect("dx")
     }
 
     /// The backward pass of [`encode_plain`](Self::encode_plain) at song rows `x` from the
@@ -186,9 +127,9 @@ impl SongAutoencoder {
         dcode: &mut [f32],
     ) {
         sigmoid_backward(dcode, code);
-        let mut dh = back((net, &mut *g), &self.enc2, hidden, dcode, true).expect("dx");
+        let mut dh = back((net, Some(&mut *g)), &self.enc2, hidden, dcode, true).expect("dx");
         relu_backward(&mut dh, hidden);
-        back((net, g), &self.enc1, x, &dh, false);
+        back((net, Some(g)), &self.enc1, x, &dh, false);
     }
 }
 
@@ -208,7 +149,8 @@ fn regroup(x: &[f32], outer: usize, inner: usize) -> Vec<f32> {
 
 impl HistoryAutoencoder {
     /// The training loss of a batch (as [`loss`](Self::loss)), its gradient added to `g`
-    /// (frozen parameters' left alone). A batch of more than [`PART`] windows is split into
+    /// (frozen parameters' left alone). A batch of more than
+    /// [`PART`](crate::nn::backprop::PART) windows is split into
     /// parts of at most that many, computed on the pool's threads and summed in order.
     pub fn loss_grad(
         &self,
@@ -229,6 +171,8 @@ impl HistoryAutoencoder {
             self.backward(net, gi, &part, &f);
             f.loss
         })
+        .iter()
+        .sum()
     }
 
     /// Adds the gradient of the loss of [`forward_loss`](Self::forward_loss) to `g`.
@@ -383,7 +327,14 @@ impl HistoryAutoencoder {
         dlogits: &[f32],
     ) {
         let (steps, size, hidden) = (b.steps, b.size, self.enc.hidden);
-        let mut dh = back((net, &mut *g), &self.out_response, &t.hdec, dlogits, true).expect("dx");
+        let mut dh = back(
+            (net, Some(&mut *g)),
+            &self.out_response,
+            &t.hdec,
+            dlogits,
+            true,
+        )
+        .expect("dx");
         let dhead = match (&self.song, &t.head) {
             (Some(s), Some((s1, s2))) => {
                 let mut ds1 = s.decode_back((net, &mut *g), s1, s2, dsong);
@@ -392,13 +343,13 @@ impl HistoryAutoencoder {
             }
             _ => dsong.to_vec(),
         };
-        let d2 = back((net, &mut *g), &self.out_song, &t.hdec, &dhead, true).expect("dx");
+        let d2 = back((net, Some(&mut *g)), &self.out_song, &t.hdec, &dhead, true).expect("dx");
         add(&mut dh, &d2);
         let mut dz = self.decode_backward((net, &mut *g), t, &dh, steps, size);
         for (d, &y) in dz.iter_mut().zip(&t.z) {
             *d *= 1.0 - y * y;
         }
-        let dlat = back((net, &mut *g), &self.to_latent, &t.lat_in, &dz, true).expect("dx");
+        let dlat = back((net, Some(&mut *g)), &self.to_latent, &t.lat_in, &dz, true).expect("dx");
         let width = dlat.len() / size.max(1);
         let dlast: Vec<f32> = dlat
             .chunks_exact(width)
@@ -410,7 +361,7 @@ impl HistoryAutoencoder {
             .as_ref()
             .is_some_and(|s| net.trainable[s.enc1.w.0]);
         let dx = back(
-            (net, &mut *g),
+            (net, Some(&mut *g)),
             &self.enc.input(),
             &t.enc_in,
             &dg,
@@ -434,7 +385,7 @@ impl HistoryAutoencoder {
             (DecoderNet::Lstm(l), DecTape::Lstm(tape)) => {
                 let dg = self.lstm_back((net, &mut *g), l, tape, Some(dh), None);
                 back(
-                    (net, &mut *g),
+                    (net, Some(&mut *g)),
                     &l.input(),
                     &t.z,
                     &sum_steps(&dg, steps),
@@ -445,9 +396,9 @@ impl HistoryAutoencoder {
             (DecoderNet::Dense(d1, d2), DecTape::Dense(y1, y2)) => {
                 let mut dy2 = regroup(dh, steps, size);
                 relu_backward(&mut dy2, y2);
-                let mut dy1 = back((net, &mut *g), d2, y1, &dy2, true).expect("dx");
+                let mut dy1 = back((net, Some(&mut *g)), d2, y1, &dy2, true).expect("dx");
                 relu_backward(&mut dy1, y1);
-                back((net, &mut *g), d1, &t.z, &dy1, true).expect("dx")
+                back((net, Some(&mut *g)), d1, &t.z, &dy1, true).expect("dx")
             }
             _ => unreachable!("the tape of the model's own decoder"),
         }
@@ -473,6 +424,7 @@ mod tests {
     use crate::encoder::config::{Decoder, EncoderConfig};
     use crate::encoder::data::{Histories, InputTransform, SongInputs};
     use crate::encoder::model::SONG_PREFIX;
+    use crate::nn::backprop::PART;
     use crate::nn::{Params, to_vec};
     use crate::rng::Rng;
     use burn::tensor::{Device, Tensor, TensorData};
