@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# DDPG / TD3 updates per second, segue (burn flex) and PyTorch side by side in one run: batch 256,
-# two hidden layers of 256, state 96 (the encoder's latent), action 32, 1 and 2 threads.
+# DDPG / TD3 updates per second, segue (plain vectors) and PyTorch side by side in one run:
+# batch 256, two hidden layers of 256, state 96 (the encoder's latent), action 32, 1 and 2
+# threads.
 # PyTorch runs twice: as usual (the actor's backward also computes the critic's weight
 # gradients) and with --freeze-critic (as segue does: the critic enters the actor's loss as
 # constants). Needs `python3 -m pip install torch` (CPU) and a release build.

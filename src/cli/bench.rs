@@ -123,7 +123,7 @@ pub(crate) fn bench_agent(a: BenchAgentArgs) -> Result<()> {
         .map(|(n, x)| format!("{n} {:.1}%", 100.0 * x))
         .collect();
     println!(
-        "segue (burn flex) {}: {} threads, batch {}, hidden {}, state {}, action {}: {:.1} updates/s ({} in {:.1} s); {}",
+        "segue (plain vectors, CPU) {}: {} threads, batch {}, hidden {}, state {}, action {}: {:.1} updates/s ({} in {:.1} s); {}",
         r.algo,
         r.threads,
         r.batch,

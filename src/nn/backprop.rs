@@ -189,8 +189,9 @@ impl Grads {
 pub const PART: usize = 128;
 
 /// The parts' results of a pass over `rows` items whose gradient is added to `g`: `f` of each
-/// item range of at most [`PART`] items and the part's gradients, on the pool's threads, the
-/// parts' gradients summed in order. The results come back in the parts' order.
+/// item range of at most [`PART`] items and the part's gradients, on the pool's threads. The
+/// first part adds to `g` itself, the others to gradients of their own, added to `g` in order
+/// after it. The results come back in the parts' order.
 pub fn in_parts<T: Send>(
     net: &Plain,
     g: &mut Grads,
@@ -198,24 +199,25 @@ pub fn in_parts<T: Send>(
     f: impl Fn(std::ops::Range<usize>, &mut Grads) -> T + Sync,
 ) -> Vec<T> {
     let parts = rows.div_ceil(PART).max(1);
-    if parts == 1 {
-        return vec![f(0..rows, g)];
+    let range = |i: usize| i * rows / parts..(i + 1) * rows / parts;
+    let (first, rest) = rayon::join(
+        || f(range(0), g),
+        || {
+            (1..parts)
+                .into_par_iter()
+                .map(|i| {
+                    let mut gi = net.zero_grads();
+                    (f(range(i), &mut gi), gi)
+                })
+                .collect::<Vec<_>>()
+        },
+    );
+    let mut out = vec![first];
+    for (x, gi) in rest {
+        g.add(&gi);
+        out.push(x);
     }
-    let results: Vec<(T, Grads)> = (0..parts)
-        .into_par_iter()
-        .map(|i| {
-            let mut gi = net.zero_grads();
-            let out = f(i * rows / parts..(i + 1) * rows / parts, &mut gi);
-            (out, gi)
-        })
-        .collect();
-    results
-        .into_iter()
-        .map(|(out, gi)| {
-            g.add(&gi);
-            out
-        })
-        .collect()
+    out
 }
 
 /// The rows of a pass without gradients: `f` of each range of at most `part` of `rows` items,
