@@ -152,7 +152,8 @@ pub struct AgentConfig {
     /// Keep the weights of the best validation score (early stopping) rather than the last.
     pub select_best: bool,
     pub seed: u64,
-    /// Threads of the tensor kernels (0: every core).
+    /// Threads of a run: the parts of each update's batch (at most 128 transitions each) and
+    /// the kernels (0: every core). The weights do not depend on it.
     pub threads: usize,
 }
 
