@@ -307,8 +307,9 @@ pub fn run_pipeline(
     Ok(report)
 }
 
-/// Trains one agent per algorithm and seed, `parallel` at a time, each in its own one-thread
-/// kernel pool, all in the one loaded `setup` (simulators and encoded transitions).
+/// Trains one agent per algorithm and seed, `parallel` at a time, each in its own pool of
+/// `[agent] threads` threads (at least one), all in the one loaded `setup` (simulators and
+/// encoded transitions).
 fn train_agents(
     stages: &RunConfig,
     setup: &Setup,

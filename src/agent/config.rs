@@ -153,7 +153,8 @@ pub struct AgentConfig {
     pub select_best: bool,
     pub seed: u64,
     /// Threads of a run: the parts of each update's batch (at most 128 transitions each) and
-    /// the kernels (0: every core). The weights do not depend on it.
+    /// the kernels. 0 is every core for `segue train`, one thread in `segue run` (whose
+    /// `[pipeline] parallel` runs side by side). The weights do not depend on it.
     pub threads: usize,
 }
 

@@ -1,18 +1,18 @@
 //! The actor's and the critics' passes on plain vectors ([`crate::nn::backprop`]): how the
-//! agents update and act on the CPU. They compute what the burn passes of [`nets`](super::nets)
-//! compute (held to burn's autodiff in the tests), with the batch split into parts of
-//! [`PART`] rows run on the pool's threads and their gradients summed in order, so that a seed
-//! gives the same weights whatever the thread count.
+//! agents update and act on the CPU. They compute what the burn passes of
+//! [`model`](super::model) compute (held to burn's autodiff in the tests), with the batch split
+//! into parts of [`PART`] rows run on the pool's threads and their gradients summed in order,
+//! so that a seed gives the same weights whatever the thread count.
 //!
-//! burn's autodiff spent a quarter of an update around its matrix products (each op's output
-//! allocated, transposes copied, the critic's weight gradients in the actor's step); here an
-//! update is its products and a few fused element-wise loops.
+//! On burn, a batch could not be split across the threads (only each product could, and a
+//! second thread slowed the update down), and every op allocated its output; here an update is
+//! its products and a few fused element-wise loops.
 
 use super::model::{Actor, QNet, Recent};
 use crate::nn::Adam;
 use crate::nn::backprop::{
     Form::{AsIs, Transposed},
-    Grads, Moments, Out, PART, Plain, add, add_column_sums, apply, back, in_parts, map_parts,
+    Grads, Moments, Out, PART, Plain, apply, back, dense, dense_backward, in_parts, map_parts,
     matmul, relu_backward, tanh_backward,
 };
 use crate::nn::infer::{relu, tanh};
@@ -104,17 +104,7 @@ impl QNet {
         let [width, h] = p.shapes[self.ws.0];
         let ad = p.shapes[self.wa.0][0];
         let n = s.len() / width;
-        let mut hs = vec![0.0f32; n * h];
-        matmul(
-            &mut hs,
-            (s, AsIs),
-            (&v[self.ws.0], AsIs),
-            (n, width, h),
-            Out::Set,
-        );
-        for row in hs.chunks_exact_mut(h) {
-            add(row, &v[self.b1.0]);
-        }
+        let hs = dense(s, &v[self.ws.0], &v[self.b1.0], width);
         let mut h1 = if k == 1 {
             hs
         } else {
@@ -175,15 +165,15 @@ impl QNet {
         let mut dh1 = back((p, g.as_deref_mut()), &self.l2, &t.h1, &dh2, true).expect("dx");
         relu_backward(&mut dh1, &t.h1);
         if let Some(g) = g {
+            let (ws, b1) = (self.ws.0, self.b1.0);
+            dense_backward(s, &v[ws], &dh1, (width, h), Some(g.pair(ws, b1)), false);
             let w = |x: &[f32], d: usize, gw: &mut [f32]| {
                 matmul(gw, (x, Transposed), (&dh1, AsIs), (d, n, h), Out::Add);
             };
-            w(s, width, &mut g.0[self.ws.0]);
             w(a, ad, &mut g.0[self.wa.0]);
             if let Some(wd) = self.wd {
                 w(&t.dist, p.shapes[wd.0][0], &mut g.0[wd.0]);
             }
-            add_column_sums(&mut g.0[self.b1.0], &dh1);
         }
         want_da.then(|| {
             let mut da = vec![0.0f32; n * ad];
@@ -469,6 +459,11 @@ mod tests {
         assert_grads("actor", &g, &a.actor, &theirs);
         // The critic reads recent tracks, so the distances' share of ∂Q/∂a is checked too.
         assert!(a.q_nets[0].wd.is_some(), "the critic reads recent tracks");
+        let mut a = a;
+        let critic = a.plain.as_ref().expect("plain nets").critic.values.clone();
+        a.actor_step(&b);
+        let after = &a.plain.as_ref().expect("plain nets").critic.values;
+        assert_eq!(after, &critic, "the actor's step leaves the critic alone");
     }
 
     #[test]
@@ -530,13 +525,10 @@ mod tests {
         plain.soft_update_targets();
         burn.soft_update_targets();
         plain.store_plain();
-        for (x, y) in plain
-            .critic_target
-            .values
-            .iter()
-            .zip(&burn.critic_target.values)
-        {
-            assert_eq!(to_vec(x), to_vec(y));
-        }
+        let targets = |a: &Agent| {
+            let sets = [&a.actor_target.values, &a.critic_target.values];
+            sets.map(|v| v.iter().map(to_vec).collect::<Vec<_>>())
+        };
+        assert_eq!(targets(&plain), targets(&burn));
     }
 }

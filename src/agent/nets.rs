@@ -10,8 +10,8 @@
 //! them with the agent's own copy of the encoder (its target copy for the targets).
 //!
 //! Actions: points of song space mapped per coordinate to [−1, 1] by the catalogue's range; the
-//! actor ends in tanh, so its proto-action always lies inside the range of real tracks. Rewards are the simulator's, as
-//! they are (1 for a track not skipped).
+//! actor ends in tanh, so its proto-action always lies inside the range of real tracks. Rewards
+//! are the simulator's, as they are (1 for a track not skipped).
 
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -97,9 +97,9 @@ pub struct Agent {
     /// The skip model that re-ranks candidates beside the critic (`skip_model_weight`).
     pub skip_model: Option<SkipModel>,
     /// On the CPU without a fine-tuned encoder: the networks, targets and Adam moments as
-    /// plain vectors ([`grad`](super::grad)), which update and act. While it is set, the
-    /// tensors of `actor`, `critic`, their targets and the optimisers' moments are the values
-    /// it started from or was last loaded from: [`export`](Self::export),
+    /// plain vectors ([`grad`](super::grad)), which update and act. While it is set, the values
+    /// of the tensors in `actor`, `critic`, their targets and the optimisers' moments are not
+    /// kept current (their names and shapes are): [`export`](Self::export),
     /// [`weights`](Self::weights) and the passes read the plain ones.
     pub(super) plain: Option<Box<PlainNets>>,
 }
@@ -326,6 +326,8 @@ impl Agent {
     }
 
     /// The parameter sets that make the policy: actor, critic(s) and a fine-tuned encoder.
+    /// Their names and shapes; their values only without plain networks (else read
+    /// [`weights`](Self::weights)).
     pub fn param_sets(&self) -> Vec<&Params> {
         let mut v = vec![&self.actor, &self.critic];
         if let Some(t) = &self.tuner {
@@ -456,38 +458,38 @@ impl Agent {
         rng: &mut Rng,
         projection: Option<&dyn Projection>,
     ) -> Vec<f32> {
-        let n = b.r.len();
-        let dev = self.device();
-        let width = self.obs_dim();
-        let s2 = match &self.plain {
-            Some(_) => None,
-            None => Some(self.states(&b.s2, self.tuner.as_ref().map(|t| &t.target.values[..]))),
+        // The algorithm's target action, then the real track it selects.
+        let finish = |mut a2: Vec<f32>, rng: &mut Rng| {
+            algorithm(self.cfg.algo).target_action(&self.cfg, &mut a2, rng);
+            match projection {
+                Some(p) => p.project(self, &b.s2, &a2),
+                None => a2,
+            }
         };
-        let mut a2 = match (&self.plain, &s2) {
-            (Some(p), _) => grad::act(&self.actor_net, &p.actor_target, &b.s2, width),
-            (None, Some(s2)) => to_vec(
-                &self
+        let q2 = match &self.plain {
+            Some(p) => {
+                let width = self.obs_dim();
+                let a2 = finish(
+                    grad::act(&self.actor_net, &p.actor_target, &b.s2, width),
+                    rng,
+                );
+                p.target_values(&self.q_nets, &b.s2, width, &a2)
+            }
+            // On a GPU the hook and the projection read the actions back to the host.
+            None => {
+                let s2 = self.states(&b.s2, self.tuner.as_ref().map(|t| &t.target.values[..]));
+                let mu2 = self
                     .actor_net
-                    .forward(&self.actor_target.values, s2.clone()),
-            ),
-            (None, None) => unreachable!("the tensors' states"),
-        };
-        algorithm(self.cfg.algo).target_action(&self.cfg, &mut a2, rng);
-        if let Some(p) = projection {
-            a2 = p.project(self, &b.s2, &a2);
-        }
-        let q2 = match (&self.plain, s2) {
-            (Some(p), _) => p.target_values(&self.q_nets, &b.s2, width, &a2),
-            (None, Some(s2)) => {
+                    .forward(&self.actor_target.values, s2.clone());
+                let a2 = finish(to_vec(&mu2), rng);
+                let a2 = tensor(a2, b.r.len(), self.action_dim, &self.device());
                 let p = &self.critic_target.values;
-                let a2 = tensor(a2, n, self.action_dim, &dev);
                 let mut q2 = self.q_nets[0].forward(p, s2.clone(), a2.clone());
                 for q in &self.q_nets[1..] {
                     q2 = q2.min_pair(q.forward(p, s2.clone(), a2.clone()));
                 }
                 to_vec(&q2)
             }
-            (None, None) => unreachable!("the tensors' states"),
         };
         q2.iter()
             .zip(&b.r)
@@ -655,6 +657,21 @@ impl Agent {
         with_training_state: bool,
         adam_steps: (u64, u64),
     ) -> Result<(), String> {
+        // The tensors take the current weights first (what is not loaded stays as it was),
+        // and the plain networks take the tensors after, even when loading fails half way.
+        self.store_plain();
+        let loaded = self.import_tensors(t, with_training_state, adam_steps);
+        self.reload_plain();
+        loaded
+    }
+
+    /// [`import`](Self::import) into the tensors.
+    fn import_tensors(
+        &mut self,
+        t: &[crate::nn::store::Named],
+        with_training_state: bool,
+        adam_steps: (u64, u64),
+    ) -> Result<(), String> {
         self.actor.import(t)?;
         self.critic.import(t)?;
         if let Some(tuner) = &mut self.tuner {
@@ -680,7 +697,6 @@ impl Agent {
             if let Some(tuner) = &mut self.tuner {
                 tuner.target = tuner.params.clone();
             }
-            self.reload_plain();
             return Ok(());
         }
         let strip = |prefix: &str| -> Vec<crate::nn::store::Named> {
@@ -718,7 +734,6 @@ impl Agent {
             }
             opt.step = step;
         }
-        self.reload_plain();
         Ok(())
     }
 }

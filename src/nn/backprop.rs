@@ -4,9 +4,10 @@
 //! burn's autodiff ran the history autoencoder's small per-step tensors one op at a time, each
 //! allocating its output, with the CPU backend's scalar `expf` inside every sigmoid: most of an
 //! update was that, not arithmetic. Here a layer's forward and backward are each a few matrix
-//! products (gemm, on the calling thread) and one fused element-wise loop. A model splits its
-//! batch into parts of a fixed size itself (`encoder::grad`), run on the pool's threads and
-//! summed in order, which on these small products pays better than splitting each product.
+//! products (gemm, on the calling thread) and one fused element-wise loop. A model's batch is
+//! split into parts of a fixed size ([`in_parts`], [`map_parts`]: `encoder::grad`,
+//! `agent::grad`), run on the pool's threads and summed in order, which on these small
+//! products pays better than splitting each product.
 //! The gradients are checked against burn's autodiff here and in the tests of the models that
 //! use them.
 //!

@@ -1,8 +1,8 @@
 //! Forward passes for inference on plain vectors: dense layers, the LSTM, and vectorised
 //! sigmoid and tanh.
 //!
-//! Training runs on burn tensors ([`super`]) or, for the history autoencoder on the CPU, on
-//! plain vectors ([`super::backprop`]). A trained network that only answers (the encoder
+//! Training runs on burn tensors ([`super`]) or, for the history autoencoder and the agents on
+//! the CPU, on plain vectors ([`super::backprop`]). A trained network that only answers (the encoder
 //! behind every environment step) ran those same tensor ops, and on the small batches of a step
 //! their per-op allocation and scalar `expf` took most of its time. Here the weights are copied
 //! once into padded row-major buffers. Each output is a multiply-add chain over the inputs in

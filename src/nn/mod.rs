@@ -1,7 +1,7 @@
 //! The network pieces every stage trains (the encoders, the agents, the simulator's skip model),
 //! on burn tensors: a named parameter set, dense layers, a fused LSTM with masked state updates,
 //! and Adam; [`store`] keeps them on disk. [`backprop`] trains the same layers on plain vectors
-//! (the history autoencoder on the CPU), [`infer`] runs them for answers.
+//! (the history autoencoder and the agents on the CPU), [`infer`] runs them for answers.
 //!
 //! Parameters live in one [`Params`] list rather than in burn `Module`s so that every weight is
 //! drawn from our own seeded [`Rng`] (burn's initialisers draw from a per-device generator that
