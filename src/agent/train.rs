@@ -940,20 +940,23 @@ fn load_checkpoint(
         .map_err(bad)?;
     let mut best = None;
     if state.best_round.is_some() {
+        // The parameters' names and shapes (their values may be stale: the agent's weights
+        // can live in its plain networks).
         let take = |p: &crate::nn::Params| -> std::result::Result<_, String> {
-            let mut w = crate::nn::backprop::Plain::of(p);
-            for (i, n) in p.names.iter().enumerate() {
+            let mut w = crate::nn::backprop::Plain {
+                values: Vec::with_capacity(p.len()),
+                shapes: p.values.iter().map(|v| v.dims()).collect(),
+                trainable: p.trainable.clone(),
+            };
+            for (n, want) in p.names.iter().zip(&w.shapes) {
                 let (_, shape, v) = tensors
                     .iter()
                     .find(|t| t.0 == format!("best.{n}"))
                     .ok_or_else(|| format!("missing best.{n}"))?;
-                if *shape != w.shapes[i] {
-                    return Err(format!(
-                        "best.{n}: shape {shape:?}, expected {:?}",
-                        w.shapes[i]
-                    ));
+                if shape != want {
+                    return Err(format!("best.{n}: shape {shape:?}, expected {want:?}"));
                 }
-                w.values[i] = v.clone();
+                w.values.push(v.clone());
             }
             Ok(w)
         };
