@@ -104,6 +104,16 @@ pub struct Agent {
     pub(super) plain: Option<Box<PlainNets>>,
 }
 
+/// A minibatch's update on the plain networks.
+fn step<'a>(actor: &'a Actor, q_nets: &'a [QNet], b: &'a Minibatch) -> Step<'a> {
+    Step {
+        actor,
+        q_nets,
+        s: &b.s,
+        a: &b.a,
+    }
+}
+
 /// The hooks of `algo` on the update.
 pub fn algorithm(algo: Algo) -> &'static dyn Algorithm {
     match algo {
@@ -530,12 +540,7 @@ impl Agent {
     /// errors. Returns the loss and the mean Q₁ before the step.
     pub fn critic_step(&mut self, b: &Minibatch, y: &[f32]) -> (f64, f64) {
         if let Some(p) = &mut self.plain {
-            let step = Step {
-                actor: &self.actor_net,
-                q_nets: &self.q_nets,
-                s: &b.s,
-                a: &b.a,
-            };
+            let step = step(&self.actor_net, &self.q_nets, b);
             self.updates += 1;
             return p.critic_step(&mut self.critic_opt, &step, y);
         }
@@ -577,12 +582,7 @@ impl Agent {
     /// the loss.
     pub fn actor_step(&mut self, b: &Minibatch) -> f64 {
         if let Some(p) = &mut self.plain {
-            let step = Step {
-                actor: &self.actor_net,
-                q_nets: &self.q_nets,
-                s: &b.s,
-                a: &b.a,
-            };
+            let step = step(&self.actor_net, &self.q_nets, b);
             return p.actor_step(&mut self.actor_opt, &step);
         }
         let s = self.states(&b.s, self.enc());
