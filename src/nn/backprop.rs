@@ -199,16 +199,15 @@ pub fn in_parts<T: Send>(
     rows: usize,
     f: impl Fn(std::ops::Range<usize>, &mut Grads) -> T + Sync,
 ) -> Vec<T> {
-    let parts = rows.div_ceil(PART).max(1);
-    let range = |i: usize| i * rows / parts..(i + 1) * rows / parts;
+    let ranges = parts(rows, PART);
+    let (head, tail) = ranges.split_first().expect("at least one part");
     let (first, rest) = rayon::join(
-        || f(range(0), g),
+        || f(head.clone(), g),
         || {
-            (1..parts)
-                .into_par_iter()
-                .map(|i| {
+            tail.par_iter()
+                .map(|r| {
                     let mut gi = net.zero_grads();
-                    (f(range(i), &mut gi), gi)
+                    (f(r.clone(), &mut gi), gi)
                 })
                 .collect::<Vec<_>>()
         },
@@ -229,15 +228,19 @@ pub fn map_parts(
     part: usize,
     f: impl Fn(std::ops::Range<usize>) -> Vec<f32> + Sync,
 ) -> Vec<f32> {
-    let parts = rows.div_ceil(part.max(1)).max(1);
-    if parts == 1 {
+    let ranges = parts(rows, part);
+    if ranges.len() == 1 {
         return f(0..rows);
     }
-    let outs: Vec<Vec<f32>> = (0..parts)
-        .into_par_iter()
-        .map(|i| f(i * rows / parts..(i + 1) * rows / parts))
-        .collect();
+    let outs: Vec<Vec<f32>> = ranges.into_par_iter().map(&f).collect();
     outs.concat()
+}
+
+/// `rows` items in as few parts of at most `size` as can hold them, of balanced lengths (one
+/// empty part when there are none): a split that depends on the sizes only.
+fn parts(rows: usize, size: usize) -> Vec<std::ops::Range<usize>> {
+    let n = rows.div_ceil(size.max(1)).max(1);
+    (0..n).map(|i| i * rows / n..(i + 1) * rows / n).collect()
 }
 
 /// `x W + b` of layer `l` of `net`.
